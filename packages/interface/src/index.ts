@@ -1,0 +1,18 @@
+/**
+ * Shared types, event maps and error classes used by every Araliya package.
+ *
+ * @example
+ * ```ts
+ * import { AraliyaError, TooLargeError } from '@araliya/interface'
+ *
+ * try {
+ *   throw new TooLargeError('envelope', 70_000, 65_536)
+ * } catch (err) {
+ *   if (AraliyaError.isInstance(err)) console.log(err.code) // 'ERR_TOO_LARGE'
+ * }
+ * ```
+ *
+ * @packageDocumentation
+ */
+export * from './errors.js'
+export * from './types.js'

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest'
+import { AbortedError, AraliyaError, InvalidInputError, TooLargeError, throwIfAborted } from '../src/index.js'
+
+describe('AraliyaError', () => {
+  it('records the code chain so isInstance works across the hierarchy', () => {
+    const err = new TooLargeError('frame', 10, 5)
+    expect(err.code).toBe('ERR_TOO_LARGE')
+    expect(err.name).toBe('TooLargeError')
+    expect(TooLargeError.isInstance(err)).toBe(true)
+    expect(InvalidInputError.isInstance(err)).toBe(true)
+    expect(AraliyaError.isInstance(err)).toBe(true)
+    expect(AbortedError.isInstance(err)).toBe(false)
+    expect(err.message).toContain('raise the limit')
+  })
+
+  it('recognises an error made by another copy of the class (duplicate install)', () => {
+    class OtherCopy extends Error {
+      [Symbol.for('@araliya/error')] = ['ERR_TOO_LARGE', 'ERR_INVALID_INPUT', 'ERR_ARALIYA']
+    }
+    expect(InvalidInputError.isInstance(new OtherCopy())).toBe(true)
+    expect(AbortedError.isInstance(new OtherCopy())).toBe(false)
+    expect(AraliyaError.isInstance(new Error('plain'))).toBe(false)
+    expect(AraliyaError.isInstance(null)).toBe(false)
+  })
+
+  it('keeps the cause', () => {
+    const cause = new Error('root')
+    expect(new InvalidInputError('bad', { cause }).cause).toBe(cause)
+  })
+
+  it('throwIfAborted throws AbortedError with the reason as cause', () => {
+    const controller = new AbortController()
+    expect(() => throwIfAborted(controller.signal)).not.toThrow()
+    controller.abort(new Error('stop'))
+    expect(() => throwIfAborted(controller.signal)).toThrowError(AbortedError)
+  })
+})
