@@ -1,0 +1,109 @@
+import { AraliyaError, InvalidInputError } from '@araliya/interface'
+
+/** A key, seed, address or signature context was malformed. */
+export class InvalidKeyError extends InvalidInputError {
+  static override readonly code: string = 'ERR_INVALID_KEY'
+  override name = 'InvalidKeyError'
+}
+
+/** A signature context string was empty, too long, or not printable ASCII. */
+export class InvalidContextError extends InvalidInputError {
+  static override readonly code: string = 'ERR_INVALID_SIGNATURE_CONTEXT'
+  override name = 'InvalidContextError'
+}
+
+/** Bytes given to a canonical decoder were not valid canonical CBOR, or broke a limit. */
+export class EncodingError extends InvalidInputError {
+  static override readonly code: string = 'ERR_ENCODING'
+  override name = 'EncodingError'
+}
+
+/** Base class of every keystore problem. `location` names the file or record involved. */
+export class KeystoreError extends AraliyaError {
+  static override readonly code: string = 'ERR_KEYSTORE'
+  override name = 'KeystoreError'
+  /** Where the keystore lives (a file path, or a storage description). */
+  readonly location: string | undefined
+  constructor(message: string, options?: { cause?: unknown; location?: string }) {
+    super(message, options)
+    this.location = options?.location
+  }
+}
+
+/** The keystore is encrypted and the passphrase was missing or wrong. */
+export class KeystorePassphraseError extends KeystoreError {
+  static override readonly code: string = 'ERR_KEYSTORE_PASSPHRASE'
+  override name = 'KeystorePassphraseError'
+}
+
+/** The keystore looks like ours but is truncated or damaged. */
+export class KeystoreCorruptError extends KeystoreError {
+  static override readonly code: string = 'ERR_KEYSTORE_CORRUPT'
+  override name = 'KeystoreCorruptError'
+}
+
+/** The file is not an Araliya keystore at all. */
+export class KeystoreForeignFileError extends KeystoreError {
+  static override readonly code: string = 'ERR_KEYSTORE_FOREIGN'
+  override name = 'KeystoreForeignFileError'
+}
+
+/** The keystore was written by a newer (or unknown) format version. */
+export class KeystoreVersionError extends KeystoreError {
+  static override readonly code: string = 'ERR_KEYSTORE_VERSION'
+  override name = 'KeystoreVersionError'
+}
+
+/** The key file can be read by users other than its owner. */
+export class KeystorePermissionError extends KeystoreError {
+  static override readonly code: string = 'ERR_KEYSTORE_PERMISSIONS'
+  override name = 'KeystorePermissionError'
+}
+
+/** A keystore already exists where a new one was to be written. */
+export class KeystoreExistsError extends KeystoreError {
+  static override readonly code: string = 'ERR_KEYSTORE_EXISTS'
+  override name = 'KeystoreExistsError'
+}
+
+/** No keystore exists at the given location. */
+export class KeystoreNotFoundError extends KeystoreError {
+  static override readonly code: string = 'ERR_KEYSTORE_NOT_FOUND'
+  override name = 'KeystoreNotFoundError'
+}
+
+/** Base class of grant and revocation failures. */
+export class GrantError extends AraliyaError {
+  static override readonly code: string = 'ERR_GRANT'
+  override name = 'GrantError'
+}
+
+/** The grant (or revocation) is malformed or its signature does not verify. */
+export class GrantSignatureError extends GrantError {
+  static override readonly code: string = 'ERR_GRANT_SIGNATURE'
+  override name = 'GrantSignatureError'
+}
+
+/** The grant is not valid at the time asked about (before `notBefore`, or at/after `expiresAt`). */
+export class GrantExpiredError extends GrantError {
+  static override readonly code: string = 'ERR_GRANT_EXPIRED'
+  override name = 'GrantExpiredError'
+}
+
+/** The grant does not cover the path, right or subject asked about. */
+export class GrantScopeError extends GrantError {
+  static override readonly code: string = 'ERR_GRANT_SCOPE'
+  override name = 'GrantScopeError'
+}
+
+/** The grant was revoked by its issuer. */
+export class GrantRevokedError extends GrantError {
+  static override readonly code: string = 'ERR_GRANT_REVOKED'
+  override name = 'GrantRevokedError'
+}
+
+/** An Ethereum link is malformed or its signatures do not verify. */
+export class EthLinkError extends AraliyaError {
+  static override readonly code: string = 'ERR_ETH_LINK'
+  override name = 'EthLinkError'
+}

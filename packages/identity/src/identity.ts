@@ -1,0 +1,233 @@
+import { generateKeyPairFromSeed, publicKeyFromRaw } from '@libp2p/crypto/keys'
+import type { Ed25519PeerId, Ed25519PrivateKey, PeerId } from '@libp2p/interface'
+import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex } from '@noble/hashes/utils.js'
+import { type AbortOptions, throwIfAborted } from '@araliya/interface'
+import { InvalidKeyError } from './errors.js'
+import { ed25519Backend, loadedBackend, signedBytes } from './signing.js'
+import type { RawSigner } from './platform/types.js'
+
+/** The public half of an identity: everything anyone can know about an agent from its address. */
+export interface PublicIdentity {
+  /** The libp2p PeerId string of the ed25519 key (`12D3KooW…`): the agent's address. */
+  readonly address: string
+  /** `bot-pkey` + the first 8 hex characters of sha256(publicKey), as Araliya Bot names its keys. */
+  readonly shortId: string
+  /** The raw 32-byte ed25519 public key. */
+  readonly publicKey: Uint8Array
+  /** The libp2p PeerId of the key. */
+  readonly peerId: Ed25519PeerId
+}
+
+/**
+ * An agent's identity: one ed25519 key pair that is its libp2p PeerId, its address on the swarm and its
+ * write authority. Create one with {@link generateIdentity}, {@link identityFromSeed} or
+ * {@link loadOrCreateIdentity}.
+ */
+export class Identity implements PublicIdentity {
+  readonly address: string
+  readonly shortId: string
+  readonly publicKey: Uint8Array
+  readonly peerId: Ed25519PeerId
+  /** The libp2p private key of the same pair: pass it to `createLibp2p({ privateKey })`. */
+  readonly privateKey: Ed25519PrivateKey
+  readonly #seed: Uint8Array
+  readonly #signer: RawSigner
+
+  /** @internal Use {@link identityFromSeed} or {@link generateIdentity}. */
+  constructor(seed: Uint8Array, privateKey: Ed25519PrivateKey, signer: RawSigner) {
+    this.#seed = Uint8Array.from(seed)
+    this.#signer = signer
+    this.privateKey = privateKey
+    this.peerId = peerIdFromPublicKey(privateKey.publicKey)
+    this.publicKey = privateKey.publicKey.raw
+    this.address = this.peerId.toString()
+    this.shortId = shortIdOf(this.publicKey)
+  }
+
+  /**
+   * Signs `message` under a domain-separation `context` (e.g. `"araliya/graph-commit/v1"`). A signature
+   * made under one context never verifies under another.
+   *
+   * @throws {InvalidContextError} when the context is empty, too long or not printable ASCII.
+   */
+  async sign(context: string, message: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
+    throwIfAborted(options?.signal)
+    return this.#signer(signedBytes(context, message))
+  }
+
+  /** Verifies a signature made by this identity. Same as `verify(this.address, …)`. */
+  verify(context: string, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return verify(this.publicKey, context, message, signature)
+  }
+
+  /** A copy of the 32-byte ed25519 seed (the secret key). Handle with care. */
+  exportSeed(): Uint8Array {
+    return Uint8Array.from(this.#seed)
+  }
+
+  /** The public half, safe to share. */
+  toPublic(): PublicIdentity {
+    return { address: this.address, shortId: this.shortId, publicKey: this.publicKey, peerId: this.peerId }
+  }
+
+  /** Never prints the secret key. */
+  toJSON(): { address: string; shortId: string } {
+    return { address: this.address, shortId: this.shortId }
+  }
+}
+
+/** `bot-pkey` + the first 8 hex characters of sha256(publicKey). */
+export function shortIdOf(publicKey: Uint8Array): string {
+  return `bot-pkey${bytesToHex(sha256(publicKey)).slice(0, 8)}`
+}
+
+/**
+ * Creates an identity from a 32-byte ed25519 seed (the RFC 8032 secret key). The same seed always
+ * gives the same address.
+ *
+ * @throws {InvalidKeyError} when the seed is not 32 bytes.
+ */
+export async function identityFromSeed(seed: Uint8Array): Promise<Identity> {
+  if (!(seed instanceof Uint8Array) || seed.byteLength !== 32) {
+    throw new InvalidKeyError(`an ed25519 seed is 32 bytes; got ${describeLength(seed)}`)
+  }
+  // privateKeyFromRaw(seed) would silently make a secp256k1 key; generateKeyPairFromSeed is explicit.
+  const [privateKey, backend] = await Promise.all([
+    generateKeyPairFromSeed('Ed25519', seed),
+    ed25519Backend()
+  ])
+  return new Identity(seed, privateKey, await backend.createSigner(seed))
+}
+
+/**
+ * Creates an identity from a libp2p Ed25519 private key (for example one loaded with
+ * `privateKeyFromProtobuf`), so an existing libp2p node keeps its PeerId as its agent address.
+ *
+ * @throws {InvalidKeyError} when the key is not an Ed25519 key.
+ */
+export async function identityFromLibp2pKey(privateKey: Ed25519PrivateKey): Promise<Identity> {
+  if (privateKey?.type !== 'Ed25519' || privateKey.raw.byteLength !== 64) {
+    throw new InvalidKeyError(
+      `expected a libp2p Ed25519 private key; got ${privateKey?.type ?? typeof privateKey}`
+    )
+  }
+  return identityFromSeed(privateKey.raw.subarray(0, 32))
+}
+
+/** Creates a new identity from 32 bytes of cryptographically secure randomness. */
+export async function generateIdentity(): Promise<Identity> {
+  const seed = new Uint8Array(32)
+  globalThis.crypto.getRandomValues(seed)
+  return identityFromSeed(seed)
+}
+
+const publicKeysByAddress = new Map<string, Uint8Array>()
+const ADDRESS_CACHE_LIMIT = 8192
+
+/**
+ * The raw ed25519 public key embedded in an address (a PeerId string).
+ *
+ * @throws {InvalidKeyError} when the string is not the PeerId of an ed25519 key.
+ */
+export function publicKeyFromAddress(address: string): Uint8Array {
+  const cached = publicKeysByAddress.get(address)
+  if (cached !== undefined) return cached
+  let peerId: PeerId
+  try {
+    peerId = peerIdFromString(address)
+  } catch (err) {
+    throw new InvalidKeyError(`"${String(address).slice(0, 80)}" is not a libp2p PeerId string`, {
+      cause: err
+    })
+  }
+  if (peerId.type !== 'Ed25519') {
+    throw new InvalidKeyError(
+      `address ${address} is a ${peerId.type} PeerId; Araliya addresses are Ed25519 keys`
+    )
+  }
+  const raw = peerId.publicKey.raw
+  if (publicKeysByAddress.size >= ADDRESS_CACHE_LIMIT) {
+    const oldest = publicKeysByAddress.keys().next().value
+    if (oldest !== undefined) publicKeysByAddress.delete(oldest)
+  }
+  publicKeysByAddress.set(address, raw)
+  return raw
+}
+
+/**
+ * The address (PeerId string) of a raw 32-byte ed25519 public key.
+ *
+ * @throws {InvalidKeyError} when the key is not 32 bytes or not a valid point.
+ */
+export function addressFromPublicKey(publicKey: Uint8Array): string {
+  if (!(publicKey instanceof Uint8Array) || publicKey.byteLength !== 32) {
+    throw new InvalidKeyError(`an ed25519 public key is 32 bytes; got ${describeLength(publicKey)}`)
+  }
+  try {
+    return peerIdFromPublicKey(publicKeyFromRaw(publicKey) as never).toString()
+  } catch (err) {
+    throw new InvalidKeyError('bytes are not a valid ed25519 public key', { cause: err })
+  }
+}
+
+/** True when `address` is the PeerId string of an ed25519 key. */
+export function isAddress(address: unknown): address is string {
+  if (typeof address !== 'string') return false
+  try {
+    publicKeyFromAddress(address)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The public identity behind an address or a raw public key. */
+export function publicIdentity(addressOrPublicKey: string | Uint8Array): PublicIdentity {
+  const publicKey =
+    typeof addressOrPublicKey === 'string' ? publicKeyFromAddress(addressOrPublicKey) : addressOrPublicKey
+  const address =
+    typeof addressOrPublicKey === 'string' ? addressOrPublicKey : addressFromPublicKey(publicKey)
+  return {
+    address,
+    publicKey,
+    shortId: shortIdOf(publicKey),
+    peerId: peerIdFromString(address) as Ed25519PeerId
+  }
+}
+
+/**
+ * Verifies a signature by the key behind `signer` (an address or a raw 32-byte public key) over
+ * `message` under `context`. Needs no private key. Resolves `false` — never throws — for a wrong,
+ * malformed or wrong-length signature, an unparseable address, or bad key bytes.
+ *
+ * @throws {InvalidContextError} only for a malformed context string (a programming error).
+ */
+export async function verify(
+  signer: string | Uint8Array,
+  context: string,
+  message: Uint8Array,
+  signature: Uint8Array
+): Promise<boolean> {
+  const bytes = signedBytes(context, message)
+  if (!(signature instanceof Uint8Array) || !(message instanceof Uint8Array)) return false
+  let publicKey: Uint8Array
+  if (typeof signer === 'string') {
+    try {
+      publicKey = publicKeyFromAddress(signer)
+    } catch {
+      return false
+    }
+  } else if (signer instanceof Uint8Array) {
+    publicKey = signer
+  } else {
+    return false
+  }
+  const backend = loadedBackend() ?? (await ed25519Backend())
+  return backend.verify(publicKey, bytes, signature)
+}
+
+function describeLength(value: unknown): string {
+  return value instanceof Uint8Array ? `${value.byteLength} bytes` : typeof value
+}

@@ -1,0 +1,16 @@
+import { defineConfig } from 'tsup'
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'platform/node': 'src/platform/node.ts',
+    'platform/browser': 'src/platform/browser.ts'
+  },
+  format: ['esm'],
+  target: 'es2022',
+  dts: { entry: { index: 'src/index.ts' } },
+  sourcemap: true,
+  clean: true,
+  // Resolved at run time through package.json "imports", so Node and browsers each load their own.
+  external: ['#platform']
+})
