@@ -1,3 +1,4 @@
+import { cpus } from 'node:os'
 /**
  * Shared helpers for benchmark scenarios: timing, percentiles, the side-by-side alternation, and the
  * final JSON line of the BENCHMARKS.md contract.
@@ -101,9 +102,8 @@ export function report(bench: string, checks: Check[], extra: Record<string, unk
     checks: judged,
     machine: {
       node: process.version,
-      cpus:
-        (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ??
-        null,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? '',
       platform: process.platform,
       arch: process.arch
     },

@@ -28,7 +28,19 @@ export const DEFAULT_MAX_DECODE_BYTES = 1024 * 1024
 /** Default deepest nesting {@link decodeCanonical} accepts. */
 export const DEFAULT_MAX_DECODE_DEPTH = 32
 
-const ENCODE_OPTIONS = { float64: false } as const
+const ENCODE_OPTIONS = {
+  float64: false,
+  typeEncoders: {
+    // The decoder refuses NaN and ±Infinity, so the encoder must refuse them too.
+    number: (n: number) => {
+      if (!Number.isFinite(n)) throw new EncodingError(`${n} has no canonical encoding; use null or a string`)
+      return null
+    },
+    undefined: () => {
+      throw new EncodingError('undefined has no canonical encoding; omit the field or use null')
+    }
+  }
+}
 const DECODE_OPTIONS = {
   strict: true,
   allowIndefinite: false,
@@ -51,6 +63,7 @@ export function encodeCanonical(value: CanonicalValue): Uint8Array {
   try {
     return encode(value, ENCODE_OPTIONS)
   } catch (err) {
+    if (EncodingError.isInstance(err)) throw err
     throw new EncodingError(`cannot encode value canonically: ${(err as Error).message}`, { cause: err })
   }
 }

@@ -280,6 +280,7 @@ function normaliseRights(rights: readonly GrantRight[]): GrantRight[] {
 function checkGrantShape(g: Record<string, unknown>): string | undefined {
   if (typeof g !== 'object' || g === null) return 'not an object'
   if (g.v !== 1) return `unsupported version ${String(g.v)}`
+  if ('kind' in g && g.kind !== 'grant') return 'not a grant'
   if (!isAddress(g.issuer)) return 'issuer is not an ed25519 address'
   if (!isAddress(g.subject)) return 'subject is not an ed25519 address'
   const scope = g.scope as Record<string, unknown> | undefined
@@ -301,6 +302,7 @@ function checkGrantShape(g: Record<string, unknown>): string | undefined {
 function checkRevocationShape(r: Record<string, unknown>): string | undefined {
   if (typeof r !== 'object' || r === null) return 'not an object'
   if (r.v !== 1) return `unsupported version ${String(r.v)}`
+  if ('kind' in r && r.kind !== 'grant-revocation') return 'not a revocation'
   if (!isAddress(r.issuer)) return 'issuer is not an ed25519 address'
   if (typeof r.grantId !== 'string' || !/^[0-9a-f]{64}$/.test(r.grantId)) return 'bad grant id'
   if (!Number.isSafeInteger(r.revokedAt)) return 'bad revokedAt'
