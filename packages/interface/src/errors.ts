@@ -50,7 +50,10 @@ export class AraliyaError extends Error {
    * True when `error` is an instance of this class or one of its subclasses, even if it was created by
    * another installed copy of the package.
    */
-  static isInstance<T extends typeof AraliyaError>(this: T, error: unknown): error is InstanceType<T> {
+  static isInstance<T extends AraliyaError>(
+    this: { readonly code: string; readonly prototype: T },
+    error: unknown
+  ): error is T {
     if (typeof error !== 'object' || error === null) return false
     const codes = (error as { [MARKER]?: unknown })[MARKER]
     return Array.isArray(codes) && codes.includes(this.code)

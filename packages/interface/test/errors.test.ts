@@ -15,7 +15,12 @@ describe('AraliyaError', () => {
 
   it('recognises an error made by another copy of the class (duplicate install)', () => {
     class OtherCopy extends Error {
-      [Symbol.for('@araliya/error')] = ['ERR_TOO_LARGE', 'ERR_INVALID_INPUT', 'ERR_ARALIYA']
+      constructor() {
+        super('from another copy')
+        Object.defineProperty(this, Symbol.for('@araliya/error'), {
+          value: ['ERR_TOO_LARGE', 'ERR_INVALID_INPUT', 'ERR_ARALIYA']
+        })
+      }
     }
     expect(InvalidInputError.isInstance(new OtherCopy())).toBe(true)
     expect(AbortedError.isInstance(new OtherCopy())).toBe(false)
