@@ -1,0 +1,61 @@
+import { AraliyaError } from '@araliya/interface'
+
+/** The node was used before `start()` or after `stop()`. Start it first. */
+export class NodeNotStartedError extends AraliyaError {
+  static override readonly code: string = 'ERR_NODE_NOT_STARTED'
+  override name = 'NodeNotStartedError'
+}
+
+/** The options given to `createDhtNode` are inconsistent or out of range. */
+export class InvalidDhtNodeOptionsError extends AraliyaError {
+  static override readonly code: string = 'ERR_INVALID_DHT_NODE_OPTIONS'
+  override name = 'InvalidDhtNodeOptionsError'
+}
+
+/** Why a DHT record was refused. A closed union so it can cross the network and be matched on. */
+export type InvalidRecordReason =
+  | 'too-large'
+  | 'malformed'
+  | 'unsigned'
+  | 'bad-signature'
+  | 'expired'
+  | 'expiry-too-far'
+  | 'key-mismatch'
+  | 'older-than-stored'
+  | 'unknown-namespace'
+
+/** A DHT record (presence or Ethereum link) failed validation. `reason` says which rule it broke. */
+export class InvalidRecordError extends AraliyaError {
+  static override readonly code: string = 'ERR_INVALID_RECORD'
+  override name = 'InvalidRecordError'
+  /** The rule the record broke. */
+  readonly reason: InvalidRecordReason
+  constructor(reason: InvalidRecordReason, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.reason = reason
+  }
+}
+
+/** No valid presence (or Ethereum link) record could be found for the agent on the DHT. */
+export class AgentNotFoundError extends AraliyaError {
+  static override readonly code: string = 'ERR_AGENT_NOT_FOUND'
+  override name = 'AgentNotFoundError'
+}
+
+/** A record could not be stored on any DHT server. The node retries presence on its own; apps may retry. */
+export class PublishFailedError extends AraliyaError {
+  static override readonly code: string = 'ERR_PUBLISH_FAILED'
+  override name = 'PublishFailedError'
+}
+
+/** A skill name is empty, too long, or contains characters outside the allowed set. */
+export class InvalidSkillNameError extends AraliyaError {
+  static override readonly code: string = 'ERR_INVALID_SKILL_NAME'
+  override name = 'InvalidSkillNameError'
+}
+
+/** A gossip topic name is not valid (empty, too long, or with characters outside the allowed set). */
+export class InvalidTopicError extends AraliyaError {
+  static override readonly code: string = 'ERR_INVALID_TOPIC'
+  override name = 'InvalidTopicError'
+}
