@@ -1,0 +1,302 @@
+import { type CanonicalValue, decodeCanonical, encodeCanonical } from '@araliya/identity'
+import { TooLargeError } from '@araliya/interface'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { CommitFormatError } from './errors.js'
+import { DEFAULT_MODEL_LIMITS, type GraphValue, isSpace, type ModelLimits } from './model.js'
+
+/** The signature context of graph commits (domain separation: such a signature is valid for nothing else). */
+export const COMMIT_CONTEXT = 'araliya/graph-commit/v1'
+/** The commit format version this release writes and reads. */
+export const COMMIT_VERSION = 1
+/** Length of an ed25519 signature; a commit envelope starts with one. */
+export const SIGNATURE_BYTES = 64
+
+/** Limits enforced by {@link decodeCommit}; all have safe defaults. */
+export interface CommitLimits extends ModelLimits {
+  /** Largest commit envelope accepted, in bytes; checked before parsing. Default 1 MiB. */
+  maxCommitBytes: number
+  /** Most ops one commit may carry. Default 10,000. */
+  maxOpsPerCommit: number
+  /** Most grants plus revocations one commit may carry. Default 64. */
+  maxGrantsPerCommit: number
+}
+
+/** Default {@link CommitLimits}. */
+export const DEFAULT_COMMIT_LIMITS: CommitLimits = Object.freeze({
+  ...DEFAULT_MODEL_LIMITS,
+  maxCommitBytes: 1024 * 1024,
+  maxOpsPerCommit: 10_000,
+  maxGrantsPerCommit: 64
+})
+
+/** A value as it is encoded: a link becomes a one-element array `[soul]`. */
+export type WireValue = null | boolean | number | string | Uint8Array | readonly [string]
+
+/** One op as encoded: `[path, field, dt]` is a tombstone, `[path, field, dt, value]` a put. */
+export type OpTuple = readonly [string, string, number] | readonly [string, string, number, WireValue]
+
+/** One field write inside a commit, decoded. */
+export interface CommitOp {
+  /** The path of the soul inside the commit's space. */
+  readonly path: string
+  readonly field: string
+  /** The op's hybrid-logical-clock stamp (commit base + the op's delta). */
+  readonly hlc: number
+  /** `undefined` for a tombstone. */
+  readonly value: GraphValue | undefined
+  /** The value as encoded (used for the deterministic tie break). `undefined` for a tombstone. */
+  readonly wire: WireValue | undefined
+}
+
+/** The signed body of a commit. */
+export interface CommitBody {
+  /** The space (owner address) every op of this commit writes into. */
+  readonly space: string
+  /** The signing key's address. */
+  readonly author: string
+  /** Position in the author's chain in this space, from 1. */
+  readonly seq: number
+  /** Id of the previous commit of the chain, `null` for seq 1. */
+  readonly prev: Uint8Array | null
+  /** Base clock stamp; each op adds its delta. */
+  readonly clock: number
+  /**
+   * The causal position the author claims in the owner's own chain of this space (how many of the owner's
+   * commits it had seen). Grants and revocations up to there decide what this commit may write. 0 for
+   * the owner's own commits.
+   */
+  readonly dep: number
+  readonly ops: readonly CommitOp[]
+  /** Encoded grants (only in the owner's own chain). */
+  readonly grants: readonly Uint8Array[]
+  /** Encoded revocations (only in the owner's own chain). */
+  readonly revocations: readonly Uint8Array[]
+}
+
+/** A decoded commit with its id and the exact bytes it came from. */
+export interface Commit extends CommitBody {
+  /** sha256 of the signed body bytes. */
+  readonly id: Uint8Array
+  /** The signed body bytes. */
+  readonly body: Uint8Array
+  readonly signature: Uint8Array
+  /** `signature || body`: the form stored and sent. */
+  readonly envelope: Uint8Array
+  /** Highest op stamp in the commit (the base clock when it has no ops). */
+  readonly maxHlc: number
+}
+
+/** Commit ids are sha256 of the signed body bytes. */
+export function commitId(body: Uint8Array): Uint8Array {
+  return sha256(body)
+}
+
+/** Lowercase hex of bytes (ids in logs and errors). */
+export function toHex(bytes: Uint8Array): string {
+  let out = ''
+  for (let i = 0; i < bytes.length; i++) out += (bytes[i] as number).toString(16).padStart(2, '0')
+  return out
+}
+
+/** Turns a value into its wire form. */
+export function toWire(value: GraphValue): WireValue {
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) return [value['#']]
+  return value as WireValue
+}
+
+/** Encodes the unsigned body of a commit (canonical CBOR). */
+export function encodeCommitBody(init: {
+  space: string
+  author: string
+  seq: number
+  prev: Uint8Array | null
+  clock: number
+  dep: number
+  ops: readonly OpTuple[]
+  grants?: readonly Uint8Array[]
+  revocations?: readonly Uint8Array[]
+}): Uint8Array {
+  const body: Record<string, CanonicalValue> = {
+    v: COMMIT_VERSION,
+    s: init.space,
+    a: init.author,
+    n: init.seq,
+    p: init.prev,
+    t: init.clock,
+    d: init.dep,
+    o: init.ops as unknown as CanonicalValue
+  }
+  if (init.grants !== undefined && init.grants.length > 0) body.g = init.grants as Uint8Array[]
+  if (init.revocations !== undefined && init.revocations.length > 0) body.r = init.revocations as Uint8Array[]
+  return encodeCanonical(body)
+}
+
+/** Joins a signature and a body into an envelope. */
+export function makeEnvelope(signature: Uint8Array, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SIGNATURE_BYTES + body.byteLength)
+  out.set(signature)
+  out.set(body, SIGNATURE_BYTES)
+  return out
+}
+
+const BODY_KEYS = new Set(['v', 's', 'a', 'n', 'p', 't', 'd', 'o', 'g', 'r'])
+
+/**
+ * Decodes a commit envelope, enforcing the size limit before parsing and every shape rule of the format.
+ * The signature is NOT verified here.
+ *
+ * @throws {TooLargeError} when the envelope is over `maxCommitBytes`.
+ * @throws {CommitFormatError} for anything that is not a well-formed commit.
+ */
+export function decodeCommit(envelope: Uint8Array, limits: CommitLimits = DEFAULT_COMMIT_LIMITS): Commit {
+  if (!(envelope instanceof Uint8Array)) throw new CommitFormatError('a commit envelope is a Uint8Array')
+  if (envelope.byteLength > limits.maxCommitBytes) {
+    throw new TooLargeError('commit', envelope.byteLength, limits.maxCommitBytes)
+  }
+  if (envelope.byteLength <= SIGNATURE_BYTES) {
+    throw new CommitFormatError(
+      `a commit envelope is a 64-byte signature and a body; got ${envelope.byteLength} bytes`
+    )
+  }
+  const signature = envelope.subarray(0, SIGNATURE_BYTES)
+  const body = envelope.subarray(SIGNATURE_BYTES)
+  let raw: CanonicalValue
+  try {
+    raw = decodeCanonical(body, { maxBytes: limits.maxCommitBytes, maxDepth: 4 })
+  } catch (err) {
+    throw new CommitFormatError(`commit body is not canonical CBOR: ${(err as Error).message}`, {
+      cause: err
+    })
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
+    throw new CommitFormatError('commit body is not a map')
+  }
+  const b = raw as Record<string, CanonicalValue>
+  for (const key of Object.keys(b))
+    if (!BODY_KEYS.has(key)) throw new CommitFormatError(`unknown commit key "${key}"`)
+  if (b.v !== COMMIT_VERSION)
+    throw new CommitFormatError(`unsupported commit version ${String(b.v)}; upgrade @araliya/crdt-graph`)
+  const space = b.s
+  const author = b.a
+  if (typeof space !== 'string' || !isSpace(space))
+    throw new CommitFormatError('commit space is not an address')
+  if (typeof author !== 'string' || !isSpace(author))
+    throw new CommitFormatError('commit author is not an address')
+  const seq = b.n
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
+    throw new CommitFormatError('bad commit seq')
+  const prev = b.p
+  if (seq === 1 ? prev !== null : !(prev instanceof Uint8Array && prev.byteLength === 32)) {
+    throw new CommitFormatError('commit prev must be null for seq 1 and a 32-byte id otherwise')
+  }
+  const clock = b.t
+  if (typeof clock !== 'number' || !Number.isSafeInteger(clock) || clock < 0)
+    throw new CommitFormatError('bad commit clock')
+  const dep = b.d
+  if (typeof dep !== 'number' || !Number.isSafeInteger(dep) || dep < 0)
+    throw new CommitFormatError('bad commit dep')
+  if (author === space && dep !== 0) throw new CommitFormatError("an owner's commit has dep 0")
+  const rawOps = b.o
+  if (!Array.isArray(rawOps)) throw new CommitFormatError('commit ops must be an array')
+  if (rawOps.length > limits.maxOpsPerCommit) {
+    throw new CommitFormatError(
+      `commit has ${rawOps.length} ops, over the limit of ${limits.maxOpsPerCommit}`
+    )
+  }
+  const ops: CommitOp[] = new Array(rawOps.length)
+  let maxHlc = clock
+  for (let i = 0; i < rawOps.length; i++) {
+    const op = decodeOp(rawOps[i] as CanonicalValue, clock, limits)
+    if (op.hlc > maxHlc) maxHlc = op.hlc
+    ops[i] = op
+  }
+  const grants = byteList(b.g, 'g', limits)
+  const revocations = byteList(b.r, 'r', limits)
+  if ((grants.length > 0 || revocations.length > 0) && author !== space) {
+    throw new CommitFormatError("grants and revocations belong in the owner's own chain")
+  }
+  if (grants.length + revocations.length > limits.maxGrantsPerCommit) {
+    throw new CommitFormatError(
+      `commit carries more than ${limits.maxGrantsPerCommit} grants and revocations`
+    )
+  }
+  if (!Number.isSafeInteger(maxHlc)) throw new CommitFormatError('commit clock overflows')
+  return {
+    id: commitId(body),
+    space,
+    author,
+    seq,
+    prev: prev as Uint8Array | null,
+    clock,
+    dep,
+    ops,
+    grants,
+    revocations,
+    body,
+    signature,
+    envelope,
+    maxHlc
+  }
+}
+
+function byteList(value: CanonicalValue | undefined, key: string, limits: CommitLimits): Uint8Array[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value) || value.length === 0)
+    throw new CommitFormatError(`commit key "${key}" must be a non-empty array`)
+  if (value.length > limits.maxGrantsPerCommit)
+    throw new CommitFormatError(`commit key "${key}" has too many entries`)
+  for (const item of value)
+    if (!(item instanceof Uint8Array)) throw new CommitFormatError(`commit key "${key}" holds bytes only`)
+  return value as Uint8Array[]
+}
+
+function decodeOp(raw: CanonicalValue, base: number, limits: CommitLimits): CommitOp {
+  if (!Array.isArray(raw) || (raw.length !== 3 && raw.length !== 4)) {
+    throw new CommitFormatError('an op is [path, field, dt] or [path, field, dt, value]')
+  }
+  const [path, field, dt] = raw as [CanonicalValue, CanonicalValue, CanonicalValue]
+  if (typeof path !== 'string' || path.length === 0 || path.length > limits.maxPathLength)
+    throw new CommitFormatError('bad op path')
+  if (typeof field !== 'string' || field.length === 0 || field.length > limits.maxFieldLength)
+    throw new CommitFormatError('bad op field')
+  if (typeof dt !== 'number' || !Number.isSafeInteger(dt) || dt < 0)
+    throw new CommitFormatError('bad op clock delta')
+  const hlc = base + dt
+  if (raw.length === 3) return { path, field, hlc, value: undefined, wire: undefined }
+  const wire = raw[3] as CanonicalValue
+  return { path, field, hlc, value: fromWire(wire, limits), wire: wire as WireValue }
+}
+
+function fromWire(wire: CanonicalValue, limits: CommitLimits): GraphValue {
+  switch (typeof wire) {
+    case 'boolean':
+    case 'number':
+      return wire
+    case 'string':
+      if (wire.length > limits.maxValueLength) throw new CommitFormatError('op string value over the limit')
+      return wire
+    case 'object':
+      if (wire === null) return null
+      if (wire instanceof Uint8Array) {
+        if (wire.byteLength > limits.maxValueLength)
+          throw new CommitFormatError('op byte value over the limit')
+        return wire
+      }
+      if (Array.isArray(wire) && wire.length === 1 && typeof wire[0] === 'string') {
+        const soul = wire[0]
+        const slash = soul.indexOf('/')
+        if (slash < 0 || !isSpace(soul.slice(0, slash)) || slash === soul.length - 1) {
+          throw new CommitFormatError('op link does not point at a soul')
+        }
+        return { '#': soul }
+      }
+  }
+  throw new CommitFormatError('op value is not a scalar, bytes or a link')
+}
+
+const TOMBSTONE_BYTES = new Uint8Array([0xf7])
+
+/** The bytes hashed for the last tie break: the canonical encoding of the wire value (0xf7 for a tombstone). */
+export function valueBytes(wire: WireValue | undefined): Uint8Array {
+  return wire === undefined ? TOMBSTONE_BYTES : encodeCanonical(wire as CanonicalValue)
+}

@@ -1,0 +1,88 @@
+import { AraliyaError, InvalidInputError } from '@araliya/interface'
+
+/** Base class of every error `@araliya/crdt-graph` throws. */
+export class GraphError extends AraliyaError {
+  static override readonly code: string = 'ERR_GRAPH'
+  override name = 'GraphError'
+}
+
+/** A soul, field name or value broke the data model (see the package README). */
+export class InvalidGraphInputError extends InvalidInputError {
+  static override readonly code: string = 'ERR_GRAPH_INVALID_INPUT'
+  override name = 'InvalidGraphInputError'
+}
+
+/** Bytes that should hold a commit or a sync message could not be decoded. */
+export class CommitFormatError extends InvalidInputError {
+  static override readonly code: string = 'ERR_GRAPH_COMMIT_FORMAT'
+  override name = 'CommitFormatError'
+}
+
+/** A commit's signature does not verify against its author's key. */
+export class InvalidSignatureError extends GraphError {
+  static override readonly code: string = 'ERR_GRAPH_SIGNATURE'
+  override name = 'InvalidSignatureError'
+}
+
+/**
+ * A clock stamp lies further in the future than `maxClockSkewMs` allows. Nothing is parked: the commit
+ * is dropped and the peer will offer it again on a later sync, when it is no longer in the future.
+ */
+export class ClockSkewError extends GraphError {
+  static override readonly code: string = 'ERR_GRAPH_CLOCK_SKEW'
+  override name = 'ClockSkewError'
+  /** How far ahead of the local clock the stamp was, in milliseconds. */
+  readonly aheadMs: number
+  constructor(message: string, aheadMs: number, options?: { cause?: unknown }) {
+    super(message, options)
+    this.aheadMs = aheadMs
+  }
+}
+
+/** A key tried to write into a space it neither owns nor holds a valid grant for. */
+export class UnauthorizedWriteError extends GraphError {
+  static override readonly code: string = 'ERR_GRAPH_UNAUTHORIZED'
+  override name = 'UnauthorizedWriteError'
+}
+
+/** Two different commits claim the same place in one author's chain. */
+export class EquivocationError extends GraphError {
+  static override readonly code: string = 'ERR_GRAPH_EQUIVOCATION'
+  override name = 'EquivocationError'
+}
+
+/** A commit was rejected for breaking a chain rule (wrong `prev`, bad sequence number, …). */
+export class ChainError extends GraphError {
+  static override readonly code: string = 'ERR_GRAPH_CHAIN'
+  override name = 'ChainError'
+}
+
+/** A store problem. */
+export class StoreError extends GraphError {
+  static override readonly code: string = 'ERR_GRAPH_STORE'
+  override name = 'StoreError'
+}
+
+/** Another process (or another open handle) holds the store. */
+export class StoreLockedError extends StoreError {
+  static override readonly code: string = 'ERR_GRAPH_STORE_LOCKED'
+  override name = 'StoreLockedError'
+}
+
+/** The store (or the graph) is not open: call `start()` first, or do not use it after `stop()`. */
+export class StoreClosedError extends StoreError {
+  static override readonly code: string = 'ERR_GRAPH_STORE_CLOSED'
+  override name = 'StoreClosedError'
+}
+
+/** Stored data could not be read back; the damaged entries were skipped. */
+export class StoreCorruptError extends StoreError {
+  static override readonly code: string = 'ERR_GRAPH_STORE_CORRUPT'
+  override name = 'StoreCorruptError'
+}
+
+/** A sync message broke the protocol (unknown version or type, bad shape). */
+export class SyncProtocolError extends InvalidInputError {
+  static override readonly code: string = 'ERR_GRAPH_SYNC_PROTOCOL'
+  override name = 'SyncProtocolError'
+}

@@ -1,0 +1,1355 @@
+import {
+  decodeGrant,
+  decodeRevocation,
+  encodeGrant,
+  encodeRevocation,
+  equalBytes,
+  type Grant,
+  type GrantRight,
+  type GrantScope,
+  grantId,
+  type Identity,
+  issueGrant,
+  type Revocation,
+  revokeGrant,
+  scopeCoversPath,
+  verify,
+  verifyGrant,
+  verifyRevocation
+} from '@araliya/identity'
+import { type AbortOptions, LOCAL_ORIGIN, type Origin, throwIfAborted } from '@araliya/interface'
+import { type Logger, logger } from '@libp2p/logger'
+import { sha256 } from '@noble/hashes/sha2.js'
+import {
+  COMMIT_CONTEXT,
+  type Commit,
+  type CommitLimits,
+  type CommitOp,
+  commitId,
+  DEFAULT_COMMIT_LIMITS,
+  decodeCommit,
+  encodeCommitBody,
+  makeEnvelope,
+  type OpTuple,
+  toHex,
+  toWire,
+  valueBytes,
+  type WireValue
+} from './commit.js'
+import {
+  ChainError,
+  ClockSkewError,
+  CommitFormatError,
+  EquivocationError,
+  GraphError,
+  InvalidGraphInputError,
+  InvalidSignatureError,
+  StoreClosedError,
+  UnauthorizedWriteError
+} from './errors.js'
+import { TypedEmitter } from './events.js'
+import { HLC_UNITS_PER_MS, HybridClock, hlcMs } from './hlc.js'
+import { checkField, checkValue, type GraphValue, isLink, parseSoul, type Soul, splitSoul } from './model.js'
+import { MemoryGraphStore } from './store/memory.js'
+import type { GraphStore, StoreProblem, StoredCommit } from './store/types.js'
+
+/** What {@link createGraph} needs. */
+export interface GraphInit {
+  /** The key that signs this replica's writes. */
+  identity: Identity
+  /** Where accepted commits are kept. Default: a new in-memory store. */
+  store?: GraphStore
+  /** How far ahead of local time a remote clock stamp may be before it is rejected. Default 60,000 ms. */
+  maxClockSkewMs?: number
+  /** Wall clock in milliseconds (inject for tests). Default `Date.now`. */
+  now?: () => number
+  /** Decoder limits. */
+  limits?: Partial<CommitLimits>
+  /** Most commits held while waiting for their predecessors. Default 10,000. */
+  maxPendingCommits?: number
+  /** How far past a chain's head a waiting commit may be. Default 4,096. */
+  maxPendingPerChain?: number
+  /** Re-verify every signature when loading from the store (slower; for untrusted disks). Default false. */
+  verifyOnLoad?: boolean
+}
+
+/** The current state of one field. */
+export interface FieldState {
+  /** The winning value; `undefined` when the winner is a tombstone. */
+  readonly value: GraphValue | undefined
+  /** True when the winning op is a delete. */
+  readonly deleted: boolean
+  /** The winner's hybrid-logical-clock stamp. */
+  readonly hlc: number
+  /** The address that signed the winning op. */
+  readonly signer: string
+}
+
+/** One accepted write of a field (see {@link Graph.history}). */
+export interface HistoryEntry extends FieldState {
+  /** Hex id of the commit that carried it. */
+  readonly commit: string
+  /** True for the current winner. */
+  readonly winner: boolean
+}
+
+/** A change of a field's winning value, local or remote. */
+export interface GraphChange {
+  readonly soul: Soul
+  readonly field: string
+  /** The new value; `undefined` when the field was deleted. */
+  readonly value: GraphValue | undefined
+  readonly deleted: boolean
+  /** The value before (`undefined` when there was none or it was deleted). */
+  readonly previous: GraphValue | undefined
+  readonly hlc: number
+  readonly signer: string
+  /** Where the write came from: this process, or the sync peer it arrived through. */
+  readonly origin: Origin
+}
+
+/** What a local write produced: one commit per space written. */
+export interface CommitReceipt {
+  /** Hex commit id. */
+  readonly id: string
+  readonly space: string
+  readonly author: string
+  readonly seq: number
+  /** Number of ops in the commit. */
+  readonly ops: number
+}
+
+/** The outcome of {@link Graph.ingest}. */
+export interface IngestResult {
+  /** Commits applied (including ones released from the pending buffer). */
+  accepted: number
+  /** Commits already known (replays); applied once, never again. */
+  duplicates: number
+  /** Commits held until their predecessors arrive. */
+  pending: number
+  /** Commits refused, with the reason. */
+  rejected: Array<{ readonly id?: string; readonly error: Error }>
+  /** Commits outside the `spaces` asked for, skipped. */
+  ignored: number
+}
+
+/** Options of {@link Graph.ingest}. */
+export interface IngestOptions extends AbortOptions {
+  /** Accept only commits in these spaces; others are counted as `ignored`. */
+  spaces?: ReadonlySet<string>
+}
+
+/** One entry of a version vector: how far a chain (one author in one space) has been applied. */
+export interface ChainHead {
+  readonly space: string
+  readonly author: string
+  readonly seq: number
+}
+
+/** A filter for {@link Graph.subscribe}. */
+export interface SubscribeFilter {
+  /** Only changes of this soul. */
+  soul?: Soul
+  /** Only changes of this field (with `soul`). */
+  field?: string
+  /** Only changes inside this owner's space. */
+  space?: string
+}
+
+/** Events of a graph (listen with `graph.events.on(name, fn)`). */
+export interface GraphEvents {
+  /** A field's winner changed. */
+  change: GraphChange
+  /** A commit was accepted and is durable (sync peers forward these). */
+  'commit:accepted': { readonly commit: Commit; readonly origin: Origin }
+  /** A commit was refused. */
+  'commit:rejected': { readonly id?: string; readonly error: Error; readonly origin: Origin }
+  /** An op of an accepted commit was refused by the authority rules (it stays in the log, not in the state). */
+  'op:rejected': {
+    readonly soul: Soul
+    readonly field: string
+    readonly author: string
+    readonly commit: string
+    readonly error: UnauthorizedWriteError
+    readonly origin: Origin
+  }
+  /** A commit arrived ahead of its chain; it waits in the pending buffer. */
+  'chain:gap': {
+    readonly space: string
+    readonly author: string
+    readonly have: number
+    readonly got: number
+    readonly origin: Origin
+  }
+  /** Two different commits claim one place of a chain; the first one seen is kept. */
+  'chain:equivocation': {
+    readonly space: string
+    readonly author: string
+    readonly seq: number
+    readonly kept: string
+    readonly refused: string
+    readonly origin: Origin
+  }
+  /** Something stored could not be read back (it was skipped). */
+  'store:problem': StoreProblem
+}
+
+/** A batch of writes that becomes one commit per space (see {@link Graph.transact}). */
+export interface Transaction {
+  /** Sets several fields of a soul. */
+  put(soul: Soul, fields: Readonly<Record<string, GraphValue>>): Transaction
+  /** Sets one field. */
+  set(soul: Soul, field: string, value: GraphValue): Transaction
+  /** Sets a field to a link to `target` (an edge). */
+  link(soul: Soul, field: string, target: Soul): Transaction
+  /** Deletes one field (a tombstone), or every live field of the soul when `field` is omitted. */
+  remove(soul: Soul, field?: string): Transaction
+}
+
+/** Options of {@link Graph.traverse}. */
+export interface TraverseOptions {
+  /** How many links deep to go. Default 3. */
+  maxDepth?: number
+  /** Stop after visiting this many souls. Default 1,000. */
+  maxNodes?: number
+  /** Follow only links in these fields. Default: every link. */
+  fields?: readonly string[]
+}
+
+/** A soul reached by {@link Graph.traverse}. */
+export interface TraversalStep {
+  readonly soul: Soul
+  readonly depth: number
+  /** The soul and field whose link led here (`undefined` for the start). */
+  readonly via: { readonly soul: Soul; readonly field: string } | undefined
+}
+
+interface OpRecord {
+  readonly hlc: number
+  readonly signer: string
+  readonly value: GraphValue | undefined
+  readonly wire: WireValue | undefined
+  readonly commit: Uint8Array
+  hash?: Uint8Array
+}
+
+interface FieldEntry {
+  winner: OpRecord
+  losers: OpRecord[] | undefined
+}
+
+interface ChainState {
+  readonly space: string
+  readonly author: string
+  seq: number
+  head: Uint8Array | null
+  readonly ids: Uint8Array[]
+  /** The highest owner-chain position this chain ever claimed (causal positions only move forward). */
+  dep: number
+}
+
+interface GrantRecord {
+  readonly grant: Grant
+  readonly id: string
+  readonly seq: number
+}
+
+interface SpaceAuthority {
+  readonly bySubject: Map<string, GrantRecord[]>
+  readonly revocations: Map<string, Array<{ readonly revokedAt: number; readonly seq: number }>>
+}
+
+interface Prepared {
+  readonly commit: Commit
+  readonly grants: readonly Grant[]
+  readonly revocations: readonly Revocation[]
+}
+
+interface LocalOp {
+  readonly path: string
+  readonly field: string
+  readonly value: GraphValue | undefined
+}
+
+type Subscriber = (change: GraphChange) => void
+
+interface Plan {
+  readonly space: string
+  readonly author: string
+  readonly dep: number
+  readonly base: number
+  readonly tuples: OpTuple[]
+  readonly decoded: CommitOp[]
+  readonly grants: Grant[]
+  readonly revocations: Revocation[]
+}
+
+const EMPTY_GRANTS: readonly Grant[] = []
+const EMPTY_REVOCATIONS: readonly Revocation[] = []
+
+/**
+ * A signed, owner-partitioned CRDT graph replica. Create it with {@link createGraph}, then `start()` it.
+ * See the package README for the model and `docs/internals/crdt-graph.md` for the algorithm.
+ */
+export class Graph {
+  /** Typed events: `change`, `commit:accepted`, `commit:rejected`, `op:rejected`, `chain:gap`, … */
+  readonly events: TypedEmitter<GraphEvents>
+  /** This replica's signing address. */
+  readonly address: string
+  readonly #identity: Identity
+  readonly #store: GraphStore
+  readonly #clock: HybridClock
+  readonly #limits: CommitLimits
+  readonly #maxSkewUnits: number
+  readonly #maxPending: number
+  readonly #maxPendingPerChain: number
+  readonly #verifyOnLoad: boolean
+  readonly #log: Logger
+  readonly #souls = new Map<Soul, Map<string, FieldEntry>>()
+  readonly #chains = new Map<string, ChainState>()
+  readonly #authority = new Map<string, SpaceAuthority>()
+  readonly #pending = new Map<string, Map<number, Prepared>>()
+  #pendingCount = 0
+  readonly #soulSubscribers = new Map<Soul, Set<Subscriber>>()
+  readonly #spaceSubscribers = new Map<string, Set<Subscriber>>()
+  readonly #allSubscribers = new Set<Subscriber>()
+  #status: 'stopped' | 'starting' | 'started' | 'failed' = 'stopped'
+  #starting: Promise<void> | undefined
+  #appendTail: Promise<void> = Promise.resolve()
+  #inflight = new Set<Promise<unknown>>()
+  #fatal: Error | undefined
+
+  constructor(init: GraphInit) {
+    if (init?.identity === undefined)
+      throw new InvalidGraphInputError('createGraph needs an identity to sign with')
+    this.#identity = init.identity
+    this.address = init.identity.address
+    this.#store = init.store ?? new MemoryGraphStore()
+    this.#clock = new HybridClock(init.now ?? Date.now)
+    this.#limits = { ...DEFAULT_COMMIT_LIMITS, ...init.limits }
+    this.#maxSkewUnits = (init.maxClockSkewMs ?? 60_000) * HLC_UNITS_PER_MS
+    this.#maxPending = init.maxPendingCommits ?? 10_000
+    this.#maxPendingPerChain = init.maxPendingPerChain ?? 4096
+    this.#verifyOnLoad = init.verifyOnLoad ?? false
+    this.#log = logger('araliya:graph')
+    this.events = new TypedEmitter<GraphEvents>(this.#log)
+  }
+
+  /** The store this graph uses. */
+  get store(): GraphStore {
+    return this.#store
+  }
+
+  /** The last hybrid-logical-clock stamp issued or observed. */
+  get clock(): number {
+    return this.#clock.last
+  }
+
+  /** The decoder limits in force. */
+  get limits(): Readonly<CommitLimits> {
+    return this.#limits
+  }
+
+  /** Number of commits waiting for their predecessors. */
+  get pendingCount(): number {
+    return this.#pendingCount
+  }
+
+  /** True between a successful `start()` and `stop()`. */
+  get started(): boolean {
+    return this.#status === 'started'
+  }
+
+  /** Opens the store and loads every stored commit. Safe to call twice. */
+  start(options?: AbortOptions): Promise<void> {
+    if (this.#status === 'started') return Promise.resolve()
+    this.#starting ??= this.#start(options).catch((err: unknown) => {
+      this.#starting = undefined
+      this.#status = 'stopped'
+      throw err
+    })
+    return this.#starting
+  }
+
+  async #start(options?: AbortOptions): Promise<void> {
+    this.#status = 'starting'
+    await this.#store.open(options)
+    const state = await this.#store.readState(options)
+    if (state !== undefined) this.#clock.observe(state.clock)
+    const onProblem = (problem: StoreProblem): void => {
+      this.#log.error('store problem at %s: %e', problem.where, problem.error)
+      this.events.emit('store:problem', problem)
+    }
+    let loaded = 0
+    for await (const batch of this.#store.replay({ ...options, onProblem })) {
+      for (const envelope of batch) {
+        let prepared: Prepared
+        try {
+          const commit = decodeCommit(envelope, this.#limits)
+          prepared = this.#verifyOnLoad ? await this.#verifyCommit(commit) : this.#decodeAuthority(commit)
+        } catch (err) {
+          onProblem({ where: `commit #${loaded}`, error: err as Error })
+          continue
+        }
+        loaded++
+        this.#clock.observe(prepared.commit.maxHlc)
+        this.#offer(prepared, LOCAL_ORIGIN, undefined, undefined)
+      }
+    }
+    this.#log('started %s with %d stored commits', this.address, loaded)
+    this.#status = 'started'
+  }
+
+  /** Waits for queued writes, then closes the store. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.#starting !== undefined) await this.#starting.catch(() => {})
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
+    await this.#appendTail
+    this.#starting = undefined
+    if (this.#status !== 'stopped') {
+      this.#status = 'stopped'
+      await this.#store.close()
+    }
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Sets fields of a soul in one commit.
+   *
+   * @example
+   * ```ts
+   * await graph.put(`${me.address}/notes/1`, { title: 'hello', done: false })
+   * ```
+   * @throws {UnauthorizedWriteError} when this key may not write there; {@link ClockSkewError} never.
+   */
+  async put(
+    soul: Soul,
+    fields: Readonly<Record<string, GraphValue>>,
+    options?: AbortOptions
+  ): Promise<CommitReceipt> {
+    const receipts = await this.transact((tx) => tx.put(soul, fields), options)
+    return receipts[0] as CommitReceipt
+  }
+
+  /** Sets `field` of `soul` to a link to `target`. */
+  async link(soul: Soul, field: string, target: Soul, options?: AbortOptions): Promise<CommitReceipt> {
+    const receipts = await this.transact((tx) => tx.link(soul, field, target), options)
+    return receipts[0] as CommitReceipt
+  }
+
+  /** Deletes one field (a tombstone), or every live field of the soul when `field` is omitted. */
+  async remove(soul: Soul, field?: string, options?: AbortOptions): Promise<CommitReceipt[]> {
+    return this.transact((tx) => tx.remove(soul, field), options)
+  }
+
+  /**
+   * Runs `fn` to collect many writes, then signs them as one commit per space (usually one). Resolves once
+   * every commit is durable. Nothing is written if `fn` throws or a write is not allowed.
+   *
+   * @example
+   * ```ts
+   * await graph.transact((tx) => {
+   *   tx.put(`${me.address}/people/ada`, { name: 'Ada' })
+   *   tx.link(`${me.address}/people/ada`, 'friend', `${me.address}/people/alan`)
+   * })
+   * ```
+   */
+  async transact(fn: (tx: Transaction) => unknown, options?: AbortOptions): Promise<CommitReceipt[]> {
+    this.#requireStarted()
+    throwIfAborted(options?.signal)
+    const groups = new Map<string, LocalOp[]>()
+    const add = (soul: Soul, field: string, value: GraphValue | undefined): void => {
+      const { owner, path } = parseSoul(soul, this.#limits)
+      checkField(field, this.#limits)
+      if (value !== undefined) checkValue(value, this.#limits)
+      let ops = groups.get(owner)
+      if (ops === undefined) {
+        ops = []
+        groups.set(owner, ops)
+      }
+      if (ops.length >= this.#limits.maxOpsPerCommit) {
+        throw new InvalidGraphInputError(
+          `a transaction may write at most ${this.#limits.maxOpsPerCommit} fields per space; split it`
+        )
+      }
+      ops.push({ path, field, value })
+    }
+    const tx: Transaction = {
+      put(soul, fields) {
+        if (typeof fields !== 'object' || fields === null)
+          throw new InvalidGraphInputError('put() takes an object of fields')
+        for (const field of Object.keys(fields)) add(soul, field, fields[field] as GraphValue)
+        return tx
+      },
+      set(soul, field, value) {
+        add(soul, field, value)
+        return tx
+      },
+      link(soul, field, target) {
+        add(soul, field, { '#': target })
+        return tx
+      },
+      remove: (soul, field) => {
+        if (field !== undefined) {
+          add(soul, field, undefined)
+        } else {
+          parseSoul(soul, this.#limits)
+          for (const [name, entry] of this.#souls.get(soul) ?? []) {
+            if (entry.winner.wire !== undefined) add(soul, name, undefined)
+          }
+        }
+        return tx
+      }
+    }
+    await fn(tx)
+    throwIfAborted(options?.signal)
+    this.#requireStarted()
+    const receipts: CommitReceipt[] = []
+    const durable: Promise<void>[] = []
+    // Authority is checked for every group before anything is signed, so a refused write changes nothing.
+    const planned = [...groups].map(([space, ops]) => this.#plan(space, ops, [], []))
+    for (const plan of planned) {
+      const { receipt, done } = this.#commitLocal(plan)
+      receipts.push(receipt)
+      durable.push(done)
+    }
+    await Promise.all(durable)
+    return receipts
+  }
+
+  /**
+   * Lets `subject` write part of this replica's space, by issuing a grant and recording it in this owner's
+   * chain (where every replica finds it).
+   *
+   * @example
+   * ```ts
+   * await graph.grant(phone.address, { pathPrefix: 'memory/', rights: ['write', 'delete'] }, {
+   *   expiresAt: Date.now() + 30 * 86_400_000
+   * })
+   * ```
+   */
+  async grant(
+    subject: string,
+    scope: GrantScope,
+    window: { expiresAt: number; notBefore?: number },
+    options?: AbortOptions
+  ): Promise<Grant> {
+    this.#requireStarted()
+    const issued = await issueGrant(
+      this.#identity,
+      { subject, scope, expiresAt: window.expiresAt, notBefore: window.notBefore ?? this.#clock.nowMs() },
+      options
+    )
+    const { done } = this.#commitLocal(this.#plan(this.address, [], [issued], []))
+    await done
+    return issued
+  }
+
+  /** Revokes a grant this owner issued, from `revokedAt` (default now) on, recorded in the owner's chain. */
+  async revoke(
+    grant: Grant | string,
+    options: AbortOptions & { revokedAt?: number } = {}
+  ): Promise<Revocation> {
+    this.#requireStarted()
+    const revocation = await revokeGrant(this.#identity, grant, {
+      ...options,
+      revokedAt: options.revokedAt ?? this.#clock.nowMs()
+    })
+    const { done } = this.#commitLocal(this.#plan(this.address, [], [], [revocation]))
+    await done
+    return revocation
+  }
+
+  #plan(space: string, ops: readonly LocalOp[], grants: Grant[], revocations: Revocation[]): Plan {
+    const author = this.address
+    const chain = this.#chain(space, author)
+    const dep = author === space ? 0 : (this.#chains.get(chainKey(space, space))?.seq ?? 0)
+    const effectiveDep = Math.max(dep, chain.dep)
+    const base = this.#clock.tick()
+    const tuples: OpTuple[] = new Array(ops.length)
+    const decoded: CommitOp[] = new Array(ops.length)
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as LocalOp
+      const hlc = i === 0 ? base : this.#clock.tick()
+      if (author !== space) {
+        const right: GrantRight = op.value === undefined ? 'delete' : 'write'
+        if (!this.#allowed(space, author, op.path, right, hlcMs(hlc), effectiveDep)) {
+          throw new UnauthorizedWriteError(
+            `${author} may not ${right} "${op.path}" in the space of ${space}: ` +
+              `ask the owner for a grant covering that path with the "${right}" right, and sync its chain first`
+          )
+        }
+      }
+      const wire = op.value === undefined ? undefined : toWire(op.value)
+      tuples[i] = wire === undefined ? [op.path, op.field, hlc - base] : [op.path, op.field, hlc - base, wire]
+      decoded[i] = { path: op.path, field: op.field, hlc, value: op.value, wire }
+    }
+    return { space, author, dep, base, tuples, decoded, grants, revocations }
+  }
+
+  #commitLocal(plan: Plan): { receipt: CommitReceipt; done: Promise<void> } {
+    const chain = this.#chain(plan.space, plan.author)
+    const seq = chain.seq + 1
+    const encodedGrants = plan.grants.map(encodeGrant)
+    const encodedRevocations = plan.revocations.map(encodeRevocation)
+    const body = encodeCommitBody({
+      space: plan.space,
+      author: plan.author,
+      seq,
+      prev: chain.head,
+      clock: plan.base,
+      dep: plan.dep,
+      ops: plan.tuples,
+      grants: encodedGrants,
+      revocations: encodedRevocations
+    })
+    if (body.byteLength + 64 > this.#limits.maxCommitBytes) {
+      throw new InvalidGraphInputError(
+        `the commit would be ${body.byteLength + 64} bytes, over maxCommitBytes (${this.#limits.maxCommitBytes}); split the transaction`
+      )
+    }
+    const id = commitId(body)
+    let maxHlc = plan.base
+    for (const op of plan.decoded) if (op.hlc > maxHlc) maxHlc = op.hlc
+    const signing = this.#identity.sign(COMMIT_CONTEXT, body)
+    // The commit is applied now (so reads see it at once) but announced to peers only once durable.
+    const commit: Commit = {
+      id,
+      space: plan.space,
+      author: plan.author,
+      seq,
+      prev: chain.head,
+      clock: plan.base,
+      dep: plan.dep,
+      ops: plan.decoded,
+      grants: encodedGrants,
+      revocations: encodedRevocations,
+      body,
+      signature: new Uint8Array(0),
+      envelope: new Uint8Array(0),
+      maxHlc
+    }
+    this.#apply({ commit, grants: plan.grants, revocations: plan.revocations }, LOCAL_ORIGIN)
+    const previous = this.#appendTail
+    let release!: () => void
+    this.#appendTail = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const done = (async () => {
+      let stored: Promise<void>
+      try {
+        const signature = await signing
+        await previous
+        const signed: Commit = { ...commit, signature, envelope: makeEnvelope(signature, body) }
+        stored = this.#store
+          .append([toStored(signed)], { clock: this.#clock.last })
+          .then(() => this.events.emit('commit:accepted', { commit: signed, origin: LOCAL_ORIGIN }))
+      } catch (err) {
+        this.#fail(err)
+        throw err
+      } finally {
+        release()
+      }
+      try {
+        await stored
+      } catch (err) {
+        this.#fail(err)
+        throw err
+      }
+    })()
+    this.#track(done)
+    return {
+      receipt: { id: toHex(id), space: plan.space, author: plan.author, seq, ops: plan.decoded.length },
+      done
+    }
+  }
+
+  #fail(err: unknown): void {
+    // The commit is in memory but not durable; later commits would chain onto it. Refuse further writes
+    // until a restart reloads the durable state.
+    this.#fatal ??= new GraphError(
+      'a write could not be made durable; restart the graph to reload its durable state',
+      {
+        cause: err
+      }
+    )
+    this.#status = 'failed'
+    this.#log.error('graph failed: %e', err)
+  }
+
+  #track<T>(promise: Promise<T>): void {
+    this.#inflight.add(promise)
+    const untrack = (): void => {
+      this.#inflight.delete(promise)
+    }
+    promise.then(untrack, untrack)
+  }
+
+  // ---------------------------------------------------------------- remote commits
+
+  /**
+   * Verifies and applies commits from elsewhere (a sync peer). Each is decoded with size limits, checked
+   * for clock skew, signature, chain position and authority; duplicates are ignored; commits whose
+   * predecessors are missing wait in a bounded buffer. Resolves once the accepted ones are durable.
+   * Never throws for bad input: refusals are listed in the result and emitted as `commit:rejected`.
+   */
+  async ingest(
+    envelopes: readonly Uint8Array[],
+    origin: Origin = LOCAL_ORIGIN,
+    options?: IngestOptions
+  ): Promise<IngestResult> {
+    this.#requireStarted()
+    const result: IngestResult = { accepted: 0, duplicates: 0, pending: 0, rejected: [], ignored: 0 }
+    const spaces = options?.spaces
+    const checked: Prepared[] = []
+    for (const envelope of envelopes) {
+      throwIfAborted(options?.signal)
+      let commit: Commit
+      try {
+        commit = decodeCommit(envelope, this.#limits)
+      } catch (err) {
+        this.#reject(result, undefined, err as Error, origin)
+        continue
+      }
+      if (spaces !== undefined && !spaces.has(commit.space)) {
+        result.ignored++
+        continue
+      }
+      if (this.#known(commit, origin, result)) continue
+      const ahead = commit.maxHlc - (this.#clock.nowMs() * HLC_UNITS_PER_MS + this.#maxSkewUnits)
+      if (ahead > 0) {
+        const aheadMs = Math.ceil(ahead / HLC_UNITS_PER_MS) + this.#maxSkewUnits / HLC_UNITS_PER_MS
+        this.#reject(
+          result,
+          commit.id,
+          new ClockSkewError(
+            `commit ${toHex(commit.id).slice(0, 16)} by ${commit.author} is stamped ${aheadMs} ms ahead of local time, ` +
+              `over maxClockSkewMs (${this.#maxSkewUnits / HLC_UNITS_PER_MS}); it is dropped, not parked: check both clocks, ` +
+              'the peer will offer it again on a later sync',
+            aheadMs
+          ),
+          origin
+        )
+        continue
+      }
+      try {
+        checked.push(await this.#verifyCommit(commit))
+      } catch (err) {
+        this.#reject(result, commit.id, err as Error, origin)
+      }
+    }
+    if (this.#status !== 'started')
+      throw this.#fatal ?? new StoreClosedError('the graph was stopped during ingest')
+    const accepted: Prepared[] = []
+    for (const prepared of checked) {
+      if (this.#known(prepared.commit, origin, result)) continue
+      this.#offer(prepared, origin, accepted, result)
+    }
+    result.accepted = accepted.length
+    result.pending = this.#pendingCount
+    if (accepted.length > 0) {
+      for (const prepared of accepted) this.#clock.observe(prepared.commit.maxHlc)
+      const previous = this.#appendTail
+      let release!: () => void
+      this.#appendTail = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const done = (async () => {
+        let stored: Promise<void>
+        try {
+          await previous
+          stored = this.#store.append(
+            accepted.map((p) => toStored(p.commit)),
+            { clock: this.#clock.last }
+          )
+        } finally {
+          release()
+        }
+        try {
+          await stored
+        } catch (err) {
+          this.#fail(err)
+          throw err
+        }
+        for (const prepared of accepted)
+          this.events.emit('commit:accepted', { commit: prepared.commit, origin })
+      })()
+      this.#track(done)
+      await done
+    }
+    return result
+  }
+
+  /** True (and counted) when the commit is already applied or waiting; reports equivocation. */
+  #known(commit: Commit, origin: Origin, result: IngestResult): boolean {
+    const key = chainKey(commit.space, commit.author)
+    const chain = this.#chains.get(key)
+    if (chain !== undefined && commit.seq <= chain.seq) {
+      const kept = chain.ids[commit.seq - 1] as Uint8Array
+      if (equalBytes(kept, commit.id)) {
+        result.duplicates++
+      } else {
+        this.#equivocation(commit, kept, origin, result)
+      }
+      return true
+    }
+    const waiting = this.#pending.get(key)?.get(commit.seq)
+    if (waiting !== undefined) {
+      if (equalBytes(waiting.commit.id, commit.id)) {
+        result.duplicates++
+      } else {
+        this.#equivocation(commit, waiting.commit.id, origin, result)
+      }
+      return true
+    }
+    return false
+  }
+
+  #equivocation(commit: Commit, kept: Uint8Array, origin: Origin, result: IngestResult): void {
+    const detail = {
+      space: commit.space,
+      author: commit.author,
+      seq: commit.seq,
+      kept: toHex(kept),
+      refused: toHex(commit.id),
+      origin
+    }
+    this.#log.error('equivocation by %s in %s at seq %d', commit.author, commit.space, commit.seq)
+    this.events.emit('chain:equivocation', detail)
+    this.#reject(
+      result,
+      commit.id,
+      new EquivocationError(
+        `${commit.author} signed two different commits for seq ${commit.seq} in the space of ${commit.space}; ` +
+          'the first one seen is kept: treat this key as compromised or buggy'
+      ),
+      origin
+    )
+  }
+
+  #reject(result: IngestResult | undefined, id: Uint8Array | undefined, error: Error, origin: Origin): void {
+    const hex = id === undefined ? undefined : toHex(id)
+    this.#log('rejected commit %s: %s', hex ?? '(undecodable)', error.message)
+    result?.rejected.push(hex === undefined ? { error } : { id: hex, error })
+    if (this.events.has('commit:rejected')) {
+      this.events.emit('commit:rejected', hex === undefined ? { error, origin } : { id: hex, error, origin })
+    }
+  }
+
+  async #verifyCommit(commit: Commit): Promise<Prepared> {
+    if (!(await verify(commit.author, COMMIT_CONTEXT, commit.body, commit.signature))) {
+      throw new InvalidSignatureError(
+        `the signature of commit ${toHex(commit.id).slice(0, 16)} does not verify against its author ${commit.author}`
+      )
+    }
+    const prepared = this.#decodeAuthority(commit)
+    for (const grant of prepared.grants) {
+      const verdict = await verifyGrant(grant, { at: grant.notBefore })
+      if (!verdict.valid)
+        throw new InvalidSignatureError(`commit carries an invalid grant: ${verdict.error.message}`)
+    }
+    for (const revocation of prepared.revocations) {
+      if (!(await verifyRevocation(revocation)))
+        throw new InvalidSignatureError('commit carries an invalid revocation')
+    }
+    return prepared
+  }
+
+  #decodeAuthority(commit: Commit): Prepared {
+    if (commit.grants.length === 0 && commit.revocations.length === 0) {
+      return { commit, grants: EMPTY_GRANTS, revocations: EMPTY_REVOCATIONS }
+    }
+    const grants = commit.grants.map((bytes) => decodeGrant(bytes))
+    const revocations = commit.revocations.map((bytes) => decodeRevocation(bytes))
+    for (const item of [...grants, ...revocations]) {
+      if (item.issuer !== commit.space) {
+        throw new CommitFormatError(
+          `a grant or revocation by ${item.issuer} cannot live in the chain of ${commit.space}`
+        )
+      }
+    }
+    return { commit, grants, revocations }
+  }
+
+  /**
+   * Applies a verified commit if its chain is ready for it, else holds it (bounded). Then releases every
+   * held commit that became ready. `accepted`/`result` are undefined while loading from the store.
+   */
+  #offer(
+    prepared: Prepared,
+    origin: Origin,
+    accepted: Prepared[] | undefined,
+    result: IngestResult | undefined
+  ): void {
+    const commit = prepared.commit
+    const key = chainKey(commit.space, commit.author)
+    const chain = this.#chain(commit.space, commit.author)
+    if (commit.seq === chain.seq + 1 && this.#ready(commit)) {
+      if (!this.#links(commit, chain, origin, result)) return
+      this.#apply(prepared, origin)
+      accepted?.push(prepared)
+      this.#drain(key, origin, accepted, result)
+      return
+    }
+    if (commit.seq <= chain.seq) return
+    if (this.#pendingCount >= this.#maxPending || commit.seq > chain.seq + this.#maxPendingPerChain) {
+      this.#log(
+        'pending buffer full; dropped %s seq %d (a later sync will offer it again)',
+        commit.author,
+        commit.seq
+      )
+      return
+    }
+    let waiting = this.#pending.get(key)
+    if (waiting === undefined) {
+      waiting = new Map()
+      this.#pending.set(key, waiting)
+    }
+    waiting.set(commit.seq, prepared)
+    this.#pendingCount++
+    if (commit.seq > chain.seq + 1 && this.events.has('chain:gap')) {
+      this.events.emit('chain:gap', {
+        space: commit.space,
+        author: commit.author,
+        have: chain.seq,
+        got: commit.seq,
+        origin
+      })
+    }
+  }
+
+  #links(commit: Commit, chain: ChainState, origin: Origin, result: IngestResult | undefined): boolean {
+    const prev = commit.prev
+    if (chain.head === null ? prev === null : prev !== null && equalBytes(prev, chain.head)) return true
+    this.#reject(
+      result,
+      commit.id,
+      new ChainError(
+        `commit ${commit.seq} by ${commit.author} does not link to the previous commit of its chain ` +
+          '(a fork or a forged prev); it is refused'
+      ),
+      origin
+    )
+    return false
+  }
+
+  #ready(commit: Commit): boolean {
+    if (commit.author === commit.space || commit.dep === 0) return true
+    return (this.#chains.get(chainKey(commit.space, commit.space))?.seq ?? 0) >= commit.dep
+  }
+
+  #drain(
+    startKey: string,
+    origin: Origin,
+    accepted: Prepared[] | undefined,
+    result: IngestResult | undefined
+  ): void {
+    if (this.#pendingCount === 0) return
+    const work = [startKey]
+    while (work.length > 0) {
+      const key = work.pop() as string
+      const waiting = this.#pending.get(key)
+      const chain = this.#chains.get(key)
+      if (chain !== undefined && waiting !== undefined) {
+        const next = waiting.get(chain.seq + 1)
+        if (next !== undefined && this.#ready(next.commit)) {
+          waiting.delete(chain.seq + 1)
+          this.#pendingCount--
+          if (waiting.size === 0) this.#pending.delete(key)
+          if (this.#links(next.commit, chain, origin, result)) {
+            this.#apply(next, origin)
+            accepted?.push(next)
+          } else {
+            // The rest of this chain can never link; drop it.
+            this.#pendingCount -= waiting.size
+            this.#pending.delete(key)
+          }
+          work.push(key)
+        }
+      }
+      if (chain !== undefined && chain.author === chain.space) {
+        // The owner's chain moved: commits of other authors in this space may now have their grants.
+        const prefix = `${chain.space}\n`
+        for (const pendingKey of this.#pending.keys()) {
+          if (pendingKey !== key && pendingKey.startsWith(prefix)) work.push(pendingKey)
+        }
+      }
+    }
+  }
+
+  #apply(prepared: Prepared, origin: Origin): void {
+    const commit = prepared.commit
+    const chain = this.#chain(commit.space, commit.author)
+    chain.seq = commit.seq
+    chain.head = commit.id
+    chain.ids.push(commit.id)
+    if (commit.dep > chain.dep) chain.dep = commit.dep
+    const space = commit.space
+    const author = commit.author
+    if (prepared.grants.length > 0 || prepared.revocations.length > 0) this.#record(prepared)
+    const ops = commit.ops
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as CommitOp
+      const soul = `${space}/${op.path}`
+      if (author !== space) {
+        const right: GrantRight = op.wire === undefined ? 'delete' : 'write'
+        if (!this.#allowed(space, author, op.path, right, hlcMs(op.hlc), chain.dep)) {
+          if (this.events.has('op:rejected')) {
+            this.events.emit('op:rejected', {
+              soul,
+              field: op.field,
+              author,
+              commit: toHex(commit.id),
+              error: new UnauthorizedWriteError(
+                `${author} holds no grant to ${right} "${op.path}" in the space of ${space} at its causal position`
+              ),
+              origin
+            })
+          }
+          continue
+        }
+      }
+      this.#applyOp(
+        soul,
+        op.field,
+        {
+          hlc: op.hlc,
+          signer: author,
+          value: op.value,
+          wire: op.wire,
+          commit: commit.id
+        },
+        origin
+      )
+    }
+  }
+
+  #record(prepared: Prepared): void {
+    const space = prepared.commit.space
+    let authority = this.#authority.get(space)
+    if (authority === undefined) {
+      authority = { bySubject: new Map(), revocations: new Map() }
+      this.#authority.set(space, authority)
+    }
+    const seq = prepared.commit.seq
+    for (const grant of prepared.grants) {
+      let list = authority.bySubject.get(grant.subject)
+      if (list === undefined) {
+        list = []
+        authority.bySubject.set(grant.subject, list)
+      }
+      list.push({ grant, id: grantId(grant), seq })
+    }
+    for (const revocation of prepared.revocations) {
+      let list = authority.revocations.get(revocation.grantId)
+      if (list === undefined) {
+        list = []
+        authority.revocations.set(revocation.grantId, list)
+      }
+      list.push({ revokedAt: revocation.revokedAt, seq })
+    }
+  }
+
+  /**
+   * The authority rule: `author` may use `right` on `path` of `space` at time `atMs` from causal position
+   * `dep` (a prefix of the owner's chain) when a grant in that prefix covers it and no revocation in that
+   * prefix voids it at `atMs`. Owners always may.
+   */
+  #allowed(
+    space: string,
+    author: string,
+    path: string,
+    right: GrantRight,
+    atMs: number,
+    dep: number
+  ): boolean {
+    if (author === space) return true
+    const authority = this.#authority.get(space)
+    const grants = authority?.bySubject.get(author)
+    if (authority === undefined || grants === undefined) return false
+    for (const record of grants) {
+      if (record.seq > dep) continue
+      const grant = record.grant
+      if (atMs < grant.notBefore || atMs >= grant.expiresAt) continue
+      if (!grant.scope.rights.includes(right) || !scopeCoversPath(grant.scope, path)) continue
+      const revocations = authority.revocations.get(record.id)
+      if (revocations?.some((r) => r.seq <= dep && r.revokedAt <= atMs) === true) continue
+      return true
+    }
+    return false
+  }
+
+  #applyOp(soul: Soul, field: string, record: OpRecord, origin: Origin): void {
+    let fields = this.#souls.get(soul)
+    if (fields === undefined) {
+      fields = new Map()
+      this.#souls.set(soul, fields)
+    }
+    const entry = fields.get(field)
+    if (entry === undefined) {
+      fields.set(field, { winner: record, losers: undefined })
+      this.#notify(soul, field, record, undefined, origin)
+      return
+    }
+    if (compareOps(record, entry.winner) > 0) {
+      const previous = entry.winner
+      entry.losers ??= []
+      entry.losers.push(previous)
+      entry.winner = record
+      this.#notify(soul, field, record, previous, origin)
+    } else {
+      entry.losers ??= []
+      entry.losers.push(record)
+    }
+  }
+
+  #notify(soul: Soul, field: string, record: OpRecord, previous: OpRecord | undefined, origin: Origin): void {
+    const bySoul = this.#soulSubscribers.get(soul)
+    const bySpace =
+      this.#spaceSubscribers.size > 0 ? this.#spaceSubscribers.get(splitSoul(soul).owner) : undefined
+    const wantsEvent = this.events.has('change')
+    if (bySoul === undefined && bySpace === undefined && this.#allSubscribers.size === 0 && !wantsEvent)
+      return
+    const change: GraphChange = {
+      soul,
+      field,
+      value: record.value,
+      deleted: record.wire === undefined,
+      previous: previous?.value,
+      hlc: record.hlc,
+      signer: record.signer,
+      origin
+    }
+    if (bySoul !== undefined) for (const fn of bySoul) this.#call(fn, change)
+    if (bySpace !== undefined) for (const fn of bySpace) this.#call(fn, change)
+    for (const fn of this.#allSubscribers) this.#call(fn, change)
+    if (wantsEvent) this.events.emit('change', change)
+  }
+
+  #call(fn: Subscriber, change: GraphChange): void {
+    try {
+      fn(change)
+    } catch (err) {
+      this.#log.error('subscriber threw: %e', err)
+    }
+  }
+
+  #chain(space: string, author: string): ChainState {
+    const key = chainKey(space, author)
+    let chain = this.#chains.get(key)
+    if (chain === undefined) {
+      chain = { space, author, seq: 0, head: null, ids: [], dep: 0 }
+      this.#chains.set(key, chain)
+    }
+    return chain
+  }
+
+  #requireStarted(): void {
+    if (this.#status === 'failed') throw this.#fatal as Error
+    if (this.#status !== 'started') {
+      throw new StoreClosedError('the graph is not started; call and await graph.start() first')
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The live fields of a soul (deleted fields left out), or `undefined` when it has none. */
+  get(soul: Soul): Record<string, GraphValue> | undefined {
+    const fields = this.#souls.get(soul)
+    if (fields === undefined) return undefined
+    let out: Record<string, GraphValue> | undefined
+    for (const [field, entry] of fields) {
+      if (entry.winner.wire === undefined) continue
+      out ??= {}
+      out[field] = entry.winner.value as GraphValue
+    }
+    return out
+  }
+
+  /** The state of one field, including a winning tombstone; `undefined` when never written. */
+  getField(soul: Soul, field: string): FieldState | undefined {
+    const winner = this.#souls.get(soul)?.get(field)?.winner
+    if (winner === undefined) return undefined
+    return { value: winner.value, deleted: winner.wire === undefined, hlc: winner.hlc, signer: winner.signer }
+  }
+
+  /**
+   * Every accepted write of a field, winner first, then the losers in descending order. Losing values are
+   * never dropped: this is how "no accepted write is lost" can be checked.
+   */
+  history(soul: Soul, field: string): HistoryEntry[] {
+    const entry = this.#souls.get(soul)?.get(field)
+    if (entry === undefined) return []
+    const all = [entry.winner, ...(entry.losers ?? [])].sort((a, b) => compareOps(b, a))
+    return all.map((op, index) => ({
+      value: op.value,
+      deleted: op.wire === undefined,
+      hlc: op.hlc,
+      signer: op.signer,
+      commit: toHex(op.commit),
+      winner: index === 0
+    }))
+  }
+
+  /** The soul a field links to, or `undefined` when the field is not a live link. */
+  follow(soul: Soul, field: string): Soul | undefined {
+    const value = this.#souls.get(soul)?.get(field)?.winner.value
+    return isLink(value) ? value['#'] : undefined
+  }
+
+  /** The live links of a soul. */
+  links(soul: Soul): Array<{ readonly field: string; readonly target: Soul }> {
+    const out: Array<{ field: string; target: Soul }> = []
+    for (const [field, entry] of this.#souls.get(soul) ?? []) {
+      const value = entry.winner.value
+      if (entry.winner.wire !== undefined && isLink(value)) out.push({ field, target: value['#'] })
+    }
+    return out
+  }
+
+  /** Breadth-first walk along links from `start` (each soul visited once, bounded by depth and count). */
+  traverse(start: Soul, options: TraverseOptions = {}): TraversalStep[] {
+    const maxDepth = options.maxDepth ?? 3
+    const maxNodes = options.maxNodes ?? 1000
+    const fields = options.fields === undefined ? undefined : new Set(options.fields)
+    const seen = new Set<Soul>([start])
+    const out: TraversalStep[] = [{ soul: start, depth: 0, via: undefined }]
+    for (let i = 0; i < out.length && out.length < maxNodes; i++) {
+      const step = out[i] as TraversalStep
+      if (step.depth >= maxDepth) continue
+      for (const { field, target } of this.links(step.soul)) {
+        if (fields !== undefined && !fields.has(field)) continue
+        if (seen.has(target)) continue
+        seen.add(target)
+        out.push({ soul: target, depth: step.depth + 1, via: { soul: step.soul, field } })
+        if (out.length >= maxNodes) break
+      }
+    }
+    return out
+  }
+
+  /** Every soul with at least one field (live or deleted), optionally only in one space. */
+  *souls(space?: string): IterableIterator<Soul> {
+    const prefix = space === undefined ? undefined : `${space}/`
+    for (const soul of this.#souls.keys()) if (prefix === undefined || soul.startsWith(prefix)) yield soul
+  }
+
+  /**
+   * Calls `listener` for every change of a winning value (local or remote) that matches the filter (a
+   * soul, or `{ soul, field }`, or `{ space }`, or `{}` for all). Returns a function that unsubscribes.
+   *
+   * @example
+   * ```ts
+   * const stop = graph.subscribe(`${me.address}/notes/1`, (change) => console.log(change.field, change.value))
+   * ```
+   */
+  subscribe(filter: Soul | SubscribeFilter, listener: (change: GraphChange) => void): () => void {
+    const f: SubscribeFilter = typeof filter === 'string' ? { soul: filter } : filter
+    const fn: Subscriber =
+      f.field === undefined
+        ? listener
+        : (change) => {
+            if (change.field === f.field) listener(change)
+          }
+    let set: Set<Subscriber>
+    let cleanup: () => void
+    if (f.soul !== undefined) {
+      const soul = f.soul
+      set = this.#soulSubscribers.get(soul) ?? new Set()
+      this.#soulSubscribers.set(soul, set)
+      cleanup = () => {
+        if (set.size === 0) this.#soulSubscribers.delete(soul)
+      }
+    } else if (f.space !== undefined) {
+      const space = f.space
+      set = this.#spaceSubscribers.get(space) ?? new Set()
+      this.#spaceSubscribers.set(space, set)
+      cleanup = () => {
+        if (set.size === 0) this.#spaceSubscribers.delete(space)
+      }
+    } else {
+      set = this.#allSubscribers
+      cleanup = () => {}
+    }
+    set.add(fn)
+    return () => {
+      set.delete(fn)
+      cleanup()
+    }
+  }
+
+  // ---------------------------------------------------------------- sync support
+
+  /** The version vector: how far every known chain has been applied, optionally only in some spaces. */
+  versionVector(spaces?: ReadonlySet<string>): ChainHead[] {
+    const out: ChainHead[] = []
+    for (const chain of this.#chains.values()) {
+      if (chain.seq === 0) continue
+      if (spaces !== undefined && !spaces.has(chain.space)) continue
+      out.push({ space: chain.space, author: chain.author, seq: chain.seq })
+    }
+    return out
+  }
+
+  /** Applied length of one chain. */
+  chainLength(space: string, author: string): number {
+    return this.#chains.get(chainKey(space, author))?.seq ?? 0
+  }
+
+  /** Reads stored envelopes of one chain (for sync). Only durable commits are returned. */
+  readChain(
+    space: string,
+    author: string,
+    fromSeq: number,
+    toSeq: number,
+    options?: AbortOptions
+  ): Promise<Uint8Array[]> {
+    this.#requireStarted()
+    return this.#store.readChain(space, author, fromSeq, toSeq, options)
+  }
+}
+
+/**
+ * Creates a graph replica. It does no I/O until `start()`.
+ *
+ * @example
+ * ```ts
+ * const graph = createGraph({ identity: await generateIdentity() })
+ * await graph.start()
+ * await graph.put(`${graph.address}/hello`, { text: 'world' })
+ * ```
+ */
+export function createGraph(init: GraphInit): Graph {
+  return new Graph(init)
+}
+
+function chainKey(space: string, author: string): string {
+  return `${space}\n${author}`
+}
+
+function toStored(commit: Commit): StoredCommit {
+  return {
+    id: commit.id,
+    space: commit.space,
+    author: commit.author,
+    seq: commit.seq,
+    envelope: commit.envelope
+  }
+}
+
+/**
+ * The HAM order of two writes of one field: higher clock wins; on an exact tie the higher signer address
+ * wins; then the higher sha256 of the canonical value bytes. Returns > 0 when `a` wins.
+ */
+function compareOps(a: OpRecord, b: OpRecord): number {
+  if (a.hlc !== b.hlc) return a.hlc - b.hlc
+  if (a.signer !== b.signer) return a.signer > b.signer ? 1 : -1
+  a.hash ??= sha256(valueBytes(a.wire))
+  b.hash ??= sha256(valueBytes(b.wire))
+  for (let i = 0; i < 32; i++) {
+    const d = (a.hash[i] as number) - (b.hash[i] as number)
+    if (d !== 0) return d
+  }
+  return 0
+}

@@ -1,0 +1,480 @@
+import { type CanonicalValue, decodeCanonical, encodeCanonical } from '@araliya/identity'
+import { type Origin, TooLargeError } from '@araliya/interface'
+import { type Logger, logger } from '@libp2p/logger'
+import type { Commit } from './commit.js'
+import { SyncProtocolError } from './errors.js'
+import type { Graph, IngestResult } from './graph.js'
+import { isSpace } from './model.js'
+
+/** The sync wire format version (first byte of every message). See `docs/protocols/graph-sync.md`. */
+export const SYNC_PROTOCOL_VERSION = 1
+/** The libp2p protocol id transports should carry sync messages under. */
+export const SYNC_PROTOCOL_ID = '/araliya/graph-sync/1.0.0'
+
+const TYPE_HELLO = 1
+const TYPE_COMMITS = 2
+
+/** Limits enforced by {@link decodeSyncMessage}. */
+export interface SyncLimits {
+  /** Largest message accepted, in bytes; checked before parsing. Default 4 MiB. */
+  maxMessageBytes: number
+  /** Largest commit envelope inside a message. Default 1 MiB. */
+  maxCommitBytes: number
+  /** Most version-vector entries (chains) in a hello. Default 100,000. */
+  maxVectorEntries: number
+  /** Most spaces a hello may ask for. Default 10,000. */
+  maxSpaces: number
+}
+
+/** Default {@link SyncLimits}. */
+export const DEFAULT_SYNC_LIMITS: SyncLimits = Object.freeze({
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxCommitBytes: 1024 * 1024,
+  maxVectorEntries: 100_000,
+  maxSpaces: 10_000
+})
+
+/** "Here is how far I have every chain; send me what I lack (only in `spaces`, when given)". */
+export interface HelloMessage {
+  readonly type: 'hello'
+  /** `[space, author, seq]` for every chain the sender has in the spaces it wants. */
+  readonly vector: ReadonlyArray<readonly [string, string, number]>
+  /** The spaces (owner addresses) the sender wants; `null` for all. */
+  readonly spaces: readonly string[] | null
+  /** True when the receiver should answer with its own hello (so both sides fill each other's gaps). */
+  readonly reply: boolean
+}
+
+/** A batch of commit envelopes. */
+export interface CommitsMessage {
+  readonly type: 'commits'
+  readonly envelopes: readonly Uint8Array[]
+}
+
+/** A decoded sync message. */
+export type SyncMessage = HelloMessage | CommitsMessage
+
+/** Encodes a hello message. */
+export function encodeHello(message: Omit<HelloMessage, 'type'>): Uint8Array {
+  const payload = encodeCanonical({
+    v: message.vector as unknown as CanonicalValue,
+    s: message.spaces as unknown as CanonicalValue,
+    r: message.reply
+  })
+  const out = new Uint8Array(2 + payload.byteLength)
+  out[0] = SYNC_PROTOCOL_VERSION
+  out[1] = TYPE_HELLO
+  out.set(payload, 2)
+  return out
+}
+
+/** Encodes a commits message: each envelope as an unsigned LEB128 length and its bytes. */
+export function encodeCommits(envelopes: readonly Uint8Array[]): Uint8Array {
+  let size = 2
+  for (const envelope of envelopes) size += varintLength(envelope.byteLength) + envelope.byteLength
+  const out = new Uint8Array(size)
+  out[0] = SYNC_PROTOCOL_VERSION
+  out[1] = TYPE_COMMITS
+  let offset = 2
+  for (const envelope of envelopes) {
+    offset = writeVarint(out, offset, envelope.byteLength)
+    out.set(envelope, offset)
+    offset += envelope.byteLength
+  }
+  return out
+}
+
+/**
+ * Decodes a sync message, enforcing every size limit before parsing.
+ *
+ * @throws {TooLargeError} for an oversized message or envelope.
+ * @throws {SyncProtocolError} for an unknown version or type, or a malformed message.
+ */
+export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits> = {}): SyncMessage {
+  const l = { ...DEFAULT_SYNC_LIMITS, ...limits }
+  if (!(bytes instanceof Uint8Array)) throw new SyncProtocolError('a sync message is a Uint8Array')
+  if (bytes.byteLength > l.maxMessageBytes)
+    throw new TooLargeError('sync message', bytes.byteLength, l.maxMessageBytes)
+  if (bytes.byteLength < 2)
+    throw new SyncProtocolError('a sync message has at least a version and a type byte')
+  if (bytes[0] !== SYNC_PROTOCOL_VERSION) {
+    throw new SyncProtocolError(
+      `sync protocol version ${bytes[0]} is not supported (this side speaks ${SYNC_PROTOCOL_VERSION}); upgrade the older peer`
+    )
+  }
+  if (bytes[1] === TYPE_COMMITS) return { type: 'commits', envelopes: readEnvelopes(bytes, l) }
+  if (bytes[1] !== TYPE_HELLO) throw new SyncProtocolError(`unknown sync message type ${bytes[1]}`)
+  let raw: CanonicalValue
+  try {
+    raw = decodeCanonical(bytes.subarray(2), { maxBytes: l.maxMessageBytes, maxDepth: 4 })
+  } catch (err) {
+    throw new SyncProtocolError(`hello is not canonical CBOR: ${(err as Error).message}`, { cause: err })
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
+    throw new SyncProtocolError('hello is not a map')
+  }
+  const map = raw as Record<string, CanonicalValue>
+  if (Object.keys(map).length !== 3) throw new SyncProtocolError('hello has exactly the keys v, s, r')
+  const vector = map.v
+  const spaces = map.s
+  const reply = map.r
+  if (typeof reply !== 'boolean') throw new SyncProtocolError('hello r must be a boolean')
+  if (!Array.isArray(vector) || vector.length > l.maxVectorEntries) {
+    throw new SyncProtocolError(`hello v must be an array of at most ${l.maxVectorEntries} entries`)
+  }
+  for (const entry of vector) {
+    if (
+      !Array.isArray(entry) ||
+      entry.length !== 3 ||
+      typeof entry[0] !== 'string' ||
+      typeof entry[1] !== 'string' ||
+      typeof entry[2] !== 'number' ||
+      !Number.isSafeInteger(entry[2]) ||
+      entry[2] < 0 ||
+      entry[0].length > 128 ||
+      entry[1].length > 128
+    ) {
+      throw new SyncProtocolError('hello v entries are [space, author, seq]')
+    }
+  }
+  if (spaces !== null) {
+    if (!Array.isArray(spaces) || spaces.length > l.maxSpaces) {
+      throw new SyncProtocolError(`hello s must be null or an array of at most ${l.maxSpaces} spaces`)
+    }
+    for (const space of spaces)
+      if (typeof space !== 'string' || space.length > 128) throw new SyncProtocolError('bad space')
+  }
+  return {
+    type: 'hello',
+    vector: vector as unknown as HelloMessage['vector'],
+    spaces: spaces as string[] | null,
+    reply
+  }
+}
+
+function readEnvelopes(bytes: Uint8Array, limits: SyncLimits): Uint8Array[] {
+  const out: Uint8Array[] = []
+  let offset = 2
+  while (offset < bytes.byteLength) {
+    let length = 0
+    let shift = 0
+    let byte: number
+    do {
+      if (offset >= bytes.byteLength || shift > 28)
+        throw new SyncProtocolError('truncated or overlong length prefix')
+      byte = bytes[offset++] as number
+      length += (byte & 0x7f) * 2 ** shift
+      shift += 7
+    } while ((byte & 0x80) !== 0)
+    if (length > limits.maxCommitBytes)
+      throw new TooLargeError('commit in a sync message', length, limits.maxCommitBytes)
+    if (length === 0 || offset + length > bytes.byteLength)
+      throw new SyncProtocolError('truncated commit in a sync message')
+    out.push(bytes.subarray(offset, offset + length))
+    offset += length
+  }
+  return out
+}
+
+function varintLength(value: number): number {
+  let n = 1
+  while (value >= 0x80) {
+    value = Math.floor(value / 128)
+    n++
+  }
+  return n
+}
+
+function writeVarint(out: Uint8Array, offset: number, value: number): number {
+  while (value >= 0x80) {
+    out[offset++] = (value & 0x7f) | 0x80
+    value = Math.floor(value / 128)
+  }
+  out[offset++] = value
+  return offset
+}
+
+/** What {@link createSyncPeer} needs. */
+export interface SyncPeerInit {
+  /** A tag for the remote side (its address, for p2p transports); used as the origin of what it sends. */
+  peer: string
+  /** Sends bytes to the remote side. The transport may drop, duplicate or reorder them. */
+  send: (bytes: Uint8Array) => void | Promise<void>
+  /** The spaces (owner addresses) to ask for and to accept. Default: every space. */
+  spaces?: Iterable<string>
+  /** Which spaces to serve to this peer. Default: every space. */
+  share?: (space: string) => boolean
+  /** Aim for messages of about this size when sending many commits. Default 256 KiB. */
+  targetMessageBytes?: number
+  /** Decoder limits for what this peer receives. */
+  limits?: Partial<SyncLimits>
+  /** Reports problems that are not the caller's to handle (a failed send, a refused commit batch). */
+  onError?: (error: Error) => void
+}
+
+/** Counters of one sync session. */
+export interface SyncStats {
+  messagesSent: number
+  messagesReceived: number
+  bytesSent: number
+  bytesReceived: number
+  commitsSent: number
+  commitsReceived: number
+  commitsAccepted: number
+}
+
+/**
+ * One side of a sync session with one remote peer: bytes in (`receive`), bytes out (`send`). It exchanges
+ * version vectors, sends only the commits the other side lacks, forwards new commits live, and recovers
+ * from lost, duplicated and reordered messages (a gap triggers a new hello; `sync()` re-runs the exchange
+ * after a reconnect).
+ */
+export interface SyncPeer {
+  /** The remote peer's tag. */
+  readonly peer: string
+  readonly stats: Readonly<SyncStats>
+  /** Starts forwarding new commits and sends the first hello. Safe to call twice. */
+  start(): Promise<void>
+  /** Stops forwarding. Safe to call twice. */
+  stop(): void
+  /** Sends a fresh hello: call after a reconnect, or now and then to repair dropped messages. */
+  sync(): Promise<void>
+  /**
+   * Handles one message from the remote peer. Messages are processed one at a time, in call order.
+   *
+   * @throws {SyncProtocolError} or `TooLargeError` for a malformed or oversized message (nothing is applied).
+   */
+  receive(bytes: Uint8Array): Promise<void>
+  /** Resolves when every message received so far has been processed and every reply handed to `send`. */
+  idle(): Promise<void>
+}
+
+/**
+ * Creates a sync session between `graph` and one remote peer.
+ *
+ * @example
+ * ```ts
+ * // two graphs in one process, wired back to back
+ * const a = createSyncPeer(graphA, { peer: 'B', send: (bytes) => b.receive(bytes) })
+ * const b = createSyncPeer(graphB, { peer: 'A', send: (bytes) => a.receive(bytes) })
+ * await a.start()
+ * await b.start()
+ * ```
+ */
+export function createSyncPeer(graph: Graph, init: SyncPeerInit): SyncPeer {
+  return new GraphSyncPeer(graph, init)
+}
+
+class GraphSyncPeer implements SyncPeer {
+  readonly peer: string
+  readonly stats: SyncStats = {
+    messagesSent: 0,
+    messagesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    commitsSent: 0,
+    commitsReceived: 0,
+    commitsAccepted: 0
+  }
+  readonly #graph: Graph
+  readonly #send: (bytes: Uint8Array) => void | Promise<void>
+  readonly #wanted: ReadonlySet<string> | undefined
+  readonly #share: (space: string) => boolean
+  readonly #target: number
+  readonly #limits: SyncLimits
+  readonly #origin: Origin
+  readonly #onError: (error: Error) => void
+  readonly #log: Logger
+  /** What we believe the remote has: chain key -> seq. */
+  readonly #remote = new Map<string, number>()
+  /** What the remote asked for: undefined until its first hello, null for everything. */
+  #remoteSpaces: ReadonlySet<string> | null | undefined
+  #queue: Promise<void> = Promise.resolve()
+  #outbox: Commit[] = []
+  #flushScheduled = false
+  #unsubscribe: (() => void) | undefined
+
+  constructor(graph: Graph, init: SyncPeerInit) {
+    this.#graph = graph
+    this.peer = init.peer
+    this.#send = init.send
+    this.#wanted = init.spaces === undefined ? undefined : new Set(init.spaces)
+    this.#share = init.share ?? (() => true)
+    this.#target = init.targetMessageBytes ?? 256 * 1024
+    this.#limits = { ...DEFAULT_SYNC_LIMITS, maxCommitBytes: graph.limits.maxCommitBytes, ...init.limits }
+    this.#origin = { kind: 'remote', peer: init.peer }
+    this.#log = logger('araliya:graph:sync')
+    this.#onError = init.onError ?? ((error) => this.#log.error('sync with %s: %e', this.peer, error))
+  }
+
+  async start(): Promise<void> {
+    if (this.#unsubscribe !== undefined) return
+    this.#unsubscribe = this.#graph.events.on('commit:accepted', ({ commit, origin }) => {
+      if (origin.kind === 'remote' && origin.peer === this.peer) {
+        this.#noteRemote(commit.space, commit.author, commit.seq)
+        return
+      }
+      if (!this.#remoteWants(commit.space)) return
+      if ((this.#remote.get(key(commit.space, commit.author)) ?? 0) >= commit.seq) return
+      this.#outbox.push(commit)
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true
+        queueMicrotask(() => this.#flushOutbox())
+      }
+    })
+    await this.sync()
+  }
+
+  stop(): void {
+    this.#unsubscribe?.()
+    this.#unsubscribe = undefined
+    this.#outbox = []
+  }
+
+  sync(): Promise<void> {
+    return this.#sendHello(true)
+  }
+
+  receive(bytes: Uint8Array): Promise<void> {
+    let message: SyncMessage
+    try {
+      message = decodeSyncMessage(bytes, this.#limits)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    this.stats.messagesReceived++
+    this.stats.bytesReceived += bytes.byteLength
+    const run = this.#queue.then(() => this.#handle(message))
+    this.#queue = run.catch((err: unknown) => this.#onError(err as Error))
+    return run
+  }
+
+  idle(): Promise<void> {
+    return this.#queue
+  }
+
+  async #handle(message: SyncMessage): Promise<void> {
+    if (message.type === 'hello') {
+      await this.#onHello(message)
+      return
+    }
+    const envelopes = message.envelopes
+    this.stats.commitsReceived += envelopes.length
+    if (envelopes.length === 0) return
+    const pendingBefore = this.#graph.pendingCount
+    const result: IngestResult = await this.#graph.ingest(
+      envelopes,
+      this.#origin,
+      this.#wanted === undefined ? undefined : { spaces: this.#wanted }
+    )
+    this.stats.commitsAccepted += result.accepted
+    if (result.rejected.length > 0) {
+      this.#log(
+        '%d commits from %s refused: %s',
+        result.rejected.length,
+        this.peer,
+        result.rejected[0]?.error.message
+      )
+    }
+    // Something is missing before what arrived (a dropped or reordered message): ask again.
+    if (this.#graph.pendingCount > pendingBefore || (result.pending > 0 && result.accepted === 0)) {
+      await this.#sendHello(false)
+    }
+  }
+
+  async #onHello(message: HelloMessage): Promise<void> {
+    const asked = message.spaces === null ? null : new Set(message.spaces.filter((space) => isSpace(space)))
+    this.#remoteSpaces = asked
+    const theirs = new Map<string, number>()
+    for (const [space, author, seq] of message.vector) {
+      theirs.set(key(space, author), seq)
+      this.#noteRemote(space, author, seq)
+    }
+    if (message.reply) await this.#sendHello(false)
+    const heads = this.#graph
+      .versionVector()
+      .filter((head) => (asked === null || asked.has(head.space)) && this.#share(head.space))
+      .filter((head) => head.seq > (theirs.get(key(head.space, head.author)) ?? 0))
+      // Owners' chains first: other authors' commits depend on the grants in them.
+      .sort((a, b) => Number(b.author === b.space) - Number(a.author === a.space))
+    let batch: Uint8Array[] = []
+    let size = 0
+    for (const head of heads) {
+      let from = (theirs.get(key(head.space, head.author)) ?? 0) + 1
+      while (from <= head.seq) {
+        const to = Math.min(head.seq, from + 511)
+        const envelopes = await this.#graph.readChain(head.space, head.author, from, to)
+        if (envelopes.length === 0) break
+        for (const envelope of envelopes) {
+          if (size + envelope.byteLength > this.#target && batch.length > 0) {
+            await this.#sendCommits(batch)
+            batch = []
+            size = 0
+          }
+          batch.push(envelope)
+          size += envelope.byteLength + 4
+        }
+        from += envelopes.length
+      }
+      this.#noteRemote(head.space, head.author, from - 1)
+    }
+    if (batch.length > 0) await this.#sendCommits(batch)
+  }
+
+  #flushOutbox(): void {
+    this.#flushScheduled = false
+    const commits = this.#outbox
+    this.#outbox = []
+    let batch: Uint8Array[] = []
+    let size = 0
+    const sends: Promise<void>[] = []
+    for (const commit of commits) {
+      const k = key(commit.space, commit.author)
+      if ((this.#remote.get(k) ?? 0) >= commit.seq) continue
+      this.#remote.set(k, commit.seq)
+      if (size + commit.envelope.byteLength > this.#target && batch.length > 0) {
+        sends.push(this.#sendCommits(batch))
+        batch = []
+        size = 0
+      }
+      batch.push(commit.envelope)
+      size += commit.envelope.byteLength + 4
+    }
+    if (batch.length > 0) sends.push(this.#sendCommits(batch))
+    Promise.all(sends).catch((err: unknown) => this.#onError(err as Error))
+  }
+
+  #remoteWants(space: string): boolean {
+    if (this.#remoteSpaces === undefined) return false
+    if (!this.#share(space)) return false
+    return this.#remoteSpaces === null || this.#remoteSpaces.has(space)
+  }
+
+  #noteRemote(space: string, author: string, seq: number): void {
+    const k = key(space, author)
+    if ((this.#remote.get(k) ?? 0) < seq) this.#remote.set(k, seq)
+  }
+
+  async #sendHello(reply: boolean): Promise<void> {
+    const vector = this.#graph
+      .versionVector(this.#wanted)
+      .map((head) => [head.space, head.author, head.seq] as const)
+    const spaces = this.#wanted === undefined ? null : [...this.#wanted].sort()
+    await this.#emit(encodeHello({ vector, spaces, reply }))
+  }
+
+  async #sendCommits(envelopes: Uint8Array[]): Promise<void> {
+    this.stats.commitsSent += envelopes.length
+    await this.#emit(encodeCommits(envelopes))
+  }
+
+  async #emit(bytes: Uint8Array): Promise<void> {
+    this.stats.messagesSent++
+    this.stats.bytesSent += bytes.byteLength
+    await this.#send(bytes)
+  }
+}
+
+function key(space: string, author: string): string {
+  return `${space}\n${author}`
+}

@@ -1,0 +1,89 @@
+import { type Identity, identityFromSeed } from '@araliya/identity'
+import { createGraph, type Graph, type GraphInit, type GraphStore, memoryStore } from '../src/index.js'
+
+const cache = new Map<number, Promise<Identity>>()
+
+/** A deterministic identity for test `n`. */
+export function testIdentity(n: number): Promise<Identity> {
+  let identity = cache.get(n)
+  if (identity === undefined) {
+    const seed = new Uint8Array(32)
+    seed[0] = n & 0xff
+    seed[1] = (n >> 8) & 0xff
+    seed[31] = 7
+    identity = identityFromSeed(seed)
+    cache.set(n, identity)
+  }
+  return identity
+}
+
+/** A manual wall clock. */
+export class ManualClock {
+  ms: number
+  constructor(start = 1_750_000_000_000) {
+    this.ms = start
+  }
+  now = (): number => this.ms
+  advance(ms: number): void {
+    this.ms += ms
+  }
+}
+
+/** Creates and starts a graph. */
+export async function startGraph(
+  identity: Identity,
+  options: Partial<GraphInit> & { store?: GraphStore } = {}
+): Promise<Graph> {
+  const graph = createGraph({ identity, store: options.store ?? memoryStore(), ...options })
+  await graph.start()
+  return graph
+}
+
+/** Every envelope a graph's store holds, in append order. */
+export async function allEnvelopes(graph: Graph): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = []
+  for await (const batch of graph.store.replay()) out.push(...batch)
+  return out
+}
+
+/** A comparable snapshot of a graph's whole state (winners, with clocks and signers). */
+export function snapshot(graph: Graph): string {
+  const souls = [...graph.souls()].sort()
+  const out: unknown[] = []
+  for (const soul of souls) {
+    const fields = graph.get(soul) ?? {}
+    const names = Object.keys(fields).sort()
+    for (const name of names) {
+      const state = graph.getField(soul, name)
+      out.push([soul, name, state?.hlc, state?.signer, serialise(state?.value)])
+    }
+  }
+  return JSON.stringify(out)
+}
+
+function serialise(value: unknown): unknown {
+  if (value instanceof Uint8Array) return { bytes: [...value] }
+  return value
+}
+
+/** Wires two graphs back to back through sync peers with a controllable channel. */
+export function shuffle<T>(items: T[], random: () => number): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j] as T, out[i] as T]
+  }
+  return out
+}
+
+/** A small seeded PRNG (mulberry32). */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest'
+import type { GraphStore, StoredCommit } from '../src/index.js'
+
+function fakeCommit(space: string, author: string, seq: number, fill: number): StoredCommit {
+  const envelope = new Uint8Array(100).fill(fill)
+  return { id: new Uint8Array(32).fill(fill), space, author, seq, envelope }
+}
+
+/**
+ * The acceptance suite every {@link GraphStore} runs. `makeStore` returns a fresh store; calling
+ * `reopen` on its result gives a new handle onto the same data (a process restart).
+ */
+export function graphStoreAcceptance(
+  name: string,
+  makeStore: () => Promise<{ store: GraphStore; reopen: () => GraphStore; cleanup?: () => Promise<void> }>
+): void {
+  describe(`GraphStore acceptance: ${name}`, () => {
+    it('starts empty', async () => {
+      const { store, cleanup } = await makeStore()
+      await store.open()
+      expect(await store.readState()).toBeUndefined()
+      const batches: Uint8Array[][] = []
+      for await (const batch of store.replay()) batches.push(batch)
+      expect(batches.flat()).toHaveLength(0)
+      expect(await store.readChain('s', 'a', 1, 10)).toEqual([])
+      await store.close()
+      await cleanup?.()
+    })
+
+    it('appends in order, replays in order and serves chains', async () => {
+      const { store, cleanup } = await makeStore()
+      await store.open()
+      await store.append([fakeCommit('S', 'A', 1, 1), fakeCommit('S', 'B', 1, 2)], { clock: 10 })
+      await store.append([fakeCommit('S', 'A', 2, 3)], { clock: 20 })
+      const all: number[] = []
+      for await (const batch of store.replay()) for (const envelope of batch) all.push(envelope[0] as number)
+      expect(all).toEqual([1, 2, 3])
+      expect((await store.readChain('S', 'A', 1, 2)).map((e) => e[0])).toEqual([1, 3])
+      expect((await store.readChain('S', 'A', 2, 9)).map((e) => e[0])).toEqual([3])
+      expect((await store.readChain('S', 'B', 1, 1)).map((e) => e[0])).toEqual([2])
+      expect(await store.readState()).toEqual({ clock: 20 })
+      await store.close()
+      await cleanup?.()
+    })
+
+    it('keeps everything across close and reopen; the clock never goes back', async () => {
+      const { store, reopen, cleanup } = await makeStore()
+      await store.open()
+      await store.append([fakeCommit('S', 'A', 1, 1)], { clock: 50 })
+      await store.append([fakeCommit('S', 'A', 2, 2)], { clock: 40 })
+      await store.close()
+      await store.close()
+      const again = reopen()
+      await again.open()
+      await again.open()
+      expect((await again.readState())?.clock).toBe(50)
+      expect((await again.readChain('S', 'A', 1, 5)).map((e) => e[0])).toEqual([1, 2])
+      await again.append([fakeCommit('S', 'A', 3, 3)], { clock: 60 })
+      const all: number[] = []
+      for await (const batch of again.replay()) for (const envelope of batch) all.push(envelope[0] as number)
+      expect(all).toEqual([1, 2, 3])
+      await again.close()
+      await cleanup?.()
+    })
+
+    it('applies concurrent appends in call order and acknowledges each', async () => {
+      const { store, cleanup } = await makeStore()
+      await store.open()
+      const writes: Promise<void>[] = []
+      for (let i = 1; i <= 200; i++)
+        writes.push(store.append([fakeCommit('S', 'A', i, i % 250)], { clock: i }))
+      await Promise.all(writes)
+      const chain = await store.readChain('S', 'A', 1, 200)
+      expect(chain.map((e) => e[0])).toEqual(Array.from({ length: 200 }, (_, i) => (i + 1) % 250))
+      expect((await store.readState())?.clock).toBe(200)
+      await store.close()
+      await cleanup?.()
+    })
+
+    it('refuses appends when closed', async () => {
+      const { store, cleanup } = await makeStore()
+      await expect(store.append([fakeCommit('S', 'A', 1, 1)], { clock: 1 })).rejects.toThrow(/open|closed/)
+      await cleanup?.()
+    })
+  })
+}
