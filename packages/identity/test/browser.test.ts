@@ -1,0 +1,94 @@
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type BrowserPage, browserAvailable, openTestPage } from '../../../test-support/browser.ts'
+import { generateIdentity, KeystorePassphraseError, verify } from '../src/index.js'
+
+type Api = typeof import('../src/index.js') & {
+  nobleEd25519: typeof import('../src/platform/noble.js').nobleEd25519
+}
+declare const araliya: Api
+
+const run = browserAvailable('@araliya/identity') ? describe : describe.skip
+
+run('in a real browser (headless Chromium)', () => {
+  let browser: BrowserPage
+  beforeAll(async () => {
+    browser = await openTestPage(join(import.meta.dirname, 'browser', 'page.ts'))
+  }, 60_000)
+  afterAll(async () => {
+    await browser?.close()
+  })
+
+  it('uses WebCrypto ed25519, and its signatures verify in Node', async () => {
+    const result = await browser.page.evaluate(async () => {
+      const id = await araliya.generateIdentity()
+      const message = new TextEncoder().encode('from the browser')
+      const signature = await id.sign('araliya/browser-test/v1', message)
+      return {
+        backend: (await araliya.ed25519Backend()).name,
+        address: id.address,
+        peerId: id.peerId.toString(),
+        signature: Array.from(signature),
+        selfCheck: await araliya.verify(id.address, 'araliya/browser-test/v1', message, signature)
+      }
+    })
+    expect(result.backend).toBe('webcrypto')
+    expect(result.peerId).toBe(result.address)
+    expect(result.selfCheck).toBe(true)
+    const message = new TextEncoder().encode('from the browser')
+    const signature = Uint8Array.from(result.signature)
+    expect(await verify(result.address, 'araliya/browser-test/v1', message, signature)).toBe(true)
+    expect(await verify(result.address, 'araliya/other/v1', message, signature)).toBe(false)
+  })
+
+  it('verifies Node signatures, with WebCrypto and with the noble fallback, and rejects tampering', async () => {
+    const id = await generateIdentity()
+    const message = new TextEncoder().encode('from node')
+    const signature = await id.sign('araliya/browser-test/v1', message)
+    const verdicts = await browser.page.evaluate(
+      async ({ address, signature }) => {
+        const message = new TextEncoder().encode('from node')
+        const sig = Uint8Array.from(signature)
+        const bad = Uint8Array.from(signature)
+        bad[3] = (bad[3] as number) ^ 1
+        const noble = araliya.nobleEd25519()
+        const bytes = araliya.signedBytes('araliya/browser-test/v1', message)
+        const publicKey = araliya.publicKeyFromAddress(address)
+        return {
+          webcrypto: await araliya.verify(address, 'araliya/browser-test/v1', message, sig),
+          tampered: await araliya.verify(address, 'araliya/browser-test/v1', message, bad),
+          noble: await noble.verify(publicKey, bytes, sig),
+          nobleTampered: await noble.verify(publicKey, bytes, bad)
+        }
+      },
+      { address: id.address, signature: Array.from(signature) }
+    )
+    expect(verdicts).toEqual({ webcrypto: true, tampered: false, noble: true, nobleTampered: false })
+  })
+
+  it('keeps the identity in IndexedDB: the same address after a reload and in another tab', async () => {
+    const create = () =>
+      araliya
+        .loadOrCreateIdentity({ dir: 'araliya-browser-test' })
+        .then((id: { address: string }) => id.address)
+    const first = await browser.page.evaluate(create)
+    await browser.page.reload()
+    await browser.page.waitForFunction(() => (globalThis as { ready?: boolean }).ready === true)
+    const second = await browser.page.evaluate(create)
+    const other = await browser.newPage()
+    const third = await other.evaluate(create)
+    expect(second).toBe(first)
+    expect(third).toBe(first)
+  })
+
+  it('encrypts a keystore with a passphrase (noble scrypt) and refuses a wrong one', async () => {
+    const outcome = await browser.page.evaluate(async () => {
+      const id = await araliya.generateIdentity()
+      const bytes = await araliya.exportIdentity(id, { passphrase: 'pässword', scryptLogN: 12 })
+      const back = await araliya.importIdentity(bytes, { passphrase: 'pässword' })
+      const wrong = await araliya.importIdentity(bytes, { passphrase: 'nope' }).catch((err: Error) => err)
+      return { same: back.address === id.address, wrongCode: (wrong as { code?: string }).code }
+    })
+    expect(outcome).toEqual({ same: true, wrongCode: KeystorePassphraseError.code })
+  })
+})
