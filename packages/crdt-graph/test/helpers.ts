@@ -1,4 +1,5 @@
 import { type Identity, identityFromSeed } from '@araliya/identity'
+import { COMMIT_CONTEXT, encodeCommitBody, makeEnvelope, type OpTuple } from '../src/commit.js'
 import { createGraph, type Graph, type GraphInit, type GraphStore, memoryStore } from '../src/index.js'
 
 const cache = new Map<number, Promise<Identity>>()
@@ -86,4 +87,18 @@ export function seeded(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
+}
+
+/** Signs a hand-made commit (what a hostile or buggy peer could send). */
+export async function forge(
+  signer: Identity,
+  init: { space: string; seq: number; prev: Uint8Array | null; clock: number; dep?: number; ops: OpTuple[] }
+): Promise<Uint8Array> {
+  const body = encodeCommitBody({ author: signer.address, dep: 0, ...init })
+  return makeEnvelope(await signer.sign(COMMIT_CONTEXT, body), body)
+}
+
+/** Hex to bytes. */
+export function fromHex(hex: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex, 'hex'))
 }
