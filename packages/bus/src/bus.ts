@@ -1,0 +1,584 @@
+import {
+  AbortedError,
+  type AbortOptions,
+  LOCAL_ORIGIN,
+  type Origin,
+  throwIfAborted
+} from '@araliya/interface'
+import { logger as defaultLogger, type Logger } from '@libp2p/logger'
+import {
+  BusClosedError,
+  HandlerExistsError,
+  HandlerFailedError,
+  NoHandlerError,
+  QueueFullError,
+  RequestTimeoutError,
+  SubscriberFailedError
+} from './errors.js'
+import { compilePattern, isPattern, type TopicMatcher } from './pattern.js'
+import { isThenable, PublishWaits, Subscriber, type SubscriberHost } from './subscriber.js'
+import type {
+  Bus,
+  BusCounters,
+  BusEvent,
+  BusInit,
+  EventMap,
+  HandleOptions,
+  PublishAsyncOptions,
+  PublishOptions,
+  RequestContext,
+  RequestMap,
+  RequestOptions,
+  SubscribeOptions,
+  Subscription,
+  Tap
+} from './types.js'
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+const DEFAULT_QUEUE_CAPACITY = 1024
+const DEFAULT_MAX_CACHED_TOPICS = 4096
+/** setTimeout stores its delay in an int32; longer timeouts would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647
+const BUS_ERROR = 'bus:error'
+
+type AnyHandler = (event: BusEvent) => unknown
+type AnyRequestHandler = (payload: unknown, context: RequestContext) => unknown
+
+interface HandlerEntry {
+  readonly handler: AnyRequestHandler
+  readonly maxConcurrent: number
+  inFlight: number
+}
+
+interface PendingRequest {
+  readonly controller: AbortController
+  fail(error: Error): void
+}
+
+/**
+ * Creates a bus. Construction does no I/O and starts no timers.
+ *
+ * @typeParam Events - topic -> payload map (system events such as `bus:error` are always added).
+ * @typeParam Requests - request topic -> `(payload) => reply` map.
+ *
+ * @example
+ * ```ts
+ * const bus = createBus<{ 'agents/hello': { name: string } }>()
+ * bus.subscribe('agents/*', (event) => console.log(event.topic, event.payload.name))
+ * bus.publish('agents/hello', { name: 'ada' })
+ * ```
+ */
+export function createBus<
+  Events extends EventMap = Record<string, unknown>,
+  Requests extends RequestMap = Record<string, (payload: unknown) => unknown>
+>(init: BusInit = {}): Bus<Events, Requests> {
+  return new EventBus(init) as unknown as Bus<Events, Requests>
+}
+
+/**
+ * The untyped implementation behind {@link createBus}; the `Bus` interface adds the types.
+ *
+ * Dispatch is run-to-completion: an event reaches every matching subscriber (sync ones are called, async
+ * ones get it queued) before the next event is dispatched, and a publish made while dispatching is queued
+ * behind the current event. That keeps one global order that every subscriber sees.
+ */
+class EventBus implements SubscriberHost {
+  private readonly log: Logger
+  private readonly requestTimeoutMs: number
+  private readonly defaultQueueCapacity: number
+  private readonly maxCachedTopics: number
+
+  private readonly exact = new Map<string, Subscriber[]>()
+  private patterns: Subscriber[] = []
+  /** topic -> the subscribers that match it, in subscription order. Reset when subscriptions change. */
+  private readonly routes = new Map<string, Subscriber[]>()
+  private readonly all = new Set<Subscriber>()
+  private taps: Tap[] = []
+  private readonly handlers = new Map<string, HandlerEntry>()
+  private readonly pendingRequests = new Set<PendingRequest>()
+
+  private nextSubscriberId = 1
+  private seq = 0
+  private closed = false
+  private dispatching = false
+  private readonly pendingEvents: Array<BusEvent | undefined> = []
+  private readonly pendingWaits: Array<PublishWaits | null> = []
+
+  private readonly stats = {
+    delivered: 0,
+    dropped: 0,
+    rejected: 0,
+    failed: 0,
+    requests: 0,
+    replies: 0,
+    noHandler: 0,
+    timeouts: 0,
+    aborted: 0,
+    handlerFailures: 0
+  }
+
+  constructor(init: BusInit) {
+    this.log = init.logger?.forComponent('araliya:bus') ?? defaultLogger('araliya:bus')
+    this.requestTimeoutMs = positive(init.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs')
+    this.defaultQueueCapacity = positiveInteger(
+      init.defaultQueueCapacity,
+      DEFAULT_QUEUE_CAPACITY,
+      'defaultQueueCapacity'
+    )
+    this.maxCachedTopics = positiveInteger(init.maxCachedTopics, DEFAULT_MAX_CACHED_TOPICS, 'maxCachedTopics')
+    if (init.tap !== undefined) this.taps = [init.tap]
+  }
+
+  // ---- publish / dispatch -------------------------------------------------------------------------------
+
+  publish(topic: string, payload: unknown, options?: PublishOptions): boolean {
+    if (this.closed) throw new BusClosedError()
+    return this.emit(topic, payload, options?.origin ?? LOCAL_ORIGIN, null)
+  }
+
+  async publishAsync(topic: string, payload: unknown, options?: PublishAsyncOptions): Promise<void> {
+    if (this.closed) throw new BusClosedError()
+    const signal = options?.signal
+    throwIfAborted(signal)
+    const waits = new PublishWaits()
+    const deferred = this.dispatching
+    this.emit(topic, payload, options?.origin ?? LOCAL_ORIGIN, waits)
+    // A publish from inside a handler is dispatched after the current event, still synchronously, so it has
+    // been dispatched by the time this continuation runs.
+    if (deferred) await undefined
+    await waits.wait(
+      signal,
+      () =>
+        new AbortedError(`publishAsync("${topic}") was aborted while waiting for room`, {
+          cause: signal?.reason
+        })
+    )
+    if (waits.error !== undefined) throw waits.error
+  }
+
+  private emit(topic: string, payload: unknown, origin: Origin, waits: PublishWaits | null): boolean {
+    const seq = ++this.seq
+    const route = this.routes.get(topic) ?? this.route(topic)
+    if (route.length === 0 && this.taps.length === 0) return true
+    const event: BusEvent = { topic, payload, origin, seq, timestamp: Date.now() }
+    if (this.dispatching) {
+      this.pendingEvents.push(event)
+      this.pendingWaits.push(waits)
+      return true
+    }
+    this.dispatching = true
+    try {
+      const accepted = this.dispatch(event, route, waits)
+      if (this.pendingEvents.length !== 0) this.runPending()
+      return accepted
+    } finally {
+      this.dispatching = false
+    }
+  }
+
+  private runPending(): void {
+    const events = this.pendingEvents
+    const waits = this.pendingWaits
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as BusEvent
+      events[i] = undefined
+      // Look the route up again: subscriptions may have changed since the event was queued.
+      this.dispatch(event, this.routes.get(event.topic) ?? this.route(event.topic), waits[i] ?? null)
+    }
+    events.length = 0
+    waits.length = 0
+  }
+
+  private dispatch(event: BusEvent, route: Subscriber[], waits: PublishWaits | null): boolean {
+    if (this.taps.length !== 0) this.runTaps(event)
+    let accepted = true
+    for (let i = 0; i < route.length; i++) {
+      const subscriber = route[i] as Subscriber
+      if (!subscriber.active) continue
+      if (subscriber.filtered && !subscriber.accepts(event.origin)) continue
+      if (subscriber.sync) {
+        subscriber.delivered++
+        try {
+          const result = subscriber.handler(event)
+          if (result !== undefined) this.watchSyncResult(subscriber, event, result)
+        } catch (err) {
+          this.subscriberFailed(subscriber, event, err)
+        }
+      } else if (!subscriber.enqueue(event, waits)) {
+        accepted = false
+      }
+    }
+    return accepted
+  }
+
+  private runTaps(event: BusEvent): void {
+    for (const tap of this.taps) {
+      try {
+        tap(event)
+      } catch (err) {
+        this.stats.failed++
+        this.log.error('tap failed on %s: %e', event.topic, err)
+        if (event.topic !== BUS_ERROR && !this.closed) {
+          this.emit(
+            BUS_ERROR,
+            { kind: 'tap', error: new SubscriberFailedError('tap', event.topic, err), topic: event.topic },
+            LOCAL_ORIGIN,
+            null
+          )
+        }
+      }
+    }
+  }
+
+  private watchSyncResult(subscriber: Subscriber, event: BusEvent, result: unknown): void {
+    if (!isThenable(result)) return
+    if (!subscriber.warnedAboutPromise) {
+      subscriber.warnedAboutPromise = true
+      this.log(
+        'sync subscriber "%s" returned a promise: its work is not bounded by a queue; use delivery: "async"',
+        subscriber.name
+      )
+    }
+    result.then(undefined, (err: unknown) => this.subscriberFailed(subscriber, event, err))
+  }
+
+  /** Builds and caches the subscriber list of a topic: exact subscribers and matching patterns, by age. */
+  private route(topic: string): Subscriber[] {
+    // A copy, so a dispatch iterating it is unaffected by later (un)subscribes.
+    const route = this.exact.get(topic)?.slice() ?? []
+    if (this.patterns.length > 0) {
+      for (const subscriber of this.patterns) {
+        if ((subscriber.matcher as TopicMatcher)(topic)) route.push(subscriber)
+      }
+      route.sort((a, b) => a.id - b.id)
+    }
+    if (this.routes.size >= this.maxCachedTopics) this.routes.clear()
+    this.routes.set(topic, route)
+    return route
+  }
+
+  // ---- SubscriberHost -------------------------------------------------------------------------------------
+
+  subscriberFailed(subscriber: Subscriber, event: BusEvent, error: unknown): void {
+    subscriber.failed++
+    this.stats.failed++
+    this.log.error('subscriber "%s" failed on %s: %e', subscriber.name, event.topic, error)
+    // A failure while handling bus:error is only logged: reporting it on bus:error could loop forever.
+    if (event.topic === BUS_ERROR || this.closed) return
+    this.emit(
+      BUS_ERROR,
+      {
+        kind: 'subscriber',
+        error: new SubscriberFailedError(subscriber.name, event.topic, error),
+        topic: event.topic,
+        subscription: subscriber.name
+      },
+      LOCAL_ORIGIN,
+      null
+    )
+  }
+
+  overflowed(subscriber: Subscriber, event: BusEvent, error: QueueFullError): void {
+    this.log.error('subscriber "%s" queue is full on %s; it is losing events', subscriber.name, event.topic)
+    if (event.topic === BUS_ERROR || this.closed) return
+    this.emit(
+      BUS_ERROR,
+      { kind: 'overflow', error, topic: event.topic, subscription: subscriber.name },
+      LOCAL_ORIGIN,
+      null
+    )
+  }
+
+  // ---- subscribe ------------------------------------------------------------------------------------------
+
+  subscribe(pattern: string, handler: AnyHandler, options: SubscribeOptions = {}): Subscription {
+    if (this.closed) throw new BusClosedError()
+    if (typeof pattern !== 'string' || pattern.length === 0) {
+      throw new TypeError('subscribe needs a non-empty topic or pattern')
+    }
+    if (typeof handler !== 'function') throw new TypeError('subscribe needs a handler function')
+    const delivery = options.delivery ?? 'async'
+    if (delivery !== 'sync' && delivery !== 'async') {
+      throw new TypeError(`unknown delivery "${String(delivery)}"; use 'sync' or 'async'`)
+    }
+    const from = options.from ?? 'any'
+    if (from !== 'any' && from !== 'local' && from !== 'remote') {
+      throw new TypeError(`unknown origin filter "${String(from)}"; use 'any', 'local' or 'remote'`)
+    }
+    const wildcard = isPattern(pattern)
+    const subscriber = new Subscriber(
+      {
+        id: this.nextSubscriberId++,
+        pattern,
+        name: options.name ?? pattern,
+        matcher: wildcard ? compilePattern(pattern) : undefined,
+        handler,
+        sync: delivery === 'sync',
+        capacity: positiveInteger(options.queue?.capacity, this.defaultQueueCapacity, 'queue.capacity'),
+        policy: options.queue?.policy ?? 'drop-oldest',
+        concurrency: positiveInteger(options.concurrency, 1, 'concurrency'),
+        from,
+        skipPeer: options.skipPeer
+      },
+      this
+    )
+    if (wildcard) {
+      this.patterns.push(subscriber)
+      this.routes.clear()
+    } else {
+      const list = this.exact.get(pattern)
+      if (list === undefined) this.exact.set(pattern, [subscriber])
+      else list.push(subscriber)
+      this.routes.delete(pattern)
+    }
+    this.all.add(subscriber)
+
+    const signal = options.signal
+    const unsubscribe = (): void => {
+      signal?.removeEventListener('abort', unsubscribe)
+      this.remove(subscriber)
+    }
+    if (signal !== undefined) {
+      if (signal.aborted) this.remove(subscriber)
+      else signal.addEventListener('abort', unsubscribe, { once: true })
+    }
+    // A function's own `name` is read-only but configurable, so it is redefined rather than assigned.
+    return Object.defineProperties(unsubscribe, {
+      unsubscribe: { value: unsubscribe },
+      pattern: { value: pattern },
+      name: { value: subscriber.name },
+      stats: { value: () => subscriber.stats() }
+    }) as Subscription
+  }
+
+  private remove(subscriber: Subscriber): void {
+    if (!this.all.delete(subscriber)) return
+    const stats = subscriber.stats()
+    subscriber.close()
+    this.stats.delivered += stats.delivered
+    this.stats.dropped += stats.dropped
+    this.stats.rejected += stats.rejected
+    if (subscriber.matcher !== undefined) {
+      this.patterns = this.patterns.filter((s) => s !== subscriber)
+      this.routes.clear()
+    } else {
+      const list = this.exact.get(subscriber.pattern)
+      const rest = list?.filter((s) => s !== subscriber) ?? []
+      if (rest.length === 0) this.exact.delete(subscriber.pattern)
+      else this.exact.set(subscriber.pattern, rest)
+      this.routes.delete(subscriber.pattern)
+    }
+  }
+
+  hasSubscribers(topic: string): boolean {
+    return (this.routes.get(topic) ?? this.route(topic)).length > 0
+  }
+
+  // ---- request / reply ------------------------------------------------------------------------------------
+
+  handle(topic: string, handler: AnyRequestHandler, options: HandleOptions = {}): () => void {
+    if (this.closed) throw new BusClosedError()
+    if (typeof handler !== 'function') throw new TypeError('handle needs a handler function')
+    if (this.handlers.has(topic)) throw new HandlerExistsError(topic)
+    const entry: HandlerEntry = {
+      handler,
+      maxConcurrent: positiveInteger(options.maxConcurrent, Number.POSITIVE_INFINITY, 'maxConcurrent', true),
+      inFlight: 0
+    }
+    this.handlers.set(topic, entry)
+    const signal = options.signal
+    const unregister = (): void => {
+      signal?.removeEventListener('abort', unregister)
+      if (this.handlers.get(topic) === entry) this.handlers.delete(topic)
+    }
+    if (signal !== undefined) {
+      if (signal.aborted) unregister()
+      else signal.addEventListener('abort', unregister, { once: true })
+    }
+    return unregister
+  }
+
+  request(topic: string, payload: unknown, options: RequestOptions = {}): Promise<unknown> {
+    if (this.closed) return Promise.reject(new BusClosedError())
+    this.stats.requests++
+    const signal = options.signal
+    if (signal?.aborted === true) {
+      this.stats.aborted++
+      return Promise.reject(abortedRequest(topic, signal))
+    }
+    const entry = this.handlers.get(topic)
+    if (entry === undefined) {
+      this.stats.noHandler++
+      return Promise.reject(new NoHandlerError(topic))
+    }
+    if (entry.inFlight >= entry.maxConcurrent) {
+      return Promise.reject(
+        new QueueFullError(
+          `handler of ${topic}`,
+          entry.maxConcurrent,
+          'the handler is at maxConcurrent requests in flight; retry later, or raise maxConcurrent'
+        )
+      )
+    }
+    const timeoutMs = positive(options.timeoutMs, this.requestTimeoutMs, 'timeoutMs')
+    const origin = options.origin ?? LOCAL_ORIGIN
+
+    return new Promise<unknown>((resolve, reject) => {
+      const controller = new AbortController()
+      let settled = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const finish = (): boolean => {
+        if (settled) return false
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        this.pendingRequests.delete(pending)
+        return true
+      }
+      const fail = (error: Error): void => {
+        if (!finish()) return
+        reject(error)
+        // Tell the handler to stop: nobody is waiting for its reply any more.
+        controller.abort(error)
+      }
+      const onAbort = (): void => {
+        if (settled) return
+        this.stats.aborted++
+        fail(abortedRequest(topic, signal as AbortSignal))
+      }
+      const pending: PendingRequest = { controller, fail }
+      this.pendingRequests.add(pending)
+      if (timeoutMs <= MAX_TIMER_MS) {
+        timer = setTimeout(() => {
+          if (settled) return
+          this.stats.timeouts++
+          fail(new RequestTimeoutError(topic, timeoutMs))
+        }, timeoutMs)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+
+      const handlerDone = (): void => {
+        entry.inFlight--
+      }
+      const handlerFailed = (err: unknown): void => {
+        handlerDone()
+        if (settled) {
+          this.log('handler of %s failed after its request ended: %e', topic, err)
+          return
+        }
+        this.stats.handlerFailures++
+        fail(new HandlerFailedError(topic, err))
+      }
+      entry.inFlight++
+      let result: unknown
+      try {
+        result = entry.handler(payload, { topic, origin, signal: controller.signal })
+      } catch (err) {
+        handlerFailed(err)
+        return
+      }
+      Promise.resolve(result).then((reply) => {
+        handlerDone()
+        if (!finish()) return
+        this.stats.replies++
+        resolve(reply)
+      }, handlerFailed)
+    })
+  }
+
+  // ---- observability and lifecycle ------------------------------------------------------------------------
+
+  tap(tap: Tap): () => void {
+    if (typeof tap !== 'function') throw new TypeError('tap needs a function')
+    this.taps = [...this.taps, tap]
+    return () => {
+      this.taps = this.taps.filter((t) => t !== tap)
+    }
+  }
+
+  counters(): BusCounters {
+    const counters: BusCounters = {
+      ...this.stats,
+      published: this.seq,
+      subscriptions: this.all.size,
+      handlers: this.handlers.size,
+      pendingRequests: this.pendingRequests.size
+    }
+    for (const subscriber of this.all) {
+      counters.delivered += subscriber.delivered
+      counters.dropped += subscriber.dropped
+      counters.rejected += subscriber.rejected
+    }
+    return counters
+  }
+
+  async drain(options: AbortOptions = {}): Promise<void> {
+    const signal = options.signal
+    for (;;) {
+      throwIfAborted(signal)
+      let busy: Subscriber | undefined
+      for (const subscriber of this.all) {
+        if (subscriber.busy()) {
+          busy = subscriber
+          break
+        }
+      }
+      if (busy === undefined) return
+      await abortable(busy.whenIdle(), signal)
+    }
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const subscriber of [...this.all]) this.remove(subscriber)
+    this.handlers.clear()
+    this.taps = []
+    for (const pending of [...this.pendingRequests]) pending.fail(new BusClosedError())
+    this.log('closed')
+  }
+}
+
+function abortedRequest(topic: string, signal: AbortSignal): AbortedError {
+  return new AbortedError(`The request on "${topic}" was aborted by its signal`, { cause: signal.reason })
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortedError('The wait was aborted', { cause: signal.reason }))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      }
+    )
+  })
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive number of milliseconds, got ${String(value)}`)
+  }
+  return value
+}
+
+function positiveInteger(
+  value: number | undefined,
+  fallback: number,
+  name: string,
+  allowInfinity = false
+): number {
+  if (value === undefined) return fallback
+  const whole = Number.isInteger(value) || (allowInfinity && value === Number.POSITIVE_INFINITY)
+  if (typeof value !== 'number' || !whole || value < 1) {
+    throw new RangeError(`${name} must be a whole number >= 1, got ${String(value)}`)
+  }
+  return value
+}
