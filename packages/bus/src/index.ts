@@ -30,6 +30,7 @@
  */
 export { AbortedError, LOCAL_ORIGIN, type Origin } from '@araliya/interface'
 export { createBus } from './bus.js'
+export { compilePattern, type TopicMatcher } from './pattern.js'
 export {
   BusClosedError,
   HandlerExistsError,

@@ -1,0 +1,455 @@
+import { type Bus, type BusEvent, compilePattern, type Subscription } from '@araliya/bus'
+import type { DhtNode, GossipMessage } from '@araliya/dht-node'
+import { GossipValidation } from '@araliya/dht-node'
+import { decodeCanonical, encodeCanonical, type CanonicalValue } from '@araliya/identity'
+import { type AbortOptions, type Origin, throwIfAborted } from '@araliya/interface'
+import { HybridClock } from '@araliya/crdt-graph'
+import { logger } from '@libp2p/logger'
+import type { Datastore } from 'interface-datastore'
+import { TypedEventEmitter } from 'main-event'
+import {
+  type CheckOutcome,
+  DirectMessenger,
+  type DirectInit,
+  type DirectReceipt,
+  type SendOptions
+} from './direct.js'
+import {
+  CBOR_CONTENT,
+  DEFAULT_MAX_ENVELOPE_BYTES,
+  DEFAULT_TTL_MS,
+  type Envelope,
+  encodeEnvelope,
+  MAX_TTL_MS,
+  SEALED_CONTENT,
+  signEnvelope
+} from './envelope.js'
+import { ChannelNotStartedError, type DropReason, EnvelopeRejectedError, PayloadError } from './errors.js'
+import { InboundPipeline } from './inbound.js'
+import { type RateLimitInit, RateLimiter } from './rate-limit.js'
+import { open, type SealingKey, seal, sealingKey } from './seal.js'
+import { SeenSet } from './seen.js'
+import { GraphSyncCarrier, type GraphSyncHandle, type GraphSyncOptions } from './graph-sync.js'
+import type { Graph } from '@araliya/crdt-graph'
+
+const log = logger('araliya:channel')
+
+/** The channel name of direct (stream) messages in envelopes and routes. */
+export const DIRECT_CHANNEL = 'direct'
+
+/**
+ * Which bus topics travel on which swarm channel. `bus` is a topic or a pattern (`agents/*`, `*`);
+ * `swarm` is a gossip topic (`agent-messages`, …) or `direct`. Outbound, local bus events matching `bus`
+ * are published on `swarm` (not for `direct`: use {@link P2PChannel.send}). Inbound, an envelope from
+ * `swarm` is delivered on the bus only if its topic matches `bus` — a peer can never inject events on
+ * topics you did not route.
+ */
+export interface ChannelRoute {
+  readonly bus: string
+  readonly swarm: string
+  /** Default `'both'`. */
+  readonly direction?: 'out' | 'in' | 'both'
+}
+
+/** Routes used when none are given. */
+export const DEFAULT_ROUTES: readonly ChannelRoute[] = Object.freeze([
+  { bus: 'agents/*', swarm: 'agent-messages' },
+  { bus: 'announcements/*', swarm: 'agent-announcements' },
+  { bus: 'status/*', swarm: 'node-status' },
+  { bus: 'direct/*', swarm: DIRECT_CHANNEL }
+])
+
+/** Options of {@link createChannel}. */
+export interface ChannelInit {
+  /** The node to carry messages (its identity signs every envelope). */
+  node: DhtNode
+  /** The node's bus. A typed bus widens to this type: `bus as Bus`. */
+  bus: Bus
+  /** Bus <-> swarm routes. Default {@link DEFAULT_ROUTES}. */
+  routes?: readonly ChannelRoute[]
+  /** Where the seen-set and the direct-message outbox persist. Default: the node's datastore. */
+  datastore?: Datastore
+  /** Time-to-live of envelopes we send, ms. Default 5 minutes. */
+  ttlMs?: number
+  /** Largest envelope sent or accepted, bytes (checked before decoding). Default 64 KiB. */
+  maxEnvelopeBytes?: number
+  /** How far ahead of local time a sender's stamp may be. Default 60 s. */
+  maxClockSkewMs?: number
+  /** Per-sender rate limit for inbound envelopes (token bucket). */
+  rateLimit?: RateLimitInit
+  /** Largest number of envelope ids remembered for replay protection. Default 100,000. */
+  maxSeenEntries?: number
+  /** Direct-message settings (retries, timeouts). */
+  direct?: DirectInit
+  /** The clock, ms (inject in tests). */
+  now?: () => number
+}
+
+/** What was dropped, and why (for dashboards and tests). */
+export interface DropDetail {
+  readonly chan: string
+  readonly reason: DropReason
+  readonly action: 'reject' | 'ignore'
+  readonly message: string
+  /** The transport-level sender (gossip publisher, or stream peer), when known. */
+  readonly peer?: string
+}
+
+/** Events of a {@link P2PChannel}. */
+export interface ChannelEvents {
+  /** An envelope passed every inbound check (it may still be unrouted, or addressed to someone else). */
+  'envelope:accept': CustomEvent<{ envelope: Envelope; chan: string; delivered: boolean }>
+  /** An inbound envelope was dropped. */
+  'envelope:drop': CustomEvent<DropDetail>
+  /** An outbound envelope could not be published. */
+  'publish:error': CustomEvent<{ topic: string; error: Error }>
+  /** A direct message was acknowledged by its recipient. */
+  'direct:delivered': CustomEvent<DirectReceipt>
+  /** A direct message could not be delivered yet; it will be retried after `delayMs`. */
+  'direct:retry': CustomEvent<{ id: string; to: string; attempt: number; delayMs: number; error: Error }>
+  /** A direct message was given up (expired, or refused by the recipient). */
+  'direct:failed': CustomEvent<{ id: string; to: string; error: Error }>
+}
+
+/** Counters of a channel. */
+export interface ChannelStats {
+  published: number
+  publishFailures: number
+  accepted: number
+  delivered: number
+  unrouted: number
+  rejected: number
+  ignored: number
+  directSent: number
+  directReceived: number
+  outboxSize: number
+  seenSize: number
+}
+
+/** Options of {@link P2PChannel.publish}. */
+export interface PublishEnvelopeOptions extends AbortOptions {
+  /** Address the envelope to one agent (others forward it but do not deliver it). */
+  to?: string
+  /** Seal the body to `to` (requires `to`). Default false for gossip. */
+  encrypt?: boolean
+  /** Time-to-live, ms. Default the channel's. */
+  ttlMs?: number
+}
+
+/**
+ * The bridge between a node's bus and the swarm. Create with {@link createChannel}; `start()` wires it up.
+ */
+export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
+  readonly node: DhtNode
+  readonly bus: Bus
+  readonly routes: readonly ChannelRoute[]
+  readonly #init: ChannelInit
+  readonly #now: () => number
+  readonly #clock: HybridClock
+  readonly #ttlMs: number
+  readonly #maxEnvelopeBytes: number
+  readonly #seen: SeenSet
+  readonly #pipeline: InboundPipeline
+  readonly #direct: DirectMessenger
+  readonly #inbound = new Map<string, Array<(topic: string) => boolean>>()
+  readonly #cleanups: Array<() => void> = []
+  readonly #carriers = new Set<GraphSyncCarrier>()
+  #sealingKey: SealingKey | undefined
+  #started = false
+  readonly #stats: Omit<ChannelStats, 'outboxSize' | 'seenSize' | 'directSent' | 'directReceived'> = {
+    published: 0,
+    publishFailures: 0,
+    accepted: 0,
+    delivered: 0,
+    unrouted: 0,
+    rejected: 0,
+    ignored: 0
+  }
+
+  /** @internal Use {@link createChannel}. */
+  constructor(init: ChannelInit) {
+    super()
+    this.node = init.node
+    this.bus = init.bus
+    this.routes = init.routes ?? DEFAULT_ROUTES
+    this.#init = init
+    this.#now = init.now ?? Date.now
+    this.#clock = new HybridClock(this.#now)
+    this.#ttlMs = Math.min(init.ttlMs ?? DEFAULT_TTL_MS, MAX_TTL_MS)
+    this.#maxEnvelopeBytes = init.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES
+    const datastore = init.datastore ?? init.node.datastore
+    this.#seen = new SeenSet({ datastore, maxEntries: init.maxSeenEntries, now: this.#now })
+    this.#pipeline = new InboundPipeline({
+      network: init.node.network,
+      maxEnvelopeBytes: this.#maxEnvelopeBytes,
+      maxClockSkewMs: init.maxClockSkewMs,
+      seen: this.#seen,
+      limiter: new RateLimiter({ now: this.#now, ...init.rateLimit }),
+      now: this.#now
+    })
+    for (const route of this.routes) {
+      if (route.direction === 'out') continue
+      const matchers = this.#inbound.get(route.swarm) ?? []
+      matchers.push(compilePattern(route.bus))
+      this.#inbound.set(route.swarm, matchers)
+    }
+    this.#direct = new DirectMessenger({
+      node: init.node,
+      datastore,
+      maxEnvelopeBytes: this.#maxEnvelopeBytes,
+      now: this.#now,
+      ...init.direct,
+      check: (bytes, peer) => this.#check(bytes, DIRECT_CHANNEL, peer),
+      events: this
+    })
+  }
+
+  /** True between `start()` and `stop()`. */
+  isStarted(): boolean {
+    return this.#started
+  }
+
+  /**
+   * Loads the seen-set, installs the gossip validators and the direct-message handler, subscribes to the
+   * routed bus topics, and resumes undelivered direct messages from the outbox. Safe to call twice.
+   */
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#sealingKey = sealingKey(this.node.identity)
+    await this.#seen.load()
+    for (const swarm of this.#inbound.keys()) {
+      if (swarm === DIRECT_CHANNEL) continue
+      this.node.gossip.subscribe(swarm)
+      this.#cleanups.push(this.node.gossip.addValidator(swarm, (message) => this.#validate(swarm, message)))
+    }
+    for (const route of this.routes) {
+      if (route.direction === 'in' || route.swarm === DIRECT_CHANNEL) continue
+      const subscription: Subscription = this.bus.subscribe(
+        route.bus,
+        (event: BusEvent) => this.#forward(route.swarm, event),
+        // Only events made here go out: what came from the swarm is never echoed back to it.
+        { from: 'local', name: `channel-p2p -> ${route.swarm}`, queue: { capacity: 4096, policy: 'reject' } }
+      )
+      this.#cleanups.push(() => subscription.unsubscribe())
+    }
+    await this.#direct.start()
+    this.#started = true
+    log('channel of %s started with %d routes', this.node.address, this.routes.length)
+  }
+
+  /** Stops everything `start()` set up, flushing the seen-set. Undelivered direct messages stay queued. */
+  async stop(): Promise<void> {
+    if (!this.#started) return
+    this.#started = false
+    for (const carrier of this.#carriers) await carrier.stop()
+    this.#carriers.clear()
+    for (const cleanup of this.#cleanups.splice(0)) cleanup()
+    await this.#direct.stop()
+    await this.#seen.close()
+  }
+
+  /**
+   * Signs and publishes `payload` as bus topic `topic` on swarm channel `swarm` (a gossip topic). Bus
+   * subscriptions of outbound routes call this for every local event.
+   *
+   * @throws {PayloadError} when the payload cannot be encoded or is too large.
+   */
+  async publish(
+    swarm: string,
+    topic: string,
+    payload: unknown,
+    options: PublishEnvelopeOptions = {}
+  ): Promise<Envelope> {
+    this.#assertStarted()
+    throwIfAborted(options.signal)
+    const envelope = await this.#seal(swarm, topic, payload, options)
+    const bytes = encodeEnvelope(envelope)
+    if (bytes.byteLength > this.#maxEnvelopeBytes) {
+      throw new PayloadError(
+        `the envelope is ${bytes.byteLength} bytes, over the ${this.#maxEnvelopeBytes}-byte limit; send less`
+      )
+    }
+    await this.node.gossip.publish(swarm, bytes, options)
+    this.#stats.published++
+    return envelope
+  }
+
+  /**
+   * Sends `payload` as bus topic `topic` straight to the agent at `to` over `/araliya/msg/1.0.0`: it finds
+   * the agent through the DHT, delivers, and resolves when the recipient acknowledges. While the recipient
+   * is unreachable the message waits in a persistent outbox and is retried with backoff until its TTL
+   * runs out. Bodies are end-to-end encrypted unless `encrypt: false`.
+   *
+   * @throws {DeliveryError} when the recipient refused it or it expired undelivered.
+   */
+  async send(to: string, topic: string, payload: unknown, options: SendOptions = {}): Promise<DirectReceipt> {
+    this.#assertStarted()
+    const envelope = await this.#seal(DIRECT_CHANNEL, topic, payload, {
+      to,
+      encrypt: options.encrypt ?? true,
+      ttlMs: options.ttlMs
+    })
+    return this.#direct.send(envelope, options)
+  }
+
+  /**
+   * Carries graph sync (crdt-graph's protocol) over `/araliya/graph-sync/1.0.0` streams with connected
+   * peers, for the subgraphs each side wants; a new session (and a fresh version-vector exchange) starts
+   * on every reconnect, so an interrupted sync resumes where it stopped.
+   */
+  syncGraph(graph: Graph, options: GraphSyncOptions = {}): GraphSyncHandle {
+    this.#assertStarted()
+    const carrier = new GraphSyncCarrier(this.node, graph, options)
+    this.#carriers.add(carrier)
+    carrier.start()
+    return {
+      sessions: () => carrier.sessions(),
+      whenSynced: (peer, opts) => carrier.whenSynced(peer, opts),
+      stop: async () => {
+        this.#carriers.delete(carrier)
+        await carrier.stop()
+      }
+    }
+  }
+
+  /** A snapshot of the counters. */
+  stats(): ChannelStats {
+    return {
+      ...this.#stats,
+      ...this.#direct.stats(),
+      seenSize: this.#seen.size
+    }
+  }
+
+  async #seal(
+    chan: string,
+    topic: string,
+    payload: unknown,
+    options: PublishEnvelopeOptions
+  ): Promise<Envelope> {
+    let body: Uint8Array
+    try {
+      body = encodeCanonical(payload as CanonicalValue)
+    } catch (err) {
+      throw new PayloadError(
+        `the payload of ${topic} cannot be carried: use JSON-like values and Uint8Arrays (${(err as Error).message})`,
+        { cause: err }
+      )
+    }
+    const encrypt = options.encrypt === true
+    if (encrypt && options.to === undefined) throw new PayloadError('encrypt needs a recipient (to)')
+    const id = new Uint8Array(16)
+    globalThis.crypto.getRandomValues(id)
+    const ttl = Math.min(options.ttlMs ?? this.#ttlMs, MAX_TTL_MS)
+    return signEnvelope(this.node.identity, {
+      net: this.node.network,
+      chan,
+      from: this.node.address,
+      id,
+      hlc: this.#clock.tick(),
+      ttl,
+      ...(options.to === undefined ? {} : { to: options.to }),
+      topic,
+      ct: encrypt ? SEALED_CONTENT : CBOR_CONTENT,
+      body: encrypt ? seal(body, this.node.address, options.to as string) : body
+    })
+  }
+
+  #forward(swarm: string, event: BusEvent): Promise<void> {
+    return this.publish(swarm, event.topic, event.payload).then(
+      () => undefined,
+      (err: Error) => {
+        this.#stats.publishFailures++
+        log('could not publish %s on %s - %e', event.topic, swarm, err)
+        this.safeDispatchEvent('publish:error', { detail: { topic: event.topic, error: err } })
+      }
+    )
+  }
+
+  async #validate(
+    swarm: string,
+    message: GossipMessage
+  ): Promise<(typeof GossipValidation)[keyof typeof GossipValidation]> {
+    const { action } = await this.#check(message.data, swarm, message.from, message.propagationSource)
+    if (action === 'accept') return GossipValidation.Accept
+    return action === 'reject' ? GossipValidation.Reject : GossipValidation.Ignore
+  }
+
+  /** Runs the inbound pipeline and, on accept, delivers to the bus. Returns the action taken. */
+  async #check(bytes: Uint8Array, chan: string, from?: string, peer?: string): Promise<CheckOutcome> {
+    const verdict = await this.#pipeline.check(bytes, chan, {
+      from,
+      open: (envelope) => this.#open(envelope, chan)
+    })
+    if (verdict.action !== 'accept') {
+      this.#stats[verdict.action === 'reject' ? 'rejected' : 'ignored']++
+      log('%s envelope on %s from %s: %s', verdict.action, chan, peer ?? from ?? '?', verdict.message)
+      this.safeDispatchEvent('envelope:drop', {
+        detail: {
+          chan,
+          reason: verdict.reason,
+          action: verdict.action,
+          message: verdict.message,
+          peer: peer ?? from
+        }
+      })
+      return { action: verdict.action, reason: verdict.reason }
+    }
+    const { envelope, payload } = verdict
+    this.#clock.observe(envelope.hlc)
+    this.#stats.accepted++
+    const forUs = envelope.to === undefined || envelope.to === this.node.address
+    const routed = forUs && (this.#inbound.get(chan) ?? []).some((matches) => matches(envelope.topic))
+    if (routed) {
+      const origin: Origin = { kind: 'remote', peer: envelope.from }
+      try {
+        this.bus.publish(envelope.topic, payload.value, { origin })
+        this.#stats.delivered++
+      } catch (err) {
+        log.error('could not deliver %s on the bus - %e', envelope.topic, err)
+      }
+    } else if (forUs) {
+      this.#stats.unrouted++
+    }
+    this.safeDispatchEvent('envelope:accept', { detail: { envelope, chan, delivered: routed } })
+    return { action: 'accept' }
+  }
+
+  /** Decodes (and, when sealed to us, decrypts) a verified envelope's body. */
+  #open(envelope: Envelope, chan: string): { value: unknown } {
+    if (chan === DIRECT_CHANNEL && envelope.to !== this.node.address) {
+      throw new EnvelopeRejectedError(
+        'not-for-us',
+        `direct envelope is for ${envelope.to ?? 'nobody'}, not us`
+      )
+    }
+    let body = envelope.body
+    if (envelope.ct === SEALED_CONTENT) {
+      if (envelope.to !== this.node.address) return { value: undefined } // someone else's secret: forward only
+      try {
+        body = open(body, envelope.from, this.#sealingKey as SealingKey, this.#maxEnvelopeBytes)
+      } catch (err) {
+        throw new EnvelopeRejectedError('undecryptable', (err as Error).message, { cause: err })
+      }
+    } else if (envelope.ct !== CBOR_CONTENT) {
+      throw new EnvelopeRejectedError('malformed', `unknown content type ${envelope.ct}`)
+    }
+    try {
+      return { value: decodeCanonical(body, { maxBytes: this.#maxEnvelopeBytes }) }
+    } catch (err) {
+      throw new EnvelopeRejectedError(
+        'malformed',
+        `envelope body is not canonical CBOR: ${(err as Error).message}`
+      )
+    }
+  }
+
+  #assertStarted(): void {
+    if (!this.#started) throw new ChannelNotStartedError('start the channel first (await channel.start())')
+  }
+}
+
+/** Creates a channel between `init.bus` and `init.node`. Nothing happens until `start()`. */
+export function createChannel(init: ChannelInit): P2PChannel {
+  return new P2PChannel(init)
+}

@@ -1,0 +1,50 @@
+import { AraliyaError, InvalidInputError } from '@araliya/interface'
+
+/** Why an inbound envelope was dropped. Closed set: it crosses the network in acknowledgements. */
+export type DropReason =
+  | 'too-large'
+  | 'malformed'
+  | 'bad-signature'
+  | 'wrong-channel'
+  | 'sender-mismatch'
+  | 'expired'
+  | 'clock-skew'
+  | 'duplicate'
+  | 'rate-limited'
+  | 'not-for-us'
+  | 'undecryptable'
+
+/** An envelope failed the inbound pipeline. `reason` says which check. */
+export class EnvelopeRejectedError extends InvalidInputError {
+  static override readonly code: string = 'ERR_ENVELOPE_REJECTED'
+  override name = 'EnvelopeRejectedError'
+  readonly reason: DropReason
+  constructor(reason: DropReason, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.reason = reason
+  }
+}
+
+/** A payload could not be carried (not canonical-CBOR encodable, or too large once encoded). */
+export class PayloadError extends InvalidInputError {
+  static override readonly code: string = 'ERR_PAYLOAD'
+  override name = 'PayloadError'
+}
+
+/** An end-to-end encrypted body could not be opened (not for this key, or altered). */
+export class DecryptionError extends AraliyaError {
+  static override readonly code: string = 'ERR_DECRYPTION'
+  override name = 'DecryptionError'
+}
+
+/** A direct message could not be delivered and will not be retried. */
+export class DeliveryError extends AraliyaError {
+  static override readonly code: string = 'ERR_DELIVERY'
+  override name = 'DeliveryError'
+}
+
+/** The channel was used before `start()` or after `stop()`. */
+export class ChannelNotStartedError extends AraliyaError {
+  static override readonly code: string = 'ERR_CHANNEL_NOT_STARTED'
+  override name = 'ChannelNotStartedError'
+}

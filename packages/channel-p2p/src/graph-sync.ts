@@ -1,0 +1,203 @@
+import {
+  createSyncPeer,
+  type Graph,
+  SYNC_PROTOCOL_ID,
+  type SyncLimits,
+  type SyncPeer,
+  type SyncStats
+} from '@araliya/crdt-graph'
+import type { DhtNode } from '@araliya/dht-node'
+import type { AbortOptions } from '@araliya/interface'
+import type { Connection, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { lpStream } from '@libp2p/utils'
+
+const log = logger('araliya:channel:graph-sync')
+
+/** Options of {@link P2PChannel.syncGraph}. */
+export interface GraphSyncOptions {
+  /** The spaces (owner addresses) to ask peers for. Default: every space. */
+  spaces?: Iterable<string>
+  /** Which of our spaces to serve to which peer. Default: everything to everyone. */
+  share?: (space: string, peer: string) => boolean
+  /** Which connected peers to sync with. Default: every peer that speaks the protocol. */
+  peers?: (address: string) => boolean
+  /** Decoder limits for what peers send. */
+  limits?: Partial<SyncLimits>
+  /** Delay before re-opening a session that broke while the peer stayed connected, ms. Default 1 s. */
+  retryDelayMs?: number
+}
+
+/** A live sync session with one peer. */
+export interface GraphSyncSession {
+  readonly peer: string
+  readonly stats: Readonly<SyncStats>
+  /** When the session opened, ms since the epoch. */
+  readonly openedAt: number
+}
+
+/** Controls a running graph sync. */
+export interface GraphSyncHandle {
+  /** The sessions open now. */
+  sessions(): GraphSyncSession[]
+  /** Resolves once a session with `peer` is open (for tests and demos). */
+  whenSynced(peer: string, options?: AbortOptions): Promise<void>
+  /** Closes every session and stops serving the protocol. */
+  stop(): Promise<void>
+}
+
+interface Session {
+  peer: string
+  sync: SyncPeer
+  stream: Stream
+  openedAt: number
+}
+
+/**
+ * @internal Runs crdt-graph sync sessions over `/araliya/graph-sync/1.0.0`. Exactly one side opens the
+ * stream (the one with the lower address), so two peers never run two sessions at once; the stream
+ * carries length-prefixed sync messages both ways.
+ */
+export class GraphSyncCarrier {
+  readonly #node: DhtNode
+  readonly #graph: Graph
+  readonly #options: GraphSyncOptions
+  readonly #sessions = new Map<string, Session>()
+  readonly #opening = new Set<string>()
+  readonly #waiters = new Map<string, Array<() => void>>()
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>()
+  #running = false
+  readonly #onConnect = (event: CustomEvent<{ peerId: string }>): void => {
+    this.#maybeOpen(event.detail.peerId)
+  }
+
+  constructor(node: DhtNode, graph: Graph, options: GraphSyncOptions) {
+    this.#node = node
+    this.#graph = graph
+    this.#options = options
+  }
+
+  start(): void {
+    if (this.#running) return
+    this.#running = true
+    void this.#node.libp2p
+      .handle(SYNC_PROTOCOL_ID, (stream: Stream, connection: Connection) => {
+        const peer = connection.remotePeer.toString()
+        if (!this.#wants(peer)) {
+          stream.abort(new Error('not syncing with this peer'))
+          return
+        }
+        void this.#run(stream, peer)
+      })
+      .then(() => {
+        this.#node.addEventListener('peer:connect', this.#onConnect)
+        for (const connection of this.#node.libp2p.getConnections())
+          this.#maybeOpen(connection.remotePeer.toString())
+      })
+      .catch((err: unknown) => log.error('could not register %s - %e', SYNC_PROTOCOL_ID, err))
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#running) return
+    this.#running = false
+    this.#node.removeEventListener('peer:connect', this.#onConnect)
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers.clear()
+    await this.#node.libp2p.unhandle(SYNC_PROTOCOL_ID).catch(() => {})
+    for (const session of this.#sessions.values()) {
+      session.sync.stop()
+      session.stream.abort(new Error('graph sync stopped'))
+    }
+    this.#sessions.clear()
+  }
+
+  sessions(): GraphSyncSession[] {
+    return [...this.#sessions.values()].map(({ peer, sync, openedAt }) => ({
+      peer,
+      stats: sync.stats,
+      openedAt
+    }))
+  }
+
+  whenSynced(peer: string, options: AbortOptions = {}): Promise<void> {
+    if (this.#sessions.has(peer)) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const list = this.#waiters.get(peer) ?? []
+      list.push(resolve)
+      this.#waiters.set(peer, list)
+      options.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true })
+    })
+  }
+
+  #wants(peer: string): boolean {
+    return this.#options.peers === undefined || this.#options.peers(peer)
+  }
+
+  #maybeOpen(peer: string): void {
+    if (!this.#running || !this.#wants(peer) || this.#sessions.has(peer) || this.#opening.has(peer)) return
+    // The lower address opens the stream; the other side answers it.
+    if (!(this.#node.address < peer)) return
+    this.#opening.add(peer)
+    this.#open(peer)
+      .catch((err: unknown) => {
+        log('could not open graph sync with %s - %e', peer, err)
+        this.#retryLater(peer)
+      })
+      .finally(() => this.#opening.delete(peer))
+  }
+
+  async #open(peer: string): Promise<void> {
+    const connection = this.#node.libp2p.getConnections().find((c) => c.remotePeer.toString() === peer)
+    if (connection === undefined) return
+    const stream = await connection.newStream(SYNC_PROTOCOL_ID, { signal: AbortSignal.timeout(10_000) })
+    void this.#run(stream, peer)
+  }
+
+  #retryLater(peer: string): void {
+    if (!this.#running) return
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer)
+      const connected = this.#node.libp2p.getConnections().some((c) => c.remotePeer.toString() === peer)
+      if (connected) this.#maybeOpen(peer)
+    }, this.#options.retryDelayMs ?? 1000)
+    this.#timers.add(timer)
+  }
+
+  async #run(stream: Stream, peer: string): Promise<void> {
+    const previous = this.#sessions.get(peer)
+    if (previous !== undefined) {
+      previous.sync.stop()
+      previous.stream.abort(new Error('replaced by a new session'))
+    }
+    const maxDataLength = this.#options.limits?.maxMessageBytes ?? 4 * 1024 * 1024
+    const lp = lpStream(stream, { maxDataLength })
+    const share = this.#options.share
+    const sync = createSyncPeer(this.#graph, {
+      peer,
+      send: (bytes) => lp.write(bytes),
+      ...(this.#options.spaces === undefined ? {} : { spaces: this.#options.spaces }),
+      ...(share === undefined ? {} : { share: (space: string) => share(space, peer) }),
+      ...(this.#options.limits === undefined ? {} : { limits: this.#options.limits }),
+      onError: (err) => log('sync with %s: %e', peer, err)
+    })
+    const session: Session = { peer, sync, stream, openedAt: Date.now() }
+    this.#sessions.set(peer, session)
+    for (const resolve of this.#waiters.get(peer) ?? []) resolve()
+    this.#waiters.delete(peer)
+    log('graph sync session with %s open', peer)
+    try {
+      await sync.start()
+      for (;;) {
+        const message = await lp.read()
+        await sync.receive(message.subarray())
+      }
+    } catch (err) {
+      log('graph sync session with %s ended - %e', peer, err)
+      stream.abort(err as Error)
+    } finally {
+      sync.stop()
+      if (this.#sessions.get(peer) === session) this.#sessions.delete(peer)
+      this.#retryLater(peer)
+    }
+  }
+}

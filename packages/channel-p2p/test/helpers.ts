@@ -1,0 +1,51 @@
+import { type Bus, type BusEvent, createBus } from '@araliya/bus'
+import type { DhtNode } from '@araliya/dht-node'
+import { createTestNetwork, type TestNetwork, waitFor } from '@araliya/dht-node/testing'
+import { type ChannelInit, createChannel, type P2PChannel } from '../src/index.js'
+
+/** A node with its bus, channel and a log of what reached its bus from elsewhere. */
+export interface Peer {
+  node: DhtNode
+  bus: Bus
+  channel: P2PChannel
+  /** Every event on this bus, in order. */
+  events: BusEvent[]
+}
+
+export interface ChannelNetwork {
+  net: TestNetwork
+  peers: Peer[]
+  stop(): Promise<void>
+}
+
+/** An in-process network (memory transport) with a bus and a channel on every node. */
+export async function createChannelNetwork(
+  options: { nodes: number; channel?: Partial<ChannelInit> } = { nodes: 5 }
+): Promise<ChannelNetwork> {
+  const net = await createTestNetwork({ bootstraps: 1, nodes: options.nodes })
+  const peers: Peer[] = []
+  try {
+    for (const node of net.all) {
+      const bus = createBus()
+      const events: BusEvent[] = []
+      bus.subscribe('*', (event) => void events.push(event), { delivery: 'sync', name: 'test-log' })
+      const channel = createChannel({ node, bus, ...options.channel })
+      await channel.start()
+      peers.push({ node, bus, channel, events })
+    }
+  } catch (err) {
+    await net.stop()
+    throw err
+  }
+  return {
+    net,
+    peers,
+    async stop() {
+      await Promise.allSettled(peers.map((p) => p.channel.stop()))
+      for (const p of peers) p.bus.close()
+      await net.stop()
+    }
+  }
+}
+
+export { waitFor }
