@@ -19,7 +19,6 @@ import {
 } from '@araliya/identity'
 import { type AbortOptions, LOCAL_ORIGIN, type Origin, throwIfAborted } from '@araliya/interface'
 import { type Logger, logger } from '@libp2p/logger'
-import { sha256 } from '@noble/hashes/sha2.js'
 import {
   COMMIT_CONTEXT,
   type Commit,
@@ -28,8 +27,8 @@ import {
   commitId,
   DEFAULT_COMMIT_LIMITS,
   decodeCommit,
-  encodeCommitBody,
-  makeEnvelope,
+  encodeCommitFrame,
+  SIGNATURE_BYTES,
   type OpTuple,
   toHex,
   toWire,
@@ -48,6 +47,7 @@ import {
   UnauthorizedWriteError
 } from './errors.js'
 import { TypedEmitter } from './events.js'
+import { sha256 } from './hash.js'
 import { HLC_UNITS_PER_MS, HybridClock, hlcMs } from './hlc.js'
 import { checkField, checkValue, type GraphValue, isLink, parseSoul, type Soul, splitSoul } from './model.js'
 import { MemoryGraphStore } from './store/memory.js'
@@ -273,6 +273,8 @@ interface LocalOp {
 
 type Subscriber = (change: GraphChange) => void
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
 interface Plan {
   readonly space: string
   readonly author: string
@@ -318,6 +320,13 @@ export class Graph {
   #appendTail: Promise<void> = Promise.resolve()
   #inflight = new Set<Promise<unknown>>()
   #fatal: Error | undefined
+  readonly #ownChains = new Map<string, ChainState>()
+  readonly #liveFields = (soul: Soul): string[] => {
+    const out: string[] = []
+    for (const [name, entry] of this.#souls.get(soul) ?? [])
+      if (entry.winner.wire !== undefined) out.push(name)
+    return out
+  }
 
   constructor(init: GraphInit) {
     if (init?.identity === undefined)
@@ -458,53 +467,19 @@ export class Graph {
   async transact(fn: (tx: Transaction) => unknown, options?: AbortOptions): Promise<CommitReceipt[]> {
     this.#requireStarted()
     throwIfAborted(options?.signal)
-    const groups = new Map<string, LocalOp[]>()
-    const add = (soul: Soul, field: string, value: GraphValue | undefined): void => {
-      const { owner, path } = parseSoul(soul, this.#limits)
-      checkField(field, this.#limits)
-      if (value !== undefined) checkValue(value, this.#limits)
-      let ops = groups.get(owner)
-      if (ops === undefined) {
-        ops = []
-        groups.set(owner, ops)
-      }
-      if (ops.length >= this.#limits.maxOpsPerCommit) {
-        throw new InvalidGraphInputError(
-          `a transaction may write at most ${this.#limits.maxOpsPerCommit} fields per space; split it`
-        )
-      }
-      ops.push({ path, field, value })
-    }
-    const tx: Transaction = {
-      put(soul, fields) {
-        if (typeof fields !== 'object' || fields === null)
-          throw new InvalidGraphInputError('put() takes an object of fields')
-        for (const field of Object.keys(fields)) add(soul, field, fields[field] as GraphValue)
-        return tx
-      },
-      set(soul, field, value) {
-        add(soul, field, value)
-        return tx
-      },
-      link(soul, field, target) {
-        add(soul, field, { '#': target })
-        return tx
-      },
-      remove: (soul, field) => {
-        if (field !== undefined) {
-          add(soul, field, undefined)
-        } else {
-          parseSoul(soul, this.#limits)
-          for (const [name, entry] of this.#souls.get(soul) ?? []) {
-            if (entry.winner.wire !== undefined) add(soul, name, undefined)
-          }
-        }
-        return tx
-      }
-    }
+    const tx = new TransactionBuilder(this.#limits, this.#liveFields)
     await fn(tx)
     throwIfAborted(options?.signal)
+    return this.#commitGroups(tx.groups)
+  }
+
+  #commitGroups(groups: Map<string, LocalOp[]>): Promise<CommitReceipt[]> {
     this.#requireStarted()
+    if (groups.size === 1) {
+      const [space, ops] = groups.entries().next().value as [string, LocalOp[]]
+      const { receipt, done } = this.#commitLocal(this.#plan(space, ops, [], []))
+      return done.then(() => [receipt])
+    }
     const receipts: CommitReceipt[] = []
     const durable: Promise<void>[] = []
     // Authority is checked for every group before anything is signed, so a refused write changes nothing.
@@ -514,8 +489,7 @@ export class Graph {
       receipts.push(receipt)
       durable.push(done)
     }
-    await Promise.all(durable)
-    return receipts
+    return Promise.all(durable).then(() => receipts)
   }
 
   /**
@@ -563,7 +537,7 @@ export class Graph {
 
   #plan(space: string, ops: readonly LocalOp[], grants: Grant[], revocations: Revocation[]): Plan {
     const author = this.address
-    const chain = this.#chain(space, author)
+    const chain = this.#ownChain(space)
     const dep = author === space ? 0 : (this.#chains.get(chainKey(space, space))?.seq ?? 0)
     const effectiveDep = Math.max(dep, chain.dep)
     const base = this.#clock.tick()
@@ -589,11 +563,11 @@ export class Graph {
   }
 
   #commitLocal(plan: Plan): { receipt: CommitReceipt; done: Promise<void> } {
-    const chain = this.#chain(plan.space, plan.author)
+    const chain = this.#ownChain(plan.space)
     const seq = chain.seq + 1
     const encodedGrants = plan.grants.map(encodeGrant)
     const encodedRevocations = plan.revocations.map(encodeRevocation)
-    const body = encodeCommitBody({
+    const { body, frame } = encodeCommitFrame({
       space: plan.space,
       author: plan.author,
       seq,
@@ -614,7 +588,7 @@ export class Graph {
     for (const op of plan.decoded) if (op.hlc > maxHlc) maxHlc = op.hlc
     const signing = this.#identity.sign(COMMIT_CONTEXT, body)
     // The commit is applied now (so reads see it at once) but announced to peers only once durable.
-    const commit: Commit = {
+    const commit: Mutable<Commit> = {
       id,
       space: plan.space,
       author: plan.author,
@@ -630,7 +604,7 @@ export class Graph {
       envelope: new Uint8Array(0),
       maxHlc
     }
-    this.#apply({ commit, grants: plan.grants, revocations: plan.revocations }, LOCAL_ORIGIN)
+    this.#apply({ commit, grants: plan.grants, revocations: plan.revocations }, LOCAL_ORIGIN, chain)
     const previous = this.#appendTail
     let release!: () => void
     this.#appendTail = new Promise<void>((resolve) => {
@@ -641,10 +615,14 @@ export class Graph {
       try {
         const signature = await signing
         await previous
-        const signed: Commit = { ...commit, signature, envelope: makeEnvelope(signature, body) }
+        if (signature.byteLength !== SIGNATURE_BYTES)
+          throw new GraphError('the signer returned a malformed signature')
+        frame.set(signature)
+        commit.signature = frame.subarray(0, SIGNATURE_BYTES)
+        commit.envelope = frame
         stored = this.#store
-          .append([toStored(signed)], { clock: this.#clock.last })
-          .then(() => this.events.emit('commit:accepted', { commit: signed, origin: LOCAL_ORIGIN }))
+          .append([toStored(commit)], { clock: this.#clock.last })
+          .then(() => this.events.emit('commit:accepted', { commit, origin: LOCAL_ORIGIN }))
       } catch (err) {
         this.#fail(err)
         throw err
@@ -658,7 +636,6 @@ export class Graph {
         throw err
       }
     })()
-    this.#track(done)
     return {
       receipt: { id: toHex(id), space: plan.space, author: plan.author, seq, ops: plan.decoded.length },
       done
@@ -978,9 +955,9 @@ export class Graph {
     }
   }
 
-  #apply(prepared: Prepared, origin: Origin): void {
+  #apply(prepared: Prepared, origin: Origin, known?: ChainState): void {
     const commit = prepared.commit
-    const chain = this.#chain(commit.space, commit.author)
+    const chain = known ?? this.#chain(commit.space, commit.author)
     chain.seq = commit.seq
     chain.head = commit.id
     chain.ids.push(commit.id)
@@ -1141,6 +1118,15 @@ export class Graph {
     if (chain === undefined) {
       chain = { space, author, seq: 0, head: null, ids: [], dep: 0 }
       this.#chains.set(key, chain)
+    }
+    return chain
+  }
+
+  #ownChain(space: string): ChainState {
+    let chain = this.#ownChains.get(space)
+    if (chain === undefined) {
+      chain = this.#chain(space, this.address)
+      this.#ownChains.set(space, chain)
     }
     return chain
   }
@@ -1322,6 +1308,64 @@ export class Graph {
  */
 export function createGraph(init: GraphInit): Graph {
   return new Graph(init)
+}
+
+/** Collects the writes of one transaction, validated as they are added, grouped by space. */
+class TransactionBuilder implements Transaction {
+  readonly groups = new Map<string, LocalOp[]>()
+  readonly #limits: CommitLimits
+  readonly #liveFields: (soul: Soul) => string[]
+
+  constructor(limits: CommitLimits, liveFields: (soul: Soul) => string[]) {
+    this.#limits = limits
+    this.#liveFields = liveFields
+  }
+
+  #add(soul: Soul, field: string, value: GraphValue | undefined): void {
+    const { owner, path } = parseSoul(soul, this.#limits)
+    checkField(field, this.#limits)
+    if (value !== undefined) checkValue(value, this.#limits)
+    let ops = this.groups.get(owner)
+    if (ops === undefined) {
+      ops = []
+      this.groups.set(owner, ops)
+    }
+    if (ops.length >= this.#limits.maxOpsPerCommit) {
+      throw new InvalidGraphInputError(
+        `a transaction may write at most ${this.#limits.maxOpsPerCommit} fields per space; split it`
+      )
+    }
+    ops.push({ path, field, value })
+  }
+
+  put(soul: Soul, fields: Readonly<Record<string, GraphValue>>): Transaction {
+    if (typeof fields !== 'object' || fields === null)
+      throw new InvalidGraphInputError('put() takes an object of fields')
+    for (const field in fields) {
+      if (Object.hasOwn(fields, field)) this.#add(soul, field, fields[field] as GraphValue)
+    }
+    return this
+  }
+
+  set(soul: Soul, field: string, value: GraphValue): Transaction {
+    this.#add(soul, field, value)
+    return this
+  }
+
+  link(soul: Soul, field: string, target: Soul): Transaction {
+    this.#add(soul, field, { '#': target })
+    return this
+  }
+
+  remove(soul: Soul, field?: string): Transaction {
+    if (field !== undefined) {
+      this.#add(soul, field, undefined)
+    } else {
+      parseSoul(soul, this.#limits)
+      for (const name of this.#liveFields(soul)) this.#add(soul, name, undefined)
+    }
+    return this
+  }
 }
 
 function chainKey(space: string, author: string): string {
