@@ -58,11 +58,14 @@ export class InboundPipeline {
   readonly #init: Required<Omit<InboundInit, 'now'>> & { now: () => number }
 
   constructor(init: InboundInit) {
+    // Field by field: an option passed as `undefined` must still get its default.
     this.#init = {
-      maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES,
-      maxClockSkewMs: 60_000,
-      now: Date.now,
-      ...init
+      network: init.network,
+      maxEnvelopeBytes: init.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES,
+      maxClockSkewMs: init.maxClockSkewMs ?? 60_000,
+      seen: init.seen,
+      limiter: init.limiter,
+      now: init.now ?? Date.now
     }
   }
 

@@ -190,6 +190,23 @@ describe('replay and time', () => {
     expect((await pipeline().check(encodeEnvelope(slightlyAhead), 'agent-messages')).action).toBe('accept')
   })
 
+  it('options passed as undefined still get their defaults (skew and expiry are enforced)', async () => {
+    const now = () => NOW
+    const p = new InboundPipeline({
+      network: NET,
+      seen: new SeenSet({ now }),
+      limiter: new RateLimiter({ now }),
+      now,
+      maxClockSkewMs: undefined,
+      maxEnvelopeBytes: undefined
+    })
+    const future = await signEnvelope(alice, unsigned({ hlc: (NOW + 3_600_000) * 1024 }))
+    expect(await p.check(encodeEnvelope(future), 'agent-messages')).toMatchObject({ reason: 'clock-skew' })
+    const bytes = encodeEnvelope(await signEnvelope(alice, unsigned()))
+    expect((await p.check(bytes, 'agent-messages')).action).toBe('accept')
+    expect(await p.check(bytes, 'agent-messages')).toMatchObject({ reason: 'duplicate' })
+  })
+
   it('a flooding sender is rate limited (ignored, not rejected) while others get through', async () => {
     const p = pipeline({ burst: 5 })
     const verdicts = []
