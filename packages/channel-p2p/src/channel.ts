@@ -143,7 +143,6 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   readonly node: DhtNode
   readonly bus: Bus
   readonly routes: readonly ChannelRoute[]
-  readonly #init: ChannelInit
   readonly #now: () => number
   readonly #clock: HybridClock
   readonly #ttlMs: number
@@ -172,7 +171,6 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     this.node = init.node
     this.bus = init.bus
     this.routes = init.routes ?? DEFAULT_ROUTES
-    this.#init = init
     this.#now = init.now ?? Date.now
     this.#clock = new HybridClock(this.#now)
     this.#ttlMs = Math.min(init.ttlMs ?? DEFAULT_TTL_MS, MAX_TTL_MS)

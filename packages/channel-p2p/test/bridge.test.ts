@@ -1,3 +1,4 @@
+import type { BusEvent } from '@araliya/bus'
 import { open, sealingKey } from '../src/index.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ChannelNetwork, createChannelNetwork, waitFor } from './helpers.js'
@@ -15,7 +16,7 @@ afterAll(async () => {
   await swarm?.stop()
 })
 
-const remote = (events: { topic: string; origin: { kind: string } }[], topic: string) =>
+const remote = (events: BusEvent[], topic: string) =>
   events.filter((e) => e.topic === topic && e.origin.kind === 'remote')
 
 describe('bus <-> swarm bridge', () => {
