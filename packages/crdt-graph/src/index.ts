@@ -23,7 +23,7 @@
  * const b = createSyncPeer(laptop, { peer: 'alice', send: (bytes) => a.receive(bytes) })
  * await a.start()
  * await b.start()
- * await Promise.all([a.idle(), b.idle()])
+ * await a.idle()
  * console.log(laptop.get(note)) // { title: 'hello', done: false }
  * ```
  *

@@ -245,7 +245,10 @@ export interface SyncPeer {
    * @throws {SyncProtocolError} or `TooLargeError` for a malformed or oversized message (nothing is applied).
    */
   receive(bytes: Uint8Array): Promise<void>
-  /** Resolves when every message received so far has been processed and every reply handed to `send`. */
+  /**
+   * Resolves when this side has nothing left to do: every message received has been processed and every
+   * promise returned by `send` has settled (for two peers wired back to back, that covers both sides).
+   */
   idle(): Promise<void>
 }
 
@@ -293,6 +296,7 @@ class GraphSyncPeer implements SyncPeer {
   #outbox: Commit[] = []
   #flushScheduled = false
   #unsubscribe: (() => void) | undefined
+  readonly #sends = new Set<Promise<void>>()
 
   constructor(graph: Graph, init: SyncPeerInit) {
     this.#graph = graph
@@ -349,8 +353,20 @@ class GraphSyncPeer implements SyncPeer {
     return run
   }
 
-  idle(): Promise<void> {
-    return this.#queue
+  async idle(): Promise<void> {
+    for (;;) {
+      const queue = this.#queue
+      await queue
+      if (this.#sends.size > 0) {
+        await Promise.allSettled([...this.#sends])
+        continue
+      }
+      if (this.#flushScheduled) {
+        await Promise.resolve()
+        continue
+      }
+      if (queue === this.#queue) return
+    }
   }
 
   async #handle(message: SyncMessage): Promise<void> {
@@ -471,7 +487,15 @@ class GraphSyncPeer implements SyncPeer {
   async #emit(bytes: Uint8Array): Promise<void> {
     this.stats.messagesSent++
     this.stats.bytesSent += bytes.byteLength
-    await this.#send(bytes)
+    // Not awaited inside the receive queue: a transport whose send resolves only once the other side has
+    // processed the message (two peers wired back to back) would otherwise deadlock the two queues.
+    // idle() waits for these.
+    const result = this.#send(bytes)
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      const sending = (result as Promise<void>).catch((err: unknown) => this.#onError(err as Error))
+      this.#sends.add(sending)
+      void sending.finally(() => this.#sends.delete(sending))
+    }
   }
 }
 
