@@ -1,5 +1,6 @@
 import { join } from 'node:path'
-import { loadIdentity, loadOrCreateIdentity, KeystoreNotFoundError, verify } from '@araliya/identity'
+import { type Identity, verify } from '@araliya/identity'
+import { loadNodeIdentity } from './node.ts'
 
 /** What the identity demo reports in its final JSON line. */
 export interface IdentityDemoResult {
@@ -12,27 +13,21 @@ export interface IdentityDemoResult {
   crossContextRejected: boolean
 }
 
-/**
- * Creates (first run) or loads (every later run) a persistent identity in `dataDir`, signs a message and
- * verifies it by address alone, and shows that the signature is bound to its context.
- */
-export async function runIdentityDemo(
-  dataDir: string,
-  log: (line: string) => void = console.log
-): Promise<IdentityDemoResult> {
-  const keyDir = join(dataDir, 'identity')
-  let created = false
-  try {
-    await loadIdentity({ dir: keyDir })
-  } catch (err) {
-    if (!KeystoreNotFoundError.isInstance(err)) throw err
-    created = true
-  }
-  const identity = await loadOrCreateIdentity({ dir: keyDir })
-  log(`${created ? 'created a new' : 'loaded the'} identity in ${keyDir}`)
-  log(`  address  ${identity.address}`)
-  log(`  short id ${identity.shortId}`)
+/** What {@link checkSignatures} found. */
+export interface SignatureCheck {
+  signVerifyMs: number
+  crossContextRejected: boolean
+}
 
+/**
+ * Signs a message, verifies it by address alone (no key exchange: the address embeds the public key),
+ * and shows that the signature is bound to its context (domain separation): the same bytes signed for
+ * `araliya/demo/v1` never verify as anything else.
+ */
+export async function checkSignatures(
+  identity: Identity,
+  log: (line: string) => void = console.log
+): Promise<SignatureCheck> {
   const message = new TextEncoder().encode(`hello from ${identity.shortId}`)
   const started = performance.now()
   const signature = await identity.sign('araliya/demo/v1', message)
@@ -44,13 +39,21 @@ export async function runIdentityDemo(
   const crossContextRejected = !(await verify(identity.address, 'araliya/other/v1', message, signature))
   if (!crossContextRejected) throw new Error('a signature verified under the wrong context')
   log('the same signature is rejected under another context (domain separation)')
-  return {
-    demo: 'ok',
-    address: identity.address,
-    shortId: identity.shortId,
-    created,
-    dataDir,
-    signVerifyMs: Number(signVerifyMs.toFixed(3)),
-    crossContextRejected
-  }
+  return { signVerifyMs: Number(signVerifyMs.toFixed(3)), crossContextRejected }
+}
+
+/**
+ * Creates (first run) or loads (every later run) the persistent identity of the node kept in `dataDir`
+ * (`<dataDir>/identity`, the same one `araliya start` uses), and checks its signatures.
+ */
+export async function runIdentityDemo(
+  dataDir: string,
+  log: (line: string) => void = console.log
+): Promise<IdentityDemoResult> {
+  const { identity, created } = await loadNodeIdentity(dataDir)
+  log(`${created ? 'created a new' : 'loaded the'} identity in ${join(dataDir, 'identity')}`)
+  log(`  address  ${identity.address}`)
+  log(`  short id ${identity.shortId}`)
+  const check = await checkSignatures(identity, log)
+  return { demo: 'ok', address: identity.address, shortId: identity.shortId, created, dataDir, ...check }
 }

@@ -3,45 +3,74 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 let dir: string
-beforeEach(async () => {
+let first: DemoRun | undefined
+beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'araliya-demo-'))
 })
-afterEach(async () => {
+afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-async function demo(): Promise<Record<string, unknown>> {
+interface DemoRun {
+  stdout: string
+  result: Record<string, unknown> & { ms: Record<string, number>; addresses: Record<string, string> }
+}
+
+/** Runs `araliya demo` as a child process, exactly as `pnpm demo` does, and parses its last line. */
+async function demo(): Promise<DemoRun> {
   const { stdout } = await run(
     process.execPath,
     ['--conditions=@araliya/source', '--import', 'tsx', 'src/cli.ts', 'demo', '--data-dir', dir],
-    { cwd: join(import.meta.dirname, '..') }
+    { cwd: join(import.meta.dirname, '..'), timeout: 60_000 }
   )
   const last = stdout.trim().split('\n').at(-1) as string
-  return JSON.parse(last) as Record<string, unknown>
+  return { stdout, result: JSON.parse(last) as DemoRun['result'] }
 }
 
 describe('pnpm demo (smoke)', () => {
-  it('creates an identity on the first run and loads the same one afterwards', async () => {
-    const first = await demo()
-    expect(first).toMatchObject({ demo: 'ok', created: true, crossContextRejected: true })
-    const second = await demo()
-    expect(second).toMatchObject({
+  it('runs a 4-node swarm on loopback and reports every step in one final JSON line', async () => {
+    first = await demo()
+    const { stdout, result } = first
+    expect(result).toMatchObject({
       demo: 'ok',
-      created: false,
-      address: first.address,
-      shortId: first.shortId
+      nodes: 4,
+      identities: { created: 4, loaded: 0 },
+      lookups: 2,
+      delivered: 3,
+      duplicates: 0,
+      directAcked: 1,
+      forged: 2,
+      rejected: 6,
+      convergedSouls: 4
     })
-  })
+    expect(result.skillProviders).toBeGreaterThanOrEqual(2)
+    expect(Object.keys(result.addresses).sort()).toEqual(['bootstrap', 'full-1', 'full-2', 'light'])
+    for (const step of ['start', 'presence', 'skills', 'broadcast', 'direct', 'forgery', 'graphSync']) {
+      expect(result.ms[step], step).toBeTypeOf('number')
+    }
+    expect(result.ms.total).toBeLessThan(60_000)
+    // Progress a person can follow, and nothing listening beyond loopback.
+    expect(stdout).toContain('[8/8] graph')
+    expect(stdout).not.toMatch(/\/ip4\/(?!127\.0\.0\.1\/)/)
+  }, 60_000)
 
-  it('refuses a key file others can read, with a message that says what to do, and exit code 1', async () => {
-    await demo()
-    await chmod(join(dir, 'identity', 'identity.key'), 0o644)
-    const failure = await demo().catch((err: { code: number; stderr: string }) => err)
-    expect((failure as { code: number }).code).toBe(1)
-    expect((failure as { stderr: string }).stderr).toContain('chmod 600')
-  })
+  it('a second run loads the same identities, so the nodes keep their addresses', async () => {
+    first ??= await demo()
+    const { stdout, result } = await demo()
+    expect(result).toMatchObject({ demo: 'ok', identities: { created: 0, loaded: 4 }, rejected: 6 })
+    expect(result.addresses).toEqual(first.result.addresses)
+    expect(stdout).toMatch(/full-1 +loaded/)
+  }, 60_000)
+
+  it('refuses a key file others can read: exit code 1, a message that says what to do, no stack', async () => {
+    await chmod(join(dir, 'demo', 'full-1', 'identity', 'identity.key'), 0o644)
+    const failure = (await demo().catch((err: unknown) => err)) as { code: number; stderr: string }
+    expect(failure.code).toBe(1)
+    expect(failure.stderr).toContain('chmod 600')
+    expect(failure.stderr).not.toMatch(/^\s+at /m)
+  }, 60_000)
 })
