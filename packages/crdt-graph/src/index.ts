@@ -76,12 +76,14 @@ export { MemoryGraphStore, memoryStore } from './store/memory.js'
 export type { GraphStore, StoredCommit, StoreProblem, StoreState } from './store/types.js'
 export {
   type CommitsMessage,
+  compressCommits,
   createSyncPeer,
   DEFAULT_SYNC_LIMITS,
   decodeSyncMessage,
   encodeCommits,
   encodeHello,
   type HelloMessage,
+  inflateSyncMessage,
   SYNC_PROTOCOL_ID,
   SYNC_PROTOCOL_VERSION,
   type SyncLimits,

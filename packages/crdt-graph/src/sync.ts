@@ -13,6 +13,9 @@ export const SYNC_PROTOCOL_ID = '/araliya/graph-sync/1.0.0'
 
 const TYPE_HELLO = 1
 const TYPE_COMMITS = 2
+const TYPE_COMMITS_DEFLATE = 3
+/** Commit batches smaller than this are sent uncompressed. */
+const COMPRESS_THRESHOLD = 4096
 
 /** Limits enforced by {@link decodeSyncMessage}. */
 export interface SyncLimits {
@@ -103,6 +106,9 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
     )
   }
   if (bytes[1] === TYPE_COMMITS) return { type: 'commits', envelopes: readEnvelopes(bytes, l) }
+  if (bytes[1] === TYPE_COMMITS_DEFLATE) {
+    throw new SyncProtocolError('compressed commits: pass the message through inflateSyncMessage() first')
+  }
   if (bytes[1] !== TYPE_HELLO) throw new SyncProtocolError(`unknown sync message type ${bytes[1]}`)
   let raw: CanonicalValue
   try {
@@ -176,6 +182,97 @@ function readEnvelopes(bytes: Uint8Array, limits: SyncLimits): Uint8Array[] {
   return out
 }
 
+/** True when the platform has `CompressionStream` (Node >= 18, current browsers). */
+function canCompress(): boolean {
+  return typeof (globalThis as { CompressionStream?: unknown }).CompressionStream === 'function'
+}
+
+async function pipeThrough(
+  bytes: Uint8Array,
+  transform: TransformStream<Uint8Array, Uint8Array>,
+  limit: number
+): Promise<Uint8Array> {
+  const writer = transform.writable.getWriter()
+  void writer.write(bytes).catch(() => {})
+  void writer.close().catch(() => {})
+  const reader = transform.readable.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel().catch(() => {})
+      throw new TooLargeError('decompressed sync message', size, limit)
+    }
+    chunks.push(value)
+  }
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return out
+}
+
+/**
+ * Compresses a commits message (type 2) into a deflate-raw commits message (type 3) with the same entries.
+ * Returns the input when compression is unavailable or does not help.
+ */
+export async function compressCommits(message: Uint8Array): Promise<Uint8Array> {
+  if (!canCompress() || message[1] !== TYPE_COMMITS) return message
+  const deflated = await pipeThrough(
+    message.subarray(2),
+    new CompressionStream('deflate-raw') as unknown as TransformStream<Uint8Array, Uint8Array>,
+    Number.MAX_SAFE_INTEGER
+  )
+  if (deflated.byteLength + 2 >= message.byteLength) return message
+  const out = new Uint8Array(deflated.byteLength + 2)
+  out[0] = SYNC_PROTOCOL_VERSION
+  out[1] = TYPE_COMMITS_DEFLATE
+  out.set(deflated, 2)
+  return out
+}
+
+/**
+ * Turns a deflate-raw commits message (type 3) back into a plain commits message (type 2), stopping as
+ * soon as the output would exceed `maxMessageBytes` (no decompression bombs). Other messages pass through.
+ *
+ * @throws {TooLargeError} when the compressed or the decompressed message is over the limit.
+ * @throws {SyncProtocolError} when the deflate stream is corrupt.
+ */
+export async function inflateSyncMessage(
+  bytes: Uint8Array,
+  limits: Partial<SyncLimits> = {}
+): Promise<Uint8Array> {
+  const l = { ...DEFAULT_SYNC_LIMITS, ...limits }
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength < 2 || bytes[1] !== TYPE_COMMITS_DEFLATE)
+    return bytes
+  if (bytes.byteLength > l.maxMessageBytes)
+    throw new TooLargeError('sync message', bytes.byteLength, l.maxMessageBytes)
+  if (bytes[0] !== SYNC_PROTOCOL_VERSION) return bytes
+  if (!canCompress())
+    throw new SyncProtocolError('this platform cannot decompress sync messages; ask the peer not to compress')
+  let inflated: Uint8Array
+  try {
+    inflated = await pipeThrough(
+      bytes.subarray(2),
+      new DecompressionStream('deflate-raw') as unknown as TransformStream<Uint8Array, Uint8Array>,
+      l.maxMessageBytes - 2
+    )
+  } catch (err) {
+    if (TooLargeError.isInstance(err)) throw err
+    throw new SyncProtocolError(`corrupt compressed sync message: ${(err as Error).message}`, { cause: err })
+  }
+  const out = new Uint8Array(inflated.byteLength + 2)
+  out[0] = SYNC_PROTOCOL_VERSION
+  out[1] = TYPE_COMMITS
+  out.set(inflated, 2)
+  return out
+}
+
 function varintLength(value: number): number {
   let n = 1
   while (value >= 0x80) {
@@ -208,6 +305,8 @@ export interface SyncPeerInit {
   targetMessageBytes?: number
   /** Decoder limits for what this peer receives. */
   limits?: Partial<SyncLimits>
+  /** Deflate large commit batches (message type 3) where the platform has `CompressionStream`. Default true. */
+  compress?: boolean
   /** Reports problems that are not the caller's to handle (a failed send, a refused commit batch). */
   onError?: (error: Error) => void
 }
@@ -297,6 +396,11 @@ class GraphSyncPeer implements SyncPeer {
   #flushScheduled = false
   #unsubscribe: (() => void) | undefined
   readonly #sends = new Set<Promise<void>>()
+  readonly #compress: boolean
+  #sendTail: Promise<void> = Promise.resolve()
+  #helloSent = false
+  /** We asked the peer for its hello and have not heard one since. */
+  #helloOutstanding = false
 
   constructor(graph: Graph, init: SyncPeerInit) {
     this.#graph = graph
@@ -307,6 +411,7 @@ class GraphSyncPeer implements SyncPeer {
     this.#target = init.targetMessageBytes ?? 256 * 1024
     this.#limits = { ...DEFAULT_SYNC_LIMITS, maxCommitBytes: graph.limits.maxCommitBytes, ...init.limits }
     this.#origin = { kind: 'remote', peer: init.peer }
+    this.#compress = init.compress ?? true
     this.#log = logger('araliya:graph:sync')
     this.#onError = init.onError ?? ((error) => this.#log.error('sync with %s: %e', this.peer, error))
   }
@@ -326,7 +431,8 @@ class GraphSyncPeer implements SyncPeer {
         queueMicrotask(() => this.#flushOutbox())
       }
     })
-    await this.sync()
+    // If the peer's hello already arrived and was answered, the exchange is under way: do not start another.
+    if (!this.#helloSent) await this.sync()
   }
 
   stop(): void {
@@ -336,19 +442,41 @@ class GraphSyncPeer implements SyncPeer {
   }
 
   sync(): Promise<void> {
+    this.#helloOutstanding = true
     return this.#sendHello(true)
   }
 
   receive(bytes: Uint8Array): Promise<void> {
-    let message: SyncMessage
-    try {
-      message = decodeSyncMessage(bytes, this.#limits)
-    } catch (err) {
-      return Promise.reject(err)
+    let run: Promise<void>
+    if (
+      bytes instanceof Uint8Array &&
+      bytes.byteLength >= 2 &&
+      bytes[0] === SYNC_PROTOCOL_VERSION &&
+      bytes[1] === TYPE_COMMITS_DEFLATE
+    ) {
+      if (bytes.byteLength > this.#limits.maxMessageBytes) {
+        return Promise.reject(
+          new TooLargeError('sync message', bytes.byteLength, this.#limits.maxMessageBytes)
+        )
+      }
+      this.stats.messagesReceived++
+      this.stats.bytesReceived += bytes.byteLength
+      // Inflated in order, inside the queue; a corrupt stream rejects this call only.
+      run = this.#queue.then(async () => {
+        const plain = await inflateSyncMessage(bytes, this.#limits)
+        await this.#handle(decodeSyncMessage(plain, this.#limits))
+      })
+    } else {
+      let message: SyncMessage
+      try {
+        message = decodeSyncMessage(bytes, this.#limits)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      this.stats.messagesReceived++
+      this.stats.bytesReceived += bytes.byteLength
+      run = this.#queue.then(() => this.#handle(message))
     }
-    this.stats.messagesReceived++
-    this.stats.bytesReceived += bytes.byteLength
-    const run = this.#queue.then(() => this.#handle(message))
     this.#queue = run.catch((err: unknown) => this.#onError(err as Error))
     return run
   }
@@ -357,6 +485,7 @@ class GraphSyncPeer implements SyncPeer {
     for (;;) {
       const queue = this.#queue
       await queue
+      await this.#sendTail
       if (this.#sends.size > 0) {
         await Promise.allSettled([...this.#sends])
         continue
@@ -401,12 +530,16 @@ class GraphSyncPeer implements SyncPeer {
   async #onHello(message: HelloMessage): Promise<void> {
     const asked = message.spaces === null ? null : new Set(message.spaces.filter((space) => isSpace(space)))
     this.#remoteSpaces = asked
+    // Answer a hello with our own only when ours is not already on its way: when both sides start at once
+    // each answers the other's hello with commits, and a second round of hellos would send everything twice.
+    const answer = message.reply && !this.#helloOutstanding
+    this.#helloOutstanding = false
     const theirs = new Map<string, number>()
     for (const [space, author, seq] of message.vector) {
       theirs.set(key(space, author), seq)
       this.#noteRemote(space, author, seq)
     }
-    if (message.reply) await this.#sendHello(false)
+    if (answer) await this.#sendHello(false)
     const heads = this.#graph
       .versionVector()
       .filter((head) => (asked === null || asked.has(head.space)) && this.#share(head.space))
@@ -472,16 +605,25 @@ class GraphSyncPeer implements SyncPeer {
   }
 
   async #sendHello(reply: boolean): Promise<void> {
+    this.#helloSent = true
     const vector = this.#graph
       .versionVector(this.#wanted)
       .map((head) => [head.space, head.author, head.seq] as const)
     const spaces = this.#wanted === undefined ? null : [...this.#wanted].sort()
-    await this.#emit(encodeHello({ vector, spaces, reply }))
+    const bytes = encodeHello({ vector, spaces, reply })
+    const job = this.#sendTail.then(() => this.#emit(bytes))
+    this.#sendTail = job.catch(() => {})
+    await job
   }
 
-  async #sendCommits(envelopes: Uint8Array[]): Promise<void> {
+  #sendCommits(envelopes: Uint8Array[]): Promise<void> {
     this.stats.commitsSent += envelopes.length
-    await this.#emit(encodeCommits(envelopes))
+    const plain = encodeCommits(envelopes)
+    const compress = this.#compress && plain.byteLength >= COMPRESS_THRESHOLD
+    // Sends go out in call order even though compression is asynchronous.
+    const job = this.#sendTail.then(async () => this.#emit(compress ? await compressCommits(plain) : plain))
+    this.#sendTail = job.catch(() => {})
+    return job
   }
 
   async #emit(bytes: Uint8Array): Promise<void> {

@@ -5,12 +5,14 @@ import { describe, expect, it } from 'vitest'
 import { makeEnvelope } from '../src/commit.js'
 import {
   CommitFormatError,
+  compressCommits,
   createGraph,
   createSyncPeer,
   decodeCommit,
   decodeSyncMessage,
   encodeCommits,
   InvalidSignatureError,
+  inflateSyncMessage,
   memoryStore
 } from '../src/index.js'
 import { allEnvelopes, forge, startGraph, testIdentity } from './helpers.js'
@@ -63,6 +65,41 @@ describe('hostile bytes', () => {
     expect(() => decodeCommit(new Uint8Array(3000), { ...decodeLimits(), maxCommitBytes: 2000 })).toThrow(
       TooLargeError
     )
+  })
+
+  it('compressed messages: corrupt streams and decompression bombs are rejected with typed errors', async () => {
+    const me = await testIdentity(65)
+    const graph = await startGraph(me)
+    const peer = createSyncPeer(graph, {
+      peer: 'hostile',
+      send: () => {},
+      limits: { maxMessageBytes: 1024 * 1024 }
+    })
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), async (body) => {
+        const error = await peer.receive(Uint8Array.from([1, 3, ...body])).then(
+          () => undefined,
+          (err: unknown) => err
+        )
+        // an empty or valid-but-empty deflate stream is an empty commits message; anything else is typed
+        if (error !== undefined) expect(typed(error)).toBe(true)
+      }),
+      { numRuns: 200, seed: 5 }
+    )
+    // 8 MiB of zeros deflates to a few KiB: refused once the output passes the limit
+    const bomb = await compressCommits(Uint8Array.from([1, 2, ...new Uint8Array(0)]))
+    expect(bomb[1]).toBe(2) // nothing to compress
+    const zeros = new Uint8Array(8 * 1024 * 1024 + 2)
+    zeros[0] = 1
+    zeros[1] = 2
+    const packed = await compressCommits(zeros)
+    expect(packed[1]).toBe(3)
+    expect(packed.byteLength).toBeLessThan(64 * 1024)
+    await expect(inflateSyncMessage(packed, { maxMessageBytes: 1024 * 1024 })).rejects.toBeInstanceOf(
+      TooLargeError
+    )
+    await expect(peer.receive(packed)).rejects.toBeInstanceOf(TooLargeError)
+    await graph.stop()
   })
 
   it('bounds nesting and op counts', async () => {
