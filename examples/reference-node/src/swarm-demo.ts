@@ -221,6 +221,8 @@ async function startNodes(
     nodes.push(node) // registered at once, so a failure later in this step still stops it
     return node
   }
+  const t0 = performance.now()
+  const since = (): number => Math.round(performance.now() - t0)
   const bootstrap = await start(bootSpec, [])
   const others = await Promise.all(rest.map((spec) => start(spec, bootstrap.multiaddrs())))
   const [full1, full2, light] = others as [SwarmNode, SwarmNode, SwarmNode]
@@ -240,10 +242,15 @@ async function startNodes(
     events.set(node, seen)
   }
 
+  const running = since()
   await Promise.all(others.map((node) => node.node.waitForBootstrap({ signal })))
+  const connected = since()
   // Each node signs a presence record (address -> multiaddrs, skills) and stores it on the DHT.
   await waitFor(signal, 'every node to publish its presence record', () =>
     all.every((node) => node.node.presence !== undefined)
+  )
+  demo.log(
+    `      running after ${running} ms, all connected to the bootstrap node after ${connected} ms, every presence record on the DHT after ${since()} ms`
   )
   for (const node of all) {
     const addrs = node.multiaddrs().map((ma) => ma.replace(`/p2p/${node.address}`, ''))
