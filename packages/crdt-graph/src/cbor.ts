@@ -46,6 +46,16 @@ export class CborWriter {
     return this.#buffer.slice(this.#reserve, this.#length)
   }
 
+  /** True when the bytes written (after the reserved prefix) equal `bytes`; no copy. */
+  equals(bytes: Uint8Array): boolean {
+    const n = this.#length - this.#reserve
+    if (bytes.byteLength !== n) return false
+    const b = this.#buffer
+    const offset = this.#reserve
+    for (let i = 0; i < n; i++) if (b[offset + i] !== bytes[i]) return false
+    return true
+  }
+
   /** A copy of the reserved prefix and the bytes written. */
   frame(): Uint8Array {
     return this.#buffer.slice(0, this.#length)

@@ -1,5 +1,6 @@
-import { type CanonicalValue, decodeCanonical, encodeCanonical } from '@araliya/identity'
+import { type CanonicalValue, encodeCanonical } from '@araliya/identity'
 import { TooLargeError } from '@araliya/interface'
+import { decode as cborDecode } from 'cborg'
 import { CborWriter } from './cbor.js'
 import { CommitFormatError } from './errors.js'
 import { sha256, toHex } from './hash.js'
@@ -214,6 +215,19 @@ export function makeEnvelope(signature: Uint8Array, body: Uint8Array): Uint8Arra
 
 const BODY_KEYS = new Set(['v', 's', 'a', 'n', 'p', 't', 'd', 'o', 'g', 'r'])
 
+// The same strict options as decodeCanonical in @araliya/identity. The canonical-form check (re-encode and
+// compare) is done with the fast commit writer instead of a second generic encode.
+const DECODE_OPTIONS = {
+  strict: true,
+  allowIndefinite: false,
+  allowUndefined: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  rejectDuplicateMapKeys: true,
+  useMaps: false
+} as const
+
 /**
  * Decodes a commit envelope, enforcing the size limit before parsing and every shape rule of the format.
  * The signature is NOT verified here.
@@ -235,11 +249,10 @@ export function decodeCommit(envelope: Uint8Array, limits: CommitLimits = DEFAUL
   const body = envelope.subarray(SIGNATURE_BYTES)
   let raw: CanonicalValue
   try {
-    raw = decodeCanonical(body, { maxBytes: limits.maxCommitBytes, maxDepth: 4 })
+    raw = cborDecode(body, DECODE_OPTIONS) as CanonicalValue
   } catch (err) {
-    throw new CommitFormatError(`commit body is not canonical CBOR: ${(err as Error).message}`, {
-      cause: err
-    })
+    // cborg throws plain Errors (and RangeError on absurd nesting): both mean "not a commit".
+    throw new CommitFormatError(`commit body is not valid CBOR: ${(err as Error).message}`, { cause: err })
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
     throw new CommitFormatError('commit body is not a map')
@@ -294,6 +307,21 @@ export function decodeCommit(envelope: Uint8Array, limits: CommitLimits = DEFAUL
     )
   }
   if (!Number.isSafeInteger(maxHlc)) throw new CommitFormatError('commit clock overflows')
+  const canonical = writeCommitBody(
+    {
+      space,
+      author,
+      seq,
+      prev: prev as Uint8Array | null,
+      clock,
+      dep,
+      ops: rawOps as unknown as OpTuple[],
+      grants,
+      revocations
+    },
+    0
+  ).equals(body)
+  if (!canonical) throw new CommitFormatError('commit body is valid CBOR but not in canonical form')
   return {
     id: commitId(body),
     space,
