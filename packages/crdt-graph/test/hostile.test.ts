@@ -147,6 +147,37 @@ describe('hostile bytes', () => {
     await graph.stop()
   })
 
+  it('keeps the pending buffer bounded when a peer floods commits that can never link', async () => {
+    const [me, flooder] = [await testIdentity(66), await testIdentity(67)]
+    const graph = await startGraph(me, { maxPendingCommits: 50, maxPendingPerChain: 100 })
+    const gaps: number[] = []
+    graph.events.on('chain:gap', (gap) => gaps.push(gap.got))
+    const envelopes: Uint8Array[] = []
+    let prev: Uint8Array | null = null
+    for (let seq = 1; seq <= 160; seq++) {
+      const envelope = await forge(flooder, {
+        space: flooder.address,
+        seq,
+        prev,
+        clock: seq,
+        ops: [['x', 'v', 0, seq]]
+      })
+      prev = decodeCommit(envelope).id
+      envelopes.push(envelope)
+    }
+    // everything but the first: nothing can be applied
+    const result = await graph.ingest(envelopes.slice(1))
+    expect(result.accepted).toBe(0)
+    expect(graph.pendingCount).toBe(50)
+    expect(gaps.length).toBe(50)
+    // the missing first one releases what was held; the rest arrives again later (as sync would resend)
+    expect((await graph.ingest(envelopes.slice(0, 1))).accepted).toBe(51)
+    expect(graph.pendingCount).toBe(0)
+    expect((await graph.ingest(envelopes)).accepted).toBe(109)
+    expect(graph.get(`${flooder.address}/x`)).toEqual({ v: 160 })
+    await graph.stop()
+  })
+
   it('recovers what it can from a store with damaged entries, reporting the rest', async () => {
     const me = await testIdentity(62)
     const store = memoryStore()
