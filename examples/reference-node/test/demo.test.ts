@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -64,6 +64,31 @@ describe('pnpm demo (smoke)', () => {
     expect(result).toMatchObject({ demo: 'ok', identities: { created: 0, loaded: 4 }, rejected: 6 })
     expect(result.addresses).toEqual(first.result.addresses)
     expect(stdout).toMatch(/full-1 +loaded/)
+  }, 60_000)
+
+  it('Ctrl-C in the middle stops every node and exits 130', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@araliya/source', '--import', 'tsx', 'src/cli.ts', 'demo', '--data-dir', dir],
+      { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+      // Interrupt once the nodes are up and the demo is looking agents up.
+      if (stdout.includes('[3/8]') && child.exitCode === null) child.kill('SIGINT')
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000)
+    const code = await exited
+    clearTimeout(timer)
+    expect(code).toBe(130)
+    expect(stdout).toContain('stopped 4/4 nodes')
+    expect(stderr).toContain('interrupted; every node was stopped')
   }, 60_000)
 
   it('refuses a key file others can read: exit code 1, a message that says what to do, no stack', async () => {
