@@ -57,6 +57,8 @@ import { normalizeSkillName, skillKey } from './skills.js'
 import { decodeNodeStatus, encodeNodeStatus, type NodeStatus } from './status.js'
 
 const log = logger('araliya:dht')
+/** How long after joining (or losing a peer) before topping up connections through a DHT query. */
+const DISCOVERY_DELAY_MS = 10_000
 
 /**
  * A node's role in the swarm (see docs/protocols/presence.md and the network design):
@@ -286,7 +288,8 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
     this.#bootstrapper = new Bootstrapper(libp2p, init.bootstrap ?? [], init.bootstrapRetry, {
       onConnect: (detail) => {
         this.safeDispatchEvent('bootstrap:connect', { detail })
-        this.#scheduleDiscovery(0)
+        // kad-dht's own self-query connects us to our neighbourhood; top up later only if that falls short.
+        this.#scheduleDiscovery(DISCOVERY_DELAY_MS)
         this.#wakePresence()
       },
       onRetry: (detail) => this.safeDispatchEvent('bootstrap:retry', { detail })
@@ -347,11 +350,12 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
     )
     this.#listen('peer:disconnect', (event: CustomEvent<PeerId>) => {
       this.safeDispatchEvent('peer:disconnect', { detail: { peerId: event.detail.toString() } })
-      this.#scheduleDiscovery(1000)
+      this.#scheduleDiscovery(DISCOVERY_DELAY_MS)
     })
     this.#listen('self:peer:update', () => {
       if (!sameAddrs(this.#advertisedAddrs(), this.#presence?.multiaddrs ?? [])) this.#wakePresence()
     })
+    this.#guardRoutingTable()
     this.#setupGossip()
     this.#started = true
     this.#bootstrapper.start()
@@ -362,7 +366,7 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
         this.publishStatus().catch((err) => log('status heartbeat not sent - %e', err))
       }, this.#statusIntervalMs)
     }
-    this.#scheduleDiscovery(0)
+    this.#scheduleDiscovery(DISCOVERY_DELAY_MS)
     log('started %s as %s on network %s', this.address, this.role, this.network)
     this.safeDispatchEvent('node:start', { detail: { address: this.address } })
   }
@@ -387,7 +391,8 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
     clearTimeout(this.#discoveryTimer)
     this.#presenceWake?.()
     for (const [name, fn] of this.#listeners.splice(0)) {
-      this.libp2p.removeEventListener(name as never, fn as never)
+      if (name.startsWith('__')) (fn as unknown as () => void)()
+      else this.libp2p.removeEventListener(name as never, fn as never)
     }
     this.gossip.detach()
     await this.#presenceLoop?.catch(() => {})
@@ -667,6 +672,65 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
     for (const topic of SWARM_TOPICS) this.gossip.subscribe(topic)
   }
 
+  /**
+   * kad-dht adds every peer named in a response's provider list to the routing table, DHT server or not, so
+   * a light node that provides a skill would end up in full nodes' tables. Peers added without proof that
+   * they serve the DHT protocol are checked (after identify) and removed if they do not.
+   */
+  #guardRoutingTable(): void {
+    const table = (this.dht as unknown as { routingTable?: RoutingTableLike }).routingTable
+    if (table?.addEventListener === undefined) return
+    const protocol = `/araliya/${this.network}/kad/1.0.0`
+    // What each peer said in identify. The peer store is no proof: libp2p records a protocol there as soon as
+    // it *tries* one (optimistic multistream-select), before the remote has accepted it.
+    const served = new Map<string, boolean>()
+    const onIdentify = (event: CustomEvent<{ peerId: PeerId; protocols: string[] }>): void => {
+      const id = event.detail.peerId.toString()
+      served.delete(id)
+      served.set(id, event.detail.protocols.includes(protocol))
+      if (served.size > 10_000) {
+        const oldest = served.keys().next().value
+        if (oldest !== undefined) served.delete(oldest)
+      }
+    }
+    this.#listen('peer:identify', onIdentify as (event: never) => void)
+    const hasProtocol = async (peerId: PeerId): Promise<boolean | undefined> => served.get(peerId.toString())
+    const onAdd = (event: CustomEvent<PeerId>): void => {
+      const peerId = event.detail
+      const check = async (): Promise<void> => {
+        let serves = await hasProtocol(peerId)
+        if (serves === undefined) {
+          const signal = this.#signal(undefined, 10_000)
+          const identified = new Promise<void>((resolve) => {
+            const done = (e?: CustomEvent<{ peerId: PeerId }>): void => {
+              if (e !== undefined && !e.detail.peerId.equals(peerId)) return
+              this.libp2p.removeEventListener('peer:identify', done as never)
+              resolve()
+            }
+            this.libp2p.addEventListener('peer:identify', done as never)
+            signal.addEventListener('abort', () => done(), { once: true })
+          })
+          await this.libp2p.dial(peerId, { signal }).catch(() => {})
+          serves = await hasProtocol(peerId)
+          if (serves === undefined) {
+            await identified
+            serves = await hasProtocol(peerId)
+          }
+        }
+        if (serves !== true && this.#started) {
+          log('removing %p from the routing table: it does not serve %s', peerId, protocol)
+          await table.remove(peerId)
+        }
+      }
+      check().catch((err) => log('routing table check of %p failed - %e', peerId, err))
+    }
+    table.addEventListener('peer:add', onAdd as never)
+    this.#listeners.push([
+      '__routing',
+      (() => table.removeEventListener('peer:add', onAdd as never)) as (event: never) => void
+    ])
+  }
+
   async #runPresenceLoop(): Promise<void> {
     const signal = this.#controller.signal
     let failures = 0
@@ -722,7 +786,7 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
         .finally(() => {
           this.#discoveryTimer = undefined
           if (this.#started && this.libp2p.getPeers().length < this.#targetPeers)
-            this.#scheduleDiscovery(15_000)
+            this.#scheduleDiscovery(3 * DISCOVERY_DELAY_MS)
         })
     }, delayMs)
   }
@@ -913,6 +977,12 @@ export async function createDhtNode(init: DhtNodeInit): Promise<DhtNode> {
 /** The circuit relay server of a bootstrap node, if this node runs one. */
 export function relayServiceOf(node: DhtNode): CircuitRelayService | undefined {
   return (node.libp2p.services as Record<string, unknown>).relay as CircuitRelayService | undefined
+}
+
+interface RoutingTableLike {
+  addEventListener(name: 'peer:add', fn: (event: CustomEvent<PeerId>) => void): void
+  removeEventListener(name: 'peer:add', fn: (event: CustomEvent<PeerId>) => void): void
+  remove(peerId: PeerId): Promise<void>
 }
 
 function withoutUndefined<T extends object>(value: T): T {

@@ -50,7 +50,7 @@ export interface TestNetworkInit {
   node?: Partial<DhtNodeInit>
   /** Wait until every node has published its presence. Default true. */
   waitForPresence?: boolean
-  /** How many nodes start at once. Default 10. */
+  /** How many nodes start at once. Default 5. */
   startConcurrency?: number
 }
 
@@ -94,7 +94,9 @@ export async function createMemoryNode(
 ): Promise<DhtNode> {
   return createDhtNode({
     ...testNodeDefaults(init.network),
-    listen: init.role === 'light' ? [] : [memoryAddress()],
+    // Light nodes listen too (as a phone reachable through a relay would): kad-dht servers ignore provider
+    // records from peers without addresses.
+    listen: [memoryAddress()],
     ...init,
     identity: init.identity ?? (await generateIdentity())
   })
@@ -111,7 +113,7 @@ export async function createTestNetwork(init: TestNetworkInit = {}): Promise<Tes
   const light: DhtNode[] = []
   const all: DhtNode[] = []
   const bootstrapAddrs: string[] = []
-  const concurrency = init.startConcurrency ?? 10
+  const concurrency = init.startConcurrency ?? 5
   const waitForPresence = init.waitForPresence ?? true
 
   const startOne = async (role: DhtNodeRole, overrides: Partial<DhtNodeInit> = {}): Promise<DhtNode> => {
@@ -147,7 +149,7 @@ export async function createTestNetwork(init: TestNetworkInit = {}): Promise<Tes
       for (const node of batch) (node.role === 'light' ? light : full).push(node)
     }
     if (waitForPresence) {
-      await Promise.all(all.map((node) => waitForOwnPresence(node, 20_000)))
+      await Promise.all(all.map((node) => waitForOwnPresence(node, 60_000)))
     }
   } catch (err) {
     await stop()
@@ -163,7 +165,7 @@ export async function createTestNetwork(init: TestNetworkInit = {}): Promise<Tes
     bootstrapAddrs,
     async addNode(role = 'full', overrides = {}) {
       const node = await startOne(role, overrides)
-      if (waitForPresence) await waitForOwnPresence(node, 20_000)
+      if (waitForPresence) await waitForOwnPresence(node, 60_000)
       ;(role === 'light' ? light : role === 'bootstrap' ? bootstraps : full).push(node)
       return node
     },
