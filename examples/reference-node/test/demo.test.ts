@@ -74,6 +74,7 @@ describe('pnpm demo (smoke)', () => {
     )
     let stdout = ''
     let stderr = ''
+    let interrupted = false
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString()
     })
@@ -81,7 +82,10 @@ describe('pnpm demo (smoke)', () => {
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString()
       // Interrupt once the nodes are up and the demo is looking agents up.
-      if (stdout.includes('[3/8]') && child.exitCode === null) child.kill('SIGINT')
+      if (!interrupted && stdout.includes('[3/8]')) {
+        interrupted = true
+        child.kill('SIGINT')
+      }
     })
     const timer = setTimeout(() => child.kill('SIGKILL'), 50_000)
     const code = await exited
