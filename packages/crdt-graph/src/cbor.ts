@@ -56,9 +56,11 @@ export class CborWriter {
     return true
   }
 
-  /** A copy of the reserved prefix and the bytes written. */
+  /** A copy of the reserved prefix and the bytes written (small ones carved from a shared slab). */
   frame(): Uint8Array {
-    return this.#buffer.slice(0, this.#length)
+    const out = allocate(this.#length)
+    out.set(this.#buffer.subarray(0, this.#length))
+    return out
   }
 
   head(major: number, value: number): void {
@@ -97,6 +99,24 @@ export class CborWriter {
 
   string(value: string): void {
     const n = value.length
+    if (n >= 40 && n <= 64) {
+      // Long strings here are mostly addresses, written into every commit: keep their encodings.
+      let encoded = longStrings.get(value)
+      if (encoded === undefined) {
+        const start = this.#length
+        this.#writeString(value, n)
+        encoded = this.#buffer.slice(start, this.#length)
+        if (longStrings.size >= 1024) longStrings.clear()
+        longStrings.set(value, encoded)
+        return
+      }
+      this.raw(encoded)
+      return
+    }
+    this.#writeString(value, n)
+  }
+
+  #writeString(value: string, n: number): void {
     // ASCII fast path: byte length equals string length.
     let ascii = true
     for (let i = 0; i < n; i++) {
@@ -167,3 +187,25 @@ export class CborWriter {
 }
 
 const textEncoder = new TextEncoder()
+const longStrings = new Map<string, Uint8Array>()
+
+const SLAB_BYTES = 64 * 1024
+const SLAB_MAX_PIECE = 4096
+let slab = new Uint8Array(SLAB_BYTES)
+let slabOffset = 0
+
+/**
+ * Allocates `size` bytes. Small pieces are carved out of a shared 64 KiB slab (as Node's Buffer pool does),
+ * which saves an ArrayBuffer per commit; like pooled Buffers, such views share their `.buffer`, so always
+ * honour `byteOffset`/`byteLength`.
+ */
+export function allocate(size: number): Uint8Array {
+  if (size > SLAB_MAX_PIECE) return new Uint8Array(size)
+  if (slabOffset + size > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES)
+    slabOffset = 0
+  }
+  const out = slab.subarray(slabOffset, slabOffset + size)
+  slabOffset = (slabOffset + size + 7) & ~7
+  return out
+}

@@ -321,6 +321,7 @@ export class Graph {
   #inflight = new Set<Promise<unknown>>()
   #fatal: Error | undefined
   readonly #ownChains = new Map<string, ChainState>()
+  readonly #soulCache: SoulCache = new Map()
   readonly #liveFields = (soul: Soul): string[] => {
     const out: string[] = []
     for (const [name, entry] of this.#souls.get(soul) ?? [])
@@ -467,7 +468,7 @@ export class Graph {
   async transact(fn: (tx: Transaction) => unknown, options?: AbortOptions): Promise<CommitReceipt[]> {
     this.#requireStarted()
     throwIfAborted(options?.signal)
-    const tx = new TransactionBuilder(this.#limits, this.#liveFields)
+    const tx = new TransactionBuilder(this.#limits, this.#liveFields, this.#soulCache)
     await fn(tx)
     throwIfAborted(options?.signal)
     return this.#commitGroups(tx.groups)
@@ -637,7 +638,7 @@ export class Graph {
       }
     })()
     return {
-      receipt: { id: toHex(id), space: plan.space, author: plan.author, seq, ops: plan.decoded.length },
+      receipt: new Receipt(id, plan.space, plan.author, seq, plan.decoded.length),
       done
     }
   }
@@ -1310,19 +1311,55 @@ export function createGraph(init: GraphInit): Graph {
   return new Graph(init)
 }
 
+/** A {@link CommitReceipt} whose hex id is computed only when read. */
+class Receipt implements CommitReceipt {
+  readonly #id: Uint8Array
+  #hex: string | undefined
+  readonly space: string
+  readonly author: string
+  readonly seq: number
+  readonly ops: number
+  constructor(id: Uint8Array, space: string, author: string, seq: number, ops: number) {
+    this.#id = id
+    this.space = space
+    this.author = author
+    this.seq = seq
+    this.ops = ops
+  }
+  get id(): string {
+    this.#hex ??= toHex(this.#id)
+    return this.#hex
+  }
+  toJSON(): { id: string; space: string; author: string; seq: number; ops: number } {
+    return { id: this.id, space: this.space, author: this.author, seq: this.seq, ops: this.ops }
+  }
+}
+
+/** Souls already checked by a graph (bounded), so hot loops do not re-split and re-validate them. */
+type SoulCache = Map<Soul, { readonly owner: string; readonly path: string }>
+const SOUL_CACHE_LIMIT = 16_384
+
 /** Collects the writes of one transaction, validated as they are added, grouped by space. */
 class TransactionBuilder implements Transaction {
   readonly groups = new Map<string, LocalOp[]>()
   readonly #limits: CommitLimits
   readonly #liveFields: (soul: Soul) => string[]
+  readonly #souls: SoulCache
 
-  constructor(limits: CommitLimits, liveFields: (soul: Soul) => string[]) {
+  constructor(limits: CommitLimits, liveFields: (soul: Soul) => string[], souls: SoulCache) {
     this.#limits = limits
     this.#liveFields = liveFields
+    this.#souls = souls
   }
 
   #add(soul: Soul, field: string, value: GraphValue | undefined): void {
-    const { owner, path } = parseSoul(soul, this.#limits)
+    let parsed = this.#souls.get(soul)
+    if (parsed === undefined) {
+      parsed = parseSoul(soul, this.#limits)
+      if (this.#souls.size >= SOUL_CACHE_LIMIT) this.#souls.clear()
+      this.#souls.set(soul, parsed)
+    }
+    const { owner, path } = parsed
     checkField(field, this.#limits)
     if (value !== undefined) checkValue(value, this.#limits)
     let ops = this.groups.get(owner)
