@@ -263,10 +263,10 @@ async function startNodes(
 
 /** 3. Resolve an address to a dialable peer through the DHT; no local state, no registry. */
 async function presence(demo: Demo, swarm: Swarm, signal: AbortSignal): Promise<number> {
-  const { light, full1, full2 } = swarm
+  const { light, full1 } = swarm
   const lookups: Array<[SwarmNode, SwarmNode]> = [
     [light, full1],
-    [full2, light]
+    [full1, light]
   ]
   for (const [from, to] of lookups) {
     const t0 = performance.now()
