@@ -539,6 +539,14 @@ export class Graph {
   #plan(space: string, ops: readonly LocalOp[], grants: Grant[], revocations: Revocation[]): Plan {
     const author = this.address
     const chain = this.#ownChain(space)
+    if (this.#pendingCount > 0 && this.#pending.has(chainKey(space, author))) {
+      // Later commits of our own chain exist (we hold them) but an earlier one is missing, e.g. after
+      // storage damage: signing a new commit now would fork our own chain.
+      throw new ChainError(
+        `this replica's chain in ${space} has a gap after seq ${chain.seq} (damaged storage?); ` +
+          'sync with a peer that has the missing commits before writing there again'
+      )
+    }
     const dep = author === space ? 0 : (this.#chains.get(chainKey(space, space))?.seq ?? 0)
     const effectiveDep = Math.max(dep, chain.dep)
     const base = this.#clock.tick()

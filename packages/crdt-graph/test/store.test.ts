@@ -57,3 +57,78 @@ describe('level store', () => {
     await rm(dir, { recursive: true, force: true })
   })
 })
+
+describe('level store damage', () => {
+  it('opens a store with a damaged block, reports it, keeps the rest, refuses to fork its own chain and heals from a peer', async () => {
+    const { readdirSync, readFileSync, writeFileSync } = await import('node:fs')
+    const { ChainError } = await import('../src/index.js')
+    const { allEnvelopes } = await import('./helpers.js')
+    const dir = await mkdtemp(join(tmpdir(), 'araliya-damage-'))
+    const me = await testIdentity(21)
+    const graph = await startGraph(me, { store: levelStore(dir) })
+    for (let i = 0; i < 200; i++) await graph.put(`${me.address}/k${i}`, { v: i })
+    const backup = await allEnvelopes(graph)
+    await graph.stop()
+    // a second open compacts the write-ahead log into a table file; damage a block in the middle of it
+    await (await startGraph(me, { store: levelStore(dir) })).stop()
+    const table = readdirSync(dir).find((f) => f.endsWith('.ldb')) as string
+    const bytes = readFileSync(join(dir, table))
+    bytes.fill(0xab, Math.floor(bytes.byteLength / 2), Math.floor(bytes.byteLength / 2) + 100)
+    writeFileSync(join(dir, table), bytes)
+
+    const problems: string[] = []
+    const damaged = (await import('../src/index.js')).createGraph({ identity: me, store: levelStore(dir) })
+    damaged.events.on('store:problem', (problem) => problems.push(problem.where))
+    await damaged.start()
+    expect(problems.length).toBeGreaterThan(0)
+    const have = damaged.chainLength(me.address, me.address)
+    expect(have).toBeGreaterThan(0)
+    expect(have).toBeLessThan(200)
+    expect(damaged.get(`${me.address}/k0`)).toEqual({ v: 0 })
+    await expect(damaged.put(`${me.address}/new`, { v: 1 })).rejects.toBeInstanceOf(ChainError)
+    // a peer that has everything fills the hole
+    await damaged.ingest(backup)
+    expect(damaged.chainLength(me.address, me.address)).toBe(200)
+    expect(damaged.pendingCount).toBe(0)
+    await damaged.put(`${me.address}/new`, { v: 1 })
+    await damaged.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+})
+
+describe('level store state record', () => {
+  it('finds the end of the log when the state record is lost, and never overwrites entries', async () => {
+    const { ClassicLevel } = await import('classic-level')
+    const dir = await mkdtemp(join(tmpdir(), 'araliya-state-'))
+    for (const count of [0, 1, 5, 37]) {
+      const location = join(dir, String(count))
+      const store = levelStore(location)
+      await store.open()
+      for (let i = 1; i <= count; i++) {
+        await store.append(
+          [{ id: new Uint8Array(32), space: 'S', author: 'A', seq: i, envelope: new Uint8Array([i]) }],
+          {
+            clock: i
+          }
+        )
+      }
+      await store.close()
+      const raw = new ClassicLevel(location)
+      await raw.del('s')
+      await raw.close()
+      const again = levelStore(location)
+      await again.open()
+      await again.append(
+        [{ id: new Uint8Array(32), space: 'S', author: 'A', seq: count + 1, envelope: new Uint8Array([99]) }],
+        {
+          clock: 1
+        }
+      )
+      const seen: number[] = []
+      for await (const batch of again.replay()) for (const envelope of batch) seen.push(envelope[0] as number)
+      expect(seen).toEqual([...Array.from({ length: count }, (_, i) => i + 1), 99])
+      await again.close()
+    }
+    await rm(dir, { recursive: true, force: true })
+  })
+})

@@ -40,6 +40,30 @@ function numberBytes(value: number): Uint8Array {
   return out
 }
 
+function stateBytes(clock: number, nextIndex: number): Uint8Array {
+  const out = new Uint8Array(16)
+  const view = new DataView(out.buffer)
+  view.setFloat64(0, clock)
+  view.setFloat64(8, nextIndex)
+  return out
+}
+
+/** True when the key holds a value, or cannot be read because it is damaged (so it must not be reused). */
+async function exists(db: LevelDatabase, key: string): Promise<boolean> {
+  try {
+    return (await db.get(key)) !== undefined
+  } catch {
+    return true
+  }
+}
+
+function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: string; cause?: { code?: string } })?.code
+  return (
+    code === 'LEVEL_CORRUPTION' || (err as { cause?: { code?: string } })?.cause?.code === 'LEVEL_CORRUPTION'
+  )
+}
+
 function bytesNumber(bytes: Uint8Array): number {
   if (bytes.byteLength !== 8) return Number.NaN
   return new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0)
@@ -66,6 +90,8 @@ export class LevelGraphStore implements GraphStore {
   #nextIndex = 0
   #clock = 0
   #queue: Pending[] = []
+  /** Problems found while opening, reported by the next replay. */
+  readonly #problems: StoreProblem[] = []
   #flushing: Promise<void> | undefined
 
   constructor(init: LevelStoreInit) {
@@ -98,16 +124,23 @@ export class LevelGraphStore implements GraphStore {
         cause: err
       })
     }
-    const iterator = db.iterator({ gte: LOG_PREFIX, lt: `${LOG_PREFIX}~`, reverse: true, limit: 1 })
+    // The state record holds the clock and the next log index. If it (or the end of the log) is damaged,
+    // fall back to looking, so a damaged store still opens (no crash loop) and never overwrites entries.
+    let state: Uint8Array | undefined
     try {
-      const last = await iterator.nextv(1)
-      const key = last[0]?.[0]
-      this.#nextIndex = key === undefined ? 0 : Number.parseInt(key.slice(1), 16) + 1
-    } finally {
-      await iterator.close()
+      state = await db.get(STATE_KEY)
+    } catch (err) {
+      this.#problems.push({
+        where: STATE_KEY,
+        error: new StoreCorruptError('the store state record is damaged', { cause: err })
+      })
     }
-    const state = await db.get(STATE_KEY)
-    this.#clock = state === undefined ? 0 : bytesNumber(state) || 0
+    this.#clock = state === undefined ? 0 : bytesNumber(state.subarray(0, 8)) || 0
+    const recorded =
+      state !== undefined && state.byteLength === 16 ? bytesNumber(state.subarray(8, 16)) : Number.NaN
+    this.#nextIndex = Number.isSafeInteger(recorded) && recorded >= 0 ? recorded : await this.#findEnd(db)
+    // Entries past the recorded end (none unless the state record was lost) must not be overwritten.
+    while (await exists(db, logKey(this.#nextIndex))) this.#nextIndex++
     this.#db = db
   }
 
@@ -159,7 +192,7 @@ export class LevelGraphStore implements GraphStore {
           }
           if (item.state.clock > clock) clock = item.state.clock
         }
-        operations.push({ type: 'put', key: STATE_KEY, value: numberBytes(clock) })
+        operations.push({ type: 'put', key: STATE_KEY, value: stateBytes(clock, index) })
         try {
           await db.batch(operations, { sync: SYNC_WRITES })
           this.#nextIndex = index
@@ -190,25 +223,100 @@ export class LevelGraphStore implements GraphStore {
     options?: AbortOptions & { onProblem?: (problem: StoreProblem) => void }
   ): AsyncIterable<Uint8Array[]> {
     const db = this.#requireOpen()
-    const iterator = db.iterator({ gte: LOG_PREFIX, lt: `${LOG_PREFIX}~` })
-    try {
-      while (true) {
-        throwIfAborted(options?.signal)
-        const entries = await iterator.nextv(2048)
-        if (entries.length === 0) break
-        const batch: Uint8Array[] = []
-        for (const [key, value] of entries) {
-          if (!(value instanceof Uint8Array) || value.byteLength === 0) {
-            options?.onProblem?.({ where: key, error: new StoreCorruptError(`empty log entry ${key}`) })
-            continue
+    const report = (problem: StoreProblem): void => options?.onProblem?.(problem)
+    for (const problem of this.#problems.splice(0)) report(problem)
+    const end = this.#nextIndex
+    let next = 0
+    while (next < end) {
+      // Fast path: iterate. On a damaged block, fall back to reading entries one by one until past it.
+      const iterator = db.iterator({ gte: logKey(next), lt: logKey(end) })
+      let failed = false
+      try {
+        while (true) {
+          throwIfAborted(options?.signal)
+          const entries = await iterator.nextv(2048)
+          if (entries.length === 0) {
+            next = end
+            break
           }
-          batch.push(value)
+          const batch: Uint8Array[] = []
+          for (const [key, value] of entries) {
+            const index = Number.parseInt(key.slice(1), 16)
+            if (index > next) {
+              report({
+                where: `${logKey(next)}..${logKey(index - 1)}`,
+                error: new StoreCorruptError(`log entries ${next}..${index - 1} are missing`)
+              })
+            }
+            next = index + 1
+            if (!(value instanceof Uint8Array) || value.byteLength === 0) {
+              report({ where: key, error: new StoreCorruptError(`empty log entry ${key}`) })
+              continue
+            }
+            batch.push(value)
+          }
+          yield batch
         }
-        yield batch
+      } catch (err) {
+        if (!isCorruption(err)) throw err
+        failed = true
+      } finally {
+        await iterator.close().catch(() => {})
       }
-    } finally {
-      await iterator.close()
+      if (!failed) break
+      // Step over the damaged region entry by entry, reporting what cannot be read.
+      let recovered = false
+      while (next < end && !recovered) {
+        throwIfAborted(options?.signal)
+        const key = logKey(next)
+        try {
+          const value = await db.get(key)
+          if (value !== undefined && value.byteLength > 0) {
+            yield [value]
+            recovered = true
+          }
+        } catch (err) {
+          report({
+            where: key,
+            error: new StoreCorruptError(`log entry ${key} is damaged and was skipped`, { cause: err })
+          })
+        }
+        next++
+      }
     }
+  }
+
+  /** Finds the end of the log when the state record cannot tell (exponential, then binary search). */
+  async #findEnd(db: LevelDatabase): Promise<number> {
+    try {
+      const iterator = db.iterator({ gte: LOG_PREFIX, lt: `${LOG_PREFIX}~`, reverse: true, limit: 1 })
+      try {
+        const last = await iterator.nextv(1)
+        const key = last[0]?.[0]
+        return key === undefined ? 0 : Number.parseInt(key.slice(1), 16) + 1
+      } finally {
+        await iterator.close().catch(() => {})
+      }
+    } catch (err) {
+      this.#problems.push({
+        where: 'log end',
+        error: new StoreCorruptError('the end of the log is damaged', { cause: err })
+      })
+    }
+    if (!(await exists(db, logKey(0)))) return 0
+    let low = 0 // exists
+    let high = 1
+    while (await exists(db, logKey(high))) {
+      low = high
+      high *= 2
+    }
+    // entry `low` exists, entry `high` does not
+    while (high - low > 1) {
+      const mid = Math.floor((low + high) / 2)
+      if (await exists(db, logKey(mid))) low = mid
+      else high = mid
+    }
+    return low + 1
   }
 
   async readChain(
