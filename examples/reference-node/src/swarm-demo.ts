@@ -512,11 +512,11 @@ async function graphSync(demo: Demo, swarm: Swarm, signal: AbortSignal): Promise
 
   // Sync only with each other (the bootstrap and light nodes run no graph here).
   const t0 = performance.now()
-  const handleA = full1.channel.syncGraph(graphA, {
+  const handleA = await full1.channel.syncGraph(graphA, {
     peers: (peer) => peer === full2.address,
     retryDelayMs: 250
   })
-  const handleB = full2.channel.syncGraph(graphB, {
+  const handleB = await full2.channel.syncGraph(graphB, {
     peers: (peer) => peer === full1.address,
     retryDelayMs: 250
   })

@@ -54,8 +54,6 @@ export interface ChannelRoute {
 /** Routes used when none are given. */
 export const DEFAULT_ROUTES: readonly ChannelRoute[] = Object.freeze([
   { bus: 'agents/*', swarm: 'agent-messages' },
-  { bus: 'announcements/*', swarm: 'agent-announcements' },
-  { bus: 'status/*', swarm: 'node-status' },
   { bus: 'direct/*', swarm: DIRECT_CHANNEL }
 ])
 
@@ -293,13 +291,14 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   /**
    * Carries graph sync (crdt-graph's protocol) over `/araliya/graph-sync/1.0.0` streams with connected
    * peers, for the subgraphs each side wants; a new session (and a fresh version-vector exchange) starts
-   * on every reconnect, so an interrupted sync resumes where it stopped.
+   * on every reconnect, so an interrupted sync resumes where it stopped. Resolves once the protocol is
+   * served. One graph per channel at a time.
    */
-  syncGraph(graph: Graph, options: GraphSyncOptions = {}): GraphSyncHandle {
+  async syncGraph(graph: Graph, options: GraphSyncOptions = {}): Promise<GraphSyncHandle> {
     this.#assertStarted()
     const carrier = new GraphSyncCarrier(this.node, graph, options)
     this.#carriers.add(carrier)
-    carrier.start()
+    await carrier.start()
     return {
       sessions: () => carrier.sessions(),
       whenSynced: (peer, opts) => carrier.whenSynced(peer, opts),

@@ -24,7 +24,10 @@ export interface GraphSyncOptions {
   peers?: (address: string) => boolean
   /** Decoder limits for what peers send. */
   limits?: Partial<SyncLimits>
-  /** Delay before re-opening a session that broke while the peer stayed connected, ms. Default 1 s. */
+  /**
+   * First delay before re-opening a session that failed or broke while the peer stayed connected, ms;
+   * doubles per failure up to a minute. Default 1 s.
+   */
   retryDelayMs?: number
 }
 
@@ -66,6 +69,8 @@ export class GraphSyncCarrier {
   readonly #opening = new Set<string>()
   readonly #waiters = new Map<string, Array<() => void>>()
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
+  /** Failed attempts in a row per peer (reset when a session opens), for the retry backoff. */
+  readonly #failures = new Map<string, number>()
   #running = false
   readonly #onConnect = (event: CustomEvent<{ peerId: string }>): void => {
     this.#maybeOpen(event.detail.peerId)
@@ -77,24 +82,20 @@ export class GraphSyncCarrier {
     this.#options = options
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.#running) return
     this.#running = true
-    void this.#node.libp2p
-      .handle(SYNC_PROTOCOL_ID, (stream: Stream, connection: Connection) => {
-        const peer = connection.remotePeer.toString()
-        if (!this.#wants(peer)) {
-          stream.abort(new Error('not syncing with this peer'))
-          return
-        }
-        void this.#run(stream, peer)
-      })
-      .then(() => {
-        this.#node.addEventListener('peer:connect', this.#onConnect)
-        for (const connection of this.#node.libp2p.getConnections())
-          this.#maybeOpen(connection.remotePeer.toString())
-      })
-      .catch((err: unknown) => log.error('could not register %s - %e', SYNC_PROTOCOL_ID, err))
+    await this.#node.libp2p.handle(SYNC_PROTOCOL_ID, (stream: Stream, connection: Connection) => {
+      const peer = connection.remotePeer.toString()
+      if (!this.#wants(peer)) {
+        stream.abort(new Error('not syncing with this peer'))
+        return
+      }
+      void this.#run(stream, peer)
+    })
+    this.#node.addEventListener('peer:connect', this.#onConnect)
+    for (const connection of this.#node.libp2p.getConnections())
+      this.#maybeOpen(connection.remotePeer.toString())
   }
 
   async stop(): Promise<void> {
@@ -140,6 +141,11 @@ export class GraphSyncCarrier {
     this.#opening.add(peer)
     this.#open(peer)
       .catch((err: unknown) => {
+        if ((err as Error).name === 'UnsupportedProtocolError') {
+          // The peer does not run graph sync; try again only when it reconnects.
+          log('%s does not speak %s', peer, SYNC_PROTOCOL_ID)
+          return
+        }
         log('could not open graph sync with %s - %e', peer, err)
         this.#retryLater(peer)
       })
@@ -155,11 +161,15 @@ export class GraphSyncCarrier {
 
   #retryLater(peer: string): void {
     if (!this.#running) return
+    const failures = (this.#failures.get(peer) ?? 0) + 1
+    this.#failures.set(peer, failures)
+    // Exponential backoff, capped at a minute: a broken peer costs little.
+    const delay = Math.min(60_000, (this.#options.retryDelayMs ?? 1000) * 2 ** Math.min(failures - 1, 10))
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
       const connected = this.#node.libp2p.getConnections().some((c) => c.remotePeer.toString() === peer)
       if (connected) this.#maybeOpen(peer)
-    }, this.#options.retryDelayMs ?? 1000)
+    }, delay)
     this.#timers.add(timer)
   }
 
@@ -182,6 +192,7 @@ export class GraphSyncCarrier {
     })
     const session: Session = { peer, sync, stream, openedAt: Date.now() }
     this.#sessions.set(peer, session)
+    this.#failures.delete(peer)
     for (const resolve of this.#waiters.get(peer) ?? []) resolve()
     this.#waiters.delete(peer)
     log('graph sync session with %s open', peer)

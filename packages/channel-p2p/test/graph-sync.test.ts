@@ -36,7 +36,7 @@ describe('graph sync over /araliya/graph-sync/1.0.0', () => {
     await graphB.put(noteB, { text: 'written by B offline' })
     expect(graphB.get(noteA)).toBeUndefined()
 
-    handles.push(a.channel.syncGraph(graphA), b.channel.syncGraph(graphB))
+    handles.push(await a.channel.syncGraph(graphA), await b.channel.syncGraph(graphB))
     await waitFor(
       () =>
         graphB.get(noteA) !== undefined &&
