@@ -23,13 +23,9 @@ export const LOOPBACK_TCP = '/ip4/127.0.0.1/tcp/0'
 
 /**
  * Which bus topics travel where: bus `agents/*` <-> gossip `agent-messages` (signed envelopes), bus
- * `direct/*` <-> direct streams (`channel.send`).
- *
- * Not channel-p2p's DEFAULT_ROUTES: those also bridge `announcements/*` and `status/*` to the
- * `agent-announcements` and `node-status` topics, on which dht-node itself gossips raw presence records
- * and heartbeats. The channel's envelope validator then rejects every presence announcement as a
- * malformed envelope, and each reject costs the honest peer that forwarded it gossip score, until
- * peers stop sending to each other.
+ * `direct/*` <-> direct streams (`channel.send`). These are channel-p2p's defaults, spelled out so you
+ * can see what to change. Leave `agent-announcements` and `node-status` to dht-node: it gossips its own
+ * presence records and heartbeats there.
  */
 export const ROUTES: readonly ChannelRoute[] = [
   { bus: 'agents/*', swarm: 'agent-messages' },
