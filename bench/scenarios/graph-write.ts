@@ -81,7 +81,7 @@ function rawSign(): number {
 }
 
 const batched = await alternate(3, 1, oursBatched, yjs)
-const single = await alternate(5, 2, oursSingle, rawSign)
+const single = await alternate(7, 3, oursSingle, rawSign)
 report(
   'graph-write',
   [

@@ -84,6 +84,7 @@ export interface LevelStoreInit {
 
 /** A {@link GraphStore} on classic-level / browser-level. Create it with {@link levelStore}. */
 export class LevelGraphStore implements GraphStore {
+  /** The directory (Node) or database name (browsers). */
   readonly location: string
   #db: LevelDatabase | undefined
   #opening: Promise<void> | undefined
@@ -94,10 +95,12 @@ export class LevelGraphStore implements GraphStore {
   readonly #problems: StoreProblem[] = []
   #flushing: Promise<void> | undefined
 
+  /** Use {@link levelStore}. */
   constructor(init: LevelStoreInit) {
     this.location = init.location
   }
 
+  /** {@inheritDoc GraphStore.open} */
   open(options?: AbortOptions): Promise<void> {
     throwIfAborted(options?.signal)
     this.#opening ??= this.#open().catch((err: unknown) => {
@@ -144,6 +147,7 @@ export class LevelGraphStore implements GraphStore {
     this.#db = db
   }
 
+  /** {@inheritDoc GraphStore.close} */
   async close(): Promise<void> {
     const opening = this.#opening
     if (opening === undefined) return
@@ -155,6 +159,7 @@ export class LevelGraphStore implements GraphStore {
     if (db !== undefined) await db.close()
   }
 
+  /** {@inheritDoc GraphStore.append} */
   append(commits: readonly StoredCommit[], state: StoreState, options?: AbortOptions): Promise<void> {
     if (this.#db === undefined)
       return Promise.reject(new StoreClosedError(`the graph store at ${this.location} is not open`))
@@ -213,12 +218,14 @@ export class LevelGraphStore implements GraphStore {
     }
   }
 
+  /** {@inheritDoc GraphStore.readState} */
   async readState(options?: AbortOptions): Promise<StoreState | undefined> {
     throwIfAborted(options?.signal)
     this.#requireOpen()
     return this.#nextIndex === 0 && this.#clock === 0 ? undefined : { clock: this.#clock }
   }
 
+  /** {@inheritDoc GraphStore.replay} */
   async *replay(
     options?: AbortOptions & { onProblem?: (problem: StoreProblem) => void }
   ): AsyncIterable<Uint8Array[]> {
@@ -319,6 +326,7 @@ export class LevelGraphStore implements GraphStore {
     return low + 1
   }
 
+  /** {@inheritDoc GraphStore.readChain} */
   async readChain(
     space: string,
     author: string,

@@ -12,16 +12,19 @@ export class MemoryGraphStore implements GraphStore {
   #state: StoreState | undefined
   #open = false
 
+  /** {@inheritDoc GraphStore.open} */
   async open(options?: AbortOptions): Promise<void> {
     throwIfAborted(options?.signal)
     if (this.#open) return
     this.#open = true
   }
 
+  /** {@inheritDoc GraphStore.close} */
   async close(): Promise<void> {
     this.#open = false
   }
 
+  /** {@inheritDoc GraphStore.append} */
   append(commits: readonly StoredCommit[], state: StoreState, options?: AbortOptions): Promise<void> {
     if (!this.#open)
       return Promise.reject(new StoreClosedError('the memory store is closed; start the graph first'))
@@ -40,12 +43,14 @@ export class MemoryGraphStore implements GraphStore {
     return Promise.resolve()
   }
 
+  /** {@inheritDoc GraphStore.readState} */
   async readState(options?: AbortOptions): Promise<StoreState | undefined> {
     throwIfAborted(options?.signal)
     if (!this.#open) throw new StoreClosedError('the memory store is closed; start the graph first')
     return this.#state
   }
 
+  /** {@inheritDoc GraphStore.replay} */
   async *replay(options?: AbortOptions): AsyncIterable<Uint8Array[]> {
     if (!this.#open) throw new StoreClosedError('the memory store is closed; start the graph first')
     const size = this.#log.length
@@ -55,6 +60,7 @@ export class MemoryGraphStore implements GraphStore {
     }
   }
 
+  /** {@inheritDoc GraphStore.readChain} */
   async readChain(
     space: string,
     author: string,
