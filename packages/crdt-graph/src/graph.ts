@@ -287,6 +287,8 @@ interface Plan {
 }
 
 const EMPTY_GRANTS: readonly Grant[] = []
+/** The append tail when no append is waiting to be issued. */
+const SETTLED: Promise<void> = Promise.resolve()
 const EMPTY_REVOCATIONS: readonly Revocation[] = []
 
 /**
@@ -317,7 +319,7 @@ export class Graph {
   readonly #allSubscribers = new Set<Subscriber>()
   #status: 'stopped' | 'starting' | 'started' | 'failed' = 'stopped'
   #starting: Promise<void> | undefined
-  #appendTail: Promise<void> = Promise.resolve()
+  #appendTail: Promise<void> = SETTLED
   #inflight = new Set<Promise<unknown>>()
   #fatal: Error | undefined
   readonly #ownChains = new Map<string, ChainState>()
@@ -433,13 +435,21 @@ export class Graph {
    * ```
    * @throws {UnauthorizedWriteError} when this key may not write there; {@link ClockSkewError} never.
    */
-  async put(
+  put(
     soul: Soul,
     fields: Readonly<Record<string, GraphValue>>,
     options?: AbortOptions
   ): Promise<CommitReceipt> {
-    const receipts = await this.transact((tx) => tx.put(soul, fields), options)
-    return receipts[0] as CommitReceipt
+    // The hot path of one-op commits: no transaction callback, as few promise hops as possible.
+    try {
+      this.#requireStarted()
+      throwIfAborted(options?.signal)
+      const tx = new TransactionBuilder(this.#limits, this.#liveFields, this.#soulCache)
+      tx.put(soul, fields)
+      return this.#commitGroups(tx.groups).then((receipts) => receipts[0] as CommitReceipt)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /** Sets `field` of `soul` to a link to `target`. */
@@ -616,14 +626,15 @@ export class Graph {
     this.#apply({ commit, grants: plan.grants, revocations: plan.revocations }, LOCAL_ORIGIN, chain)
     const previous = this.#appendTail
     let release!: () => void
-    this.#appendTail = new Promise<void>((resolve) => {
+    const tail = new Promise<void>((resolve) => {
       release = resolve
     })
+    this.#appendTail = tail
     const done = (async () => {
       let stored: Promise<void>
       try {
         const signature = await signing
-        await previous
+        if (previous !== SETTLED) await previous
         if (signature.byteLength !== SIGNATURE_BYTES)
           throw new GraphError('the signer returned a malformed signature')
         frame.set(signature)
@@ -637,6 +648,8 @@ export class Graph {
         throw err
       } finally {
         release()
+        // Nobody queued behind us: the next commit need not wait for anything.
+        if (this.#appendTail === tail) this.#appendTail = SETTLED
       }
       try {
         await stored
