@@ -375,6 +375,8 @@ export class Graph {
   /** Opens the store and loads every stored commit. Safe to call twice. */
   start(options?: AbortOptions): Promise<void> {
     if (this.#status === 'started') return Promise.resolve()
+    // After a failed write the in-memory state is ahead of the store: only a fresh graph may reload it.
+    if (this.#fatal !== undefined) return Promise.reject(this.#fatal)
     this.#starting ??= this.#start(options).catch((err: unknown) => {
       this.#starting = undefined
       this.#status = 'stopped'
@@ -668,7 +670,7 @@ export class Graph {
     // The commit is in memory but not durable; later commits would chain onto it. Refuse further writes
     // until a restart reloads the durable state.
     this.#fatal ??= new GraphError(
-      'a write could not be made durable; restart the graph to reload its durable state',
+      'a write could not be made durable; create a new graph on the store (or restart the process) to reload its durable state',
       {
         cause: err
       }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { InvalidGraphInputError, link, StoreClosedError, createGraph, memoryStore } from '../src/index.js'
+import {
+  createGraph,
+  GraphError,
+  type GraphStore,
+  InvalidGraphInputError,
+  link,
+  memoryStore,
+  StoreClosedError
+} from '../src/index.js'
 import { allEnvelopes, startGraph, testIdentity } from './helpers.js'
 
 describe('graph API', () => {
@@ -96,6 +104,38 @@ describe('graph API', () => {
     expect(again.getField(`${me.address}/x`, 'a')?.hlc).toBeGreaterThan(clock)
     expect(again.get(`${me.address}/x`)).toEqual({ a: 3 })
     expect(again.chainLength(me.address, me.address)).toBe(3)
+    await again.stop()
+  })
+})
+
+describe('store failures', () => {
+  it('a write that cannot be made durable is not acknowledged; the graph refuses more writes until reloaded', async () => {
+    const me = await testIdentity(5)
+    const inner = memoryStore()
+    let fail = false
+    const store: GraphStore = {
+      open: (options) => inner.open(options),
+      close: () => inner.close(),
+      readState: (options) => inner.readState(options),
+      replay: (options) => inner.replay(options),
+      readChain: (...args) => inner.readChain(...args),
+      append: (commits, state, options) =>
+        fail ? Promise.reject(new Error('disk full')) : inner.append(commits, state, options)
+    }
+    const graph = createGraph({ identity: me, store })
+    await graph.start()
+    await graph.put(`${me.address}/a`, { v: 1 })
+    fail = true
+    await expect(graph.put(`${me.address}/a`, { v: 2 })).rejects.toThrow('disk full')
+    fail = false
+    await expect(graph.put(`${me.address}/a`, { v: 3 })).rejects.toBeInstanceOf(GraphError)
+    await graph.stop()
+    await expect(graph.start()).rejects.toBeInstanceOf(GraphError)
+    const again = createGraph({ identity: me, store })
+    await again.start()
+    expect(again.get(`${me.address}/a`)).toEqual({ v: 1 })
+    await again.put(`${me.address}/a`, { v: 4 })
+    expect(again.chainLength(me.address, me.address)).toBe(2)
     await again.stop()
   })
 })
