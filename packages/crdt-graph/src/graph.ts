@@ -1,6 +1,8 @@
 import {
   decodeGrant,
   decodeRevocation,
+  type Ed25519Backend,
+  ed25519Backend,
   encodeGrant,
   encodeRevocation,
   equalBytes,
@@ -10,9 +12,11 @@ import {
   grantId,
   type Identity,
   issueGrant,
+  publicKeyFromAddress,
   type Revocation,
   revokeGrant,
   scopeCoversPath,
+  signedBytes,
   verify,
   verifyGrant,
   verifyRevocation
@@ -324,6 +328,7 @@ export class Graph {
   #fatal: Error | undefined
   readonly #ownChains = new Map<string, ChainState>()
   readonly #soulCache: SoulCache = new Map()
+  #backend: Ed25519Backend | undefined
   readonly #liveFields = (soul: Soul): string[] => {
     const out: string[] = []
     for (const [name, entry] of this.#souls.get(soul) ?? [])
@@ -387,6 +392,7 @@ export class Graph {
 
   async #start(options?: AbortOptions): Promise<void> {
     this.#status = 'starting'
+    this.#backend ??= await ed25519Backend()
     await this.#store.open(options)
     const state = await this.#store.readState(options)
     if (state !== undefined) this.#clock.observe(state.clock)
@@ -400,7 +406,9 @@ export class Graph {
         let prepared: Prepared
         try {
           const commit = decodeCommit(envelope, this.#limits)
-          prepared = this.#verifyOnLoad ? await this.#verifyCommit(commit) : this.#decodeAuthority(commit)
+          prepared = this.#verifyOnLoad
+            ? await this.#verifyCommitAsync(commit)
+            : this.#decodeAuthority(commit)
         } catch (err) {
           onProblem({ where: `commit #${loaded}`, error: err as Error })
           continue
@@ -735,7 +743,9 @@ export class Graph {
         continue
       }
       try {
-        checked.push(await this.#verifyCommit(commit))
+        // Commits without grants verify synchronously where the platform allows (no promise per commit).
+        const prepared = this.#verifyCommit(commit)
+        checked.push(prepared instanceof Promise ? await prepared : prepared)
       } catch (err) {
         this.#reject(result, commit.id, err as Error, origin)
       }
@@ -838,13 +848,35 @@ export class Graph {
     }
   }
 
-  async #verifyCommit(commit: Commit): Promise<Prepared> {
-    if (!(await verify(commit.author, COMMIT_CONTEXT, commit.body, commit.signature))) {
-      throw new InvalidSignatureError(
-        `the signature of commit ${toHex(commit.id).slice(0, 16)} does not verify against its author ${commit.author}`
-      )
-    }
+  #verifyCommit(commit: Commit): Prepared | Promise<Prepared> {
+    const backend = this.#backend
+    if (backend === undefined) return this.#verifyCommitAsync(commit)
+    const ok = backend.verify(
+      publicKeyFromAddress(commit.author),
+      signedBytes(COMMIT_CONTEXT, commit.body),
+      commit.signature
+    )
+    if (ok instanceof Promise) return this.#verifyCommitAsync(commit)
+    if (!ok) throw this.#badSignature(commit)
     const prepared = this.#decodeAuthority(commit)
+    if (prepared.grants.length === 0 && prepared.revocations.length === 0) return prepared
+    return this.#verifyAuthority(prepared)
+  }
+
+  async #verifyCommitAsync(commit: Commit): Promise<Prepared> {
+    if (!(await verify(commit.author, COMMIT_CONTEXT, commit.body, commit.signature))) {
+      throw this.#badSignature(commit)
+    }
+    return this.#verifyAuthority(this.#decodeAuthority(commit))
+  }
+
+  #badSignature(commit: Commit): InvalidSignatureError {
+    return new InvalidSignatureError(
+      `the signature of commit ${toHex(commit.id).slice(0, 16)} does not verify against its author ${commit.author}`
+    )
+  }
+
+  async #verifyAuthority(prepared: Prepared): Promise<Prepared> {
     for (const grant of prepared.grants) {
       const verdict = await verifyGrant(grant, { at: grant.notBefore })
       if (!verdict.valid)
@@ -885,12 +917,12 @@ export class Graph {
   ): void {
     const commit = prepared.commit
     const key = chainKey(commit.space, commit.author)
-    const chain = this.#chain(commit.space, commit.author)
+    const chain = this.#chainByKey(key, commit.space, commit.author)
     if (commit.seq === chain.seq + 1 && this.#ready(commit)) {
       if (!this.#links(commit, chain, origin, result)) return
-      this.#apply(prepared, origin)
+      this.#apply(prepared, origin, chain)
       accepted?.push(prepared)
-      this.#drain(key, origin, accepted, result)
+      if (this.#pendingCount > 0) this.#drain(key, origin, accepted, result)
       return
     }
     if (commit.seq <= chain.seq) return
@@ -959,7 +991,7 @@ export class Graph {
           this.#pendingCount--
           if (waiting.size === 0) this.#pending.delete(key)
           if (this.#links(next.commit, chain, origin, result)) {
-            this.#apply(next, origin)
+            this.#apply(next, origin, chain)
             accepted?.push(next)
           } else {
             // The rest of this chain can never link; drop it.
@@ -1137,7 +1169,10 @@ export class Graph {
   }
 
   #chain(space: string, author: string): ChainState {
-    const key = chainKey(space, author)
+    return this.#chainByKey(chainKey(space, author), space, author)
+  }
+
+  #chainByKey(key: string, space: string, author: string): ChainState {
     let chain = this.#chains.get(key)
     if (chain === undefined) {
       chain = { space, author, seq: 0, head: null, ids: [], dep: 0 }
