@@ -4,6 +4,7 @@ import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { type AbortOptions, throwIfAborted } from '@araliya/interface'
+import { BoundedMap } from './bounded-map.js'
 import { InvalidKeyError } from './errors.js'
 import { ed25519Backend, loadedBackend, signedBytes } from './signing.js'
 import type { RawSigner } from './platform/types.js'
@@ -123,8 +124,7 @@ export async function generateIdentity(): Promise<Identity> {
   return identityFromSeed(seed)
 }
 
-const publicKeysByAddress = new Map<string, Uint8Array>()
-const ADDRESS_CACHE_LIMIT = 8192
+const publicKeysByAddress = new BoundedMap<string, Uint8Array>(8192)
 
 /**
  * The raw ed25519 public key embedded in an address (a PeerId string).
@@ -148,10 +148,6 @@ export function publicKeyFromAddress(address: string): Uint8Array {
     )
   }
   const raw = peerId.publicKey.raw
-  if (publicKeysByAddress.size >= ADDRESS_CACHE_LIMIT) {
-    const oldest = publicKeysByAddress.keys().next().value
-    if (oldest !== undefined) publicKeysByAddress.delete(oldest)
-  }
   publicKeysByAddress.set(address, raw)
   return raw
 }

@@ -1,4 +1,5 @@
 import { scryptAsync } from '@noble/hashes/scrypt.js'
+import { BoundedMap } from '../bounded-map.js'
 import { nobleEd25519 } from './noble.js'
 import type { Ed25519Backend, KeyStorage, Platform } from './types.js'
 
@@ -28,7 +29,7 @@ export async function webCryptoEd25519(): Promise<Ed25519Backend | undefined> {
   } catch {
     return undefined
   }
-  const publicKeys = new Map<string, Promise<CryptoKey | null>>()
+  const publicKeys = new BoundedMap<string, Promise<CryptoKey | null>>(KEY_CACHE_LIMIT)
   const publicKeyObject = (publicKey: Uint8Array): Promise<CryptoKey | null> => {
     const id = String.fromCharCode(...publicKey)
     let key = publicKeys.get(id)
@@ -36,10 +37,6 @@ export async function webCryptoEd25519(): Promise<Ed25519Backend | undefined> {
       key = subtle
         .importKey('raw', Uint8Array.from(publicKey), { name: 'Ed25519' }, false, ['verify'])
         .catch(() => null)
-      if (publicKeys.size >= KEY_CACHE_LIMIT) {
-        const oldest = publicKeys.keys().next().value
-        if (oldest !== undefined) publicKeys.delete(oldest)
-      }
       publicKeys.set(id, key)
     }
     return key

@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, scrypt, sign, verify
 import { constants } from 'node:fs'
 import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { BoundedMap } from '../bounded-map.js'
 import { KeystorePermissionError } from '../errors.js'
 import type { Ed25519Backend, KeyStorage, Platform } from './types.js'
 
@@ -12,7 +13,7 @@ const KEY_CACHE_LIMIT = 4096
 
 /** ed25519 through node:crypto (OpenSSL), with public KeyObjects cached by key bytes. */
 export function nodeEd25519(): Ed25519Backend {
-  const publicKeys = new Map<string, KeyObject | null>()
+  const publicKeys = new BoundedMap<string, KeyObject | null>(KEY_CACHE_LIMIT)
   const publicKeyObject = (publicKey: Uint8Array): KeyObject | null => {
     const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
     let key = publicKeys.get(id)
@@ -21,10 +22,6 @@ export function nodeEd25519(): Ed25519Backend {
         key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
       } catch {
         key = null
-      }
-      if (publicKeys.size >= KEY_CACHE_LIMIT) {
-        const oldest = publicKeys.keys().next().value
-        if (oldest !== undefined) publicKeys.delete(oldest)
       }
       publicKeys.set(id, key)
     }
