@@ -1,7 +1,7 @@
 import { type CanonicalValue, encodeCanonical } from '@araliya/identity'
 import { TooLargeError } from '@araliya/interface'
-import { decode as cborDecode } from 'cborg'
 import { CborWriter } from './cbor.js'
+import { readCbor } from './cbor-read.js'
 import { CommitFormatError } from './errors.js'
 import { sha256, toHex } from './hash.js'
 import { DEFAULT_MODEL_LIMITS, type GraphValue, isSpace, type ModelLimits } from './model.js'
@@ -215,19 +215,6 @@ export function makeEnvelope(signature: Uint8Array, body: Uint8Array): Uint8Arra
 
 const BODY_KEYS = new Set(['v', 's', 'a', 'n', 'p', 't', 'd', 'o', 'g', 'r'])
 
-// The same strict options as decodeCanonical in @araliya/identity. The canonical-form check (re-encode and
-// compare) is done with the fast commit writer instead of a second generic encode.
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-  useMaps: false
-} as const
-
 /**
  * Decodes a commit envelope, enforcing the size limit before parsing and every shape rule of the format.
  * The signature is NOT verified here.
@@ -236,6 +223,15 @@ const DECODE_OPTIONS = {
  * @throws {CommitFormatError} for anything that is not a well-formed commit.
  */
 export function decodeCommit(envelope: Uint8Array, limits: CommitLimits = DEFAULT_COMMIT_LIMITS): Commit {
+  return decodeCommitUsing(envelope, limits, (body) => readCbor(body, 4))
+}
+
+/** @internal {@link decodeCommit} with a given CBOR parser (tests compare parsers). */
+export function decodeCommitUsing(
+  envelope: Uint8Array,
+  limits: CommitLimits,
+  parse: (body: Uint8Array) => CanonicalValue
+): Commit {
   if (!(envelope instanceof Uint8Array)) throw new CommitFormatError('a commit envelope is a Uint8Array')
   if (envelope.byteLength > limits.maxCommitBytes) {
     throw new TooLargeError('commit', envelope.byteLength, limits.maxCommitBytes)
@@ -249,9 +245,8 @@ export function decodeCommit(envelope: Uint8Array, limits: CommitLimits = DEFAUL
   const body = envelope.subarray(SIGNATURE_BYTES)
   let raw: CanonicalValue
   try {
-    raw = cborDecode(body, DECODE_OPTIONS) as CanonicalValue
+    raw = parse(body)
   } catch (err) {
-    // cborg throws plain Errors (and RangeError on absurd nesting): both mean "not a commit".
     throw new CommitFormatError(`commit body is not valid CBOR: ${(err as Error).message}`, { cause: err })
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {

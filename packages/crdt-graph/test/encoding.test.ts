@@ -1,7 +1,17 @@
-import { equalBytes } from '@araliya/identity'
+import { type CanonicalValue, decodeCanonical, equalBytes } from '@araliya/identity'
+import { InvalidInputError } from '@araliya/interface'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { encodeCommitBody, encodeCommitBodyReference, type OpTuple, type WireValue } from '../src/commit.js'
+import {
+  DEFAULT_COMMIT_LIMITS,
+  decodeCommit,
+  decodeCommitUsing,
+  encodeCommitBody,
+  encodeCommitBodyReference,
+  type OpTuple,
+  type WireValue
+} from '../src/commit.js'
+import { createGraph, memoryStore } from '../src/index.js'
 import { testIdentity } from './helpers.js'
 
 describe('canonical encoding of commit bodies', () => {
@@ -48,6 +58,65 @@ describe('canonical encoding of commit bodies', () => {
         }
       ),
       { numRuns: 400, seed: 11 }
+    )
+  })
+})
+
+describe('the commit body reader', () => {
+  it('accepts and rejects exactly what the generic canonical decoder does, with the same result', async () => {
+    const me = await testIdentity(92)
+    const other = await testIdentity(93)
+    const graph = createGraph({ identity: me, store: memoryStore() })
+    await graph.start()
+    await graph.transact((tx) => {
+      tx.put(`${me.address}/a`, {
+        s: 'héllo ☃',
+        n: -12,
+        f: 1.5,
+        big: 2 ** 40,
+        t: true,
+        z: null,
+        b: new Uint8Array([1, 2])
+      })
+      tx.link(`${me.address}/a`, 'l', `${other.address}/x`)
+      tx.remove(`${me.address}/a`, 'gone')
+    })
+    await graph.grant(
+      other.address,
+      { pathPrefix: 'p/', rights: ['write'] },
+      { expiresAt: Date.now() + 60_000 }
+    )
+    const samples = await graph.readChain(me.address, me.address, 1, 2)
+    await graph.stop()
+    const reference = (body: Uint8Array) => decodeCanonical(body, { maxBytes: 1024 * 1024, maxDepth: 4 })
+    const verdict = (envelope: Uint8Array, parse?: (body: Uint8Array) => CanonicalValue) => {
+      try {
+        const commit =
+          parse === undefined
+            ? decodeCommit(envelope)
+            : decodeCommitUsing(envelope, DEFAULT_COMMIT_LIMITS, parse)
+        return JSON.stringify({ ...commit, ops: commit.ops }, (_, v) =>
+          v instanceof Uint8Array ? [...v] : v
+        )
+      } catch (err) {
+        expect(InvalidInputError.isInstance(err)).toBe(true)
+        return 'rejected'
+      }
+    }
+    for (const sample of samples) expect(verdict(sample)).not.toBe('rejected')
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...samples),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }),
+        fc.option(fc.nat()),
+        (sample, edits, cut) => {
+          const bytes = Uint8Array.from(sample)
+          for (const [at, value] of edits) bytes[64 + (at % (bytes.byteLength - 64))] = value
+          const input = cut === null ? bytes : bytes.subarray(0, 65 + (cut % (bytes.byteLength - 65)))
+          expect(verdict(input)).toBe(verdict(input, reference))
+        }
+      ),
+      { numRuns: 3000, seed: 12 }
     )
   })
 })

@@ -1,0 +1,192 @@
+import type { CanonicalValue } from '@araliya/identity'
+
+/** Thrown by {@link readCbor} for input outside the supported subset; the caller maps it to a typed error. */
+export class CborReadError extends Error {
+  override name = 'CborReadError'
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/**
+ * A small, bounded reader of the CBOR subset commit bodies use: unsigned and negative integers (safe
+ * range), half/single/double floats (finite), text and byte strings, arrays, null and booleans, and one
+ * map with text keys at the top. Definite lengths only; nesting at most `maxDepth`; every byte must be
+ * consumed. It does not check canonical form: the caller re-encodes and compares.
+ */
+export function readCbor(bytes: Uint8Array, maxDepth: number): CanonicalValue {
+  const reader = new Reader(bytes, maxDepth)
+  const value = reader.item(0)
+  if (reader.offset !== bytes.byteLength) throw new CborReadError('trailing bytes after the CBOR item')
+  return value
+}
+
+class Reader {
+  offset = 0
+  readonly #bytes: Uint8Array
+  readonly #view: DataView
+  readonly #maxDepth: number
+
+  constructor(bytes: Uint8Array, maxDepth: number) {
+    this.#bytes = bytes
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    this.#maxDepth = maxDepth
+  }
+
+  #need(n: number): void {
+    if (this.offset + n > this.#bytes.byteLength) throw new CborReadError('truncated CBOR')
+  }
+
+  /** Reads the argument of a head whose additional info is `info`. */
+  #argument(info: number): number {
+    if (info < 24) return info
+    const view = this.#view
+    switch (info) {
+      case 24:
+        this.#need(1)
+        return this.#bytes[this.offset++] as number
+      case 25: {
+        this.#need(2)
+        const v = view.getUint16(this.offset)
+        this.offset += 2
+        return v
+      }
+      case 26: {
+        this.#need(4)
+        const v = view.getUint32(this.offset)
+        this.offset += 4
+        return v
+      }
+      case 27: {
+        this.#need(8)
+        const high = view.getUint32(this.offset)
+        const low = view.getUint32(this.offset + 4)
+        this.offset += 8
+        if (high >= 0x200000) throw new CborReadError('integer beyond the safe range')
+        return high * 0x100000000 + low
+      }
+      default:
+        throw new CborReadError('indefinite lengths and reserved values are not allowed')
+    }
+  }
+
+  #length(info: number): number {
+    const n = this.#argument(info)
+    if (n > this.#bytes.byteLength - this.offset) throw new CborReadError('length runs past the end')
+    return n
+  }
+
+  item(depth: number): CanonicalValue {
+    this.#need(1)
+    const initial = this.#bytes[this.offset++] as number
+    const major = initial >> 5
+    const info = initial & 0x1f
+    switch (major) {
+      case 0:
+        return this.#argument(info)
+      case 1:
+        return -1 - this.#argument(info)
+      case 2: {
+        const n = this.#length(info)
+        const out = this.#bytes.slice(this.offset, this.offset + n)
+        this.offset += n
+        return out
+      }
+      case 3: {
+        const n = this.#length(info)
+        const start = this.offset
+        this.offset += n
+        return this.#text(start, n)
+      }
+      case 4: {
+        if (depth >= this.#maxDepth) throw new CborReadError('CBOR nesting is too deep')
+        const n = this.#length(info)
+        const out: CanonicalValue[] = new Array(n)
+        for (let i = 0; i < n; i++) out[i] = this.item(depth + 1)
+        return out
+      }
+      case 5: {
+        if (depth !== 0) throw new CborReadError('maps are only allowed at the top level')
+        const n = this.#length(info)
+        const out = Object.create(null) as Record<string, CanonicalValue>
+        for (let i = 0; i < n; i++) {
+          const key = this.item(this.#maxDepth)
+          if (typeof key !== 'string') throw new CborReadError('map keys must be text')
+          if (Object.hasOwn(out, key)) throw new CborReadError(`duplicate map key "${key}"`)
+          out[key] = this.item(depth + 1)
+        }
+        return out
+      }
+      case 7:
+        return this.#simple(info)
+      default:
+        throw new CborReadError('tags are not allowed')
+    }
+  }
+
+  #text(start: number, n: number): string {
+    const bytes = this.#bytes
+    if (n <= 64) {
+      let ascii = true
+      for (let i = start; i < start + n; i++) {
+        if ((bytes[i] as number) >= 0x80) {
+          ascii = false
+          break
+        }
+      }
+      if (ascii) {
+        let out = ''
+        for (let i = start; i < start + n; i++) out += String.fromCharCode(bytes[i] as number)
+        return out
+      }
+    }
+    try {
+      return utf8.decode(bytes.subarray(start, start + n))
+    } catch {
+      throw new CborReadError('text is not valid UTF-8')
+    }
+  }
+
+  #simple(info: number): CanonicalValue {
+    const view = this.#view
+    let value: number
+    switch (info) {
+      case 20:
+        return false
+      case 21:
+        return true
+      case 22:
+        return null
+      case 25: {
+        this.#need(2)
+        value = halfToNumber(view.getUint16(this.offset))
+        this.offset += 2
+        break
+      }
+      case 26: {
+        this.#need(4)
+        value = view.getFloat32(this.offset)
+        this.offset += 4
+        break
+      }
+      case 27: {
+        this.#need(8)
+        value = view.getFloat64(this.offset)
+        this.offset += 8
+        break
+      }
+      default:
+        throw new CborReadError('unsupported simple value')
+    }
+    if (!Number.isFinite(value)) throw new CborReadError('NaN and Infinity are not allowed')
+    return value
+  }
+}
+
+function halfToNumber(half: number): number {
+  const sign = half & 0x8000 ? -1 : 1
+  const exponent = (half >> 10) & 0x1f
+  const fraction = half & 0x3ff
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024)
+  if (exponent === 0x1f) return fraction === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024)
+}
