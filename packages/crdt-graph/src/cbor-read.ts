@@ -133,11 +133,8 @@ class Reader {
           break
         }
       }
-      if (ascii) {
-        let out = ''
-        for (let i = start; i < start + n; i++) out += String.fromCharCode(bytes[i] as number)
-        return out
-      }
+      if (ascii)
+        return String.fromCharCode.apply(null, bytes.subarray(start, start + n) as unknown as number[])
     }
     try {
       return utf8.decode(bytes.subarray(start, start + n))

@@ -31,6 +31,7 @@ import {
   commitId,
   DEFAULT_COMMIT_LIMITS,
   decodeCommit,
+  decodeStoredCommit,
   encodeCommitFrame,
   SIGNATURE_BYTES,
   type OpTuple,
@@ -53,7 +54,7 @@ import {
 import { TypedEmitter } from './events.js'
 import { sha256 } from './hash.js'
 import { HLC_UNITS_PER_MS, HybridClock, hlcMs } from './hlc.js'
-import { checkField, checkValue, type GraphValue, isLink, parseSoul, type Soul, splitSoul } from './model.js'
+import { checkField, checkValue, type GraphValue, isLink, parseSoul, type Soul } from './model.js'
 import { MemoryGraphStore } from './store/memory.js'
 import type { GraphStore, StoreProblem, StoredCommit } from './store/types.js'
 
@@ -313,7 +314,8 @@ export class Graph {
   readonly #maxPendingPerChain: number
   readonly #verifyOnLoad: boolean
   readonly #log: Logger
-  readonly #souls = new Map<Soul, Map<string, FieldEntry>>()
+  /** space -> path -> field -> state (two levels, so hot paths never build or hash whole soul strings). */
+  readonly #spaces = new Map<string, Map<string, Map<string, FieldEntry>>>()
   readonly #chains = new Map<string, ChainState>()
   readonly #authority = new Map<string, SpaceAuthority>()
   readonly #pending = new Map<string, Map<number, Prepared>>()
@@ -331,8 +333,7 @@ export class Graph {
   #backend: Ed25519Backend | undefined
   readonly #liveFields = (soul: Soul): string[] => {
     const out: string[] = []
-    for (const [name, entry] of this.#souls.get(soul) ?? [])
-      if (entry.winner.wire !== undefined) out.push(name)
+    for (const [name, entry] of this.#fields(soul) ?? []) if (entry.winner.wire !== undefined) out.push(name)
     return out
   }
 
@@ -405,7 +406,9 @@ export class Graph {
       for (const envelope of batch) {
         let prepared: Prepared
         try {
-          const commit = decodeCommit(envelope, this.#limits)
+          const commit = this.#verifyOnLoad
+            ? decodeCommit(envelope, this.#limits)
+            : decodeStoredCommit(envelope, this.#limits)
           prepared = this.#verifyOnLoad
             ? await this.#verifyCommitAsync(commit)
             : this.#decodeAuthority(commit)
@@ -1040,15 +1043,19 @@ export class Graph {
     const author = commit.author
     if (prepared.grants.length > 0 || prepared.revocations.length > 0) this.#record(prepared)
     const ops = commit.ops
+    let paths = this.#spaces.get(space)
+    if (paths === undefined) {
+      paths = new Map()
+      this.#spaces.set(space, paths)
+    }
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as CommitOp
-      const soul = `${space}/${op.path}`
       if (author !== space) {
         const right: GrantRight = op.wire === undefined ? 'delete' : 'write'
         if (!this.#allowed(space, author, op.path, right, hlcMs(op.hlc), chain.dep)) {
           if (this.events.has('op:rejected')) {
             this.events.emit('op:rejected', {
-              soul,
+              soul: `${space}/${op.path}`,
               field: op.field,
               author,
               commit: toHex(commit.id),
@@ -1062,7 +1069,9 @@ export class Graph {
         }
       }
       this.#applyOp(
-        soul,
+        paths,
+        space,
+        op.path,
         op.field,
         {
           hlc: op.hlc,
@@ -1131,16 +1140,23 @@ export class Graph {
     return false
   }
 
-  #applyOp(soul: Soul, field: string, record: OpRecord, origin: Origin): void {
-    let fields = this.#souls.get(soul)
+  #applyOp(
+    paths: Map<string, Map<string, FieldEntry>>,
+    space: string,
+    path: string,
+    field: string,
+    record: OpRecord,
+    origin: Origin
+  ): void {
+    let fields = paths.get(path)
     if (fields === undefined) {
       fields = new Map()
-      this.#souls.set(soul, fields)
+      paths.set(path, fields)
     }
     const entry = fields.get(field)
     if (entry === undefined) {
       fields.set(field, { winner: record, losers: undefined })
-      this.#notify(soul, field, record, undefined, origin)
+      this.#notify(space, path, field, record, undefined, origin)
       return
     }
     if (compareOps(record, entry.winner) > 0) {
@@ -1148,18 +1164,33 @@ export class Graph {
       entry.losers ??= []
       entry.losers.push(previous)
       entry.winner = record
-      this.#notify(soul, field, record, previous, origin)
+      this.#notify(space, path, field, record, previous, origin)
     } else {
       entry.losers ??= []
       entry.losers.push(record)
     }
   }
 
-  #notify(soul: Soul, field: string, record: OpRecord, previous: OpRecord | undefined, origin: Origin): void {
-    const bySoul = this.#soulSubscribers.get(soul)
-    const bySpace =
-      this.#spaceSubscribers.size > 0 ? this.#spaceSubscribers.get(splitSoul(soul).owner) : undefined
+  #notify(
+    space: string,
+    path: string,
+    field: string,
+    record: OpRecord,
+    previous: OpRecord | undefined,
+    origin: Origin
+  ): void {
     const wantsEvent = this.events.has('change')
+    if (
+      this.#soulSubscribers.size === 0 &&
+      this.#spaceSubscribers.size === 0 &&
+      this.#allSubscribers.size === 0 &&
+      !wantsEvent
+    ) {
+      return
+    }
+    const soul = `${space}/${path}`
+    const bySoul = this.#soulSubscribers.get(soul)
+    const bySpace = this.#spaceSubscribers.get(space)
     if (bySoul === undefined && bySpace === undefined && this.#allSubscribers.size === 0 && !wantsEvent)
       return
     const change: GraphChange = {
@@ -1219,7 +1250,7 @@ export class Graph {
 
   /** The live fields of a soul (deleted fields left out), or `undefined` when it has none. */
   get(soul: Soul): Record<string, GraphValue> | undefined {
-    const fields = this.#souls.get(soul)
+    const fields = this.#fields(soul)
     if (fields === undefined) return undefined
     let out: Record<string, GraphValue> | undefined
     for (const [field, entry] of fields) {
@@ -1232,7 +1263,7 @@ export class Graph {
 
   /** The state of one field, including a winning tombstone; `undefined` when never written. */
   getField(soul: Soul, field: string): FieldState | undefined {
-    const winner = this.#souls.get(soul)?.get(field)?.winner
+    const winner = this.#fields(soul)?.get(field)?.winner
     if (winner === undefined) return undefined
     return { value: winner.value, deleted: winner.wire === undefined, hlc: winner.hlc, signer: winner.signer }
   }
@@ -1242,7 +1273,7 @@ export class Graph {
    * never dropped: this is how "no accepted write is lost" can be checked.
    */
   history(soul: Soul, field: string): HistoryEntry[] {
-    const entry = this.#souls.get(soul)?.get(field)
+    const entry = this.#fields(soul)?.get(field)
     if (entry === undefined) return []
     const all = [entry.winner, ...(entry.losers ?? [])].sort((a, b) => compareOps(b, a))
     return all.map((op, index) => ({
@@ -1257,14 +1288,14 @@ export class Graph {
 
   /** The soul a field links to, or `undefined` when the field is not a live link. */
   follow(soul: Soul, field: string): Soul | undefined {
-    const value = this.#souls.get(soul)?.get(field)?.winner.value
+    const value = this.#fields(soul)?.get(field)?.winner.value
     return isLink(value) ? value['#'] : undefined
   }
 
   /** The live links of a soul. */
   links(soul: Soul): Array<{ readonly field: string; readonly target: Soul }> {
     const out: Array<{ field: string; target: Soul }> = []
-    for (const [field, entry] of this.#souls.get(soul) ?? []) {
+    for (const [field, entry] of this.#fields(soul) ?? []) {
       const value = entry.winner.value
       if (entry.winner.wire !== undefined && isLink(value)) out.push({ field, target: value['#'] })
     }
@@ -1294,8 +1325,16 @@ export class Graph {
 
   /** Every soul with at least one field (live or deleted), optionally only in one space. */
   *souls(space?: string): IterableIterator<Soul> {
-    const prefix = space === undefined ? undefined : `${space}/`
-    for (const soul of this.#souls.keys()) if (prefix === undefined || soul.startsWith(prefix)) yield soul
+    for (const [owner, paths] of this.#spaces) {
+      if (space !== undefined && owner !== space) continue
+      for (const path of paths.keys()) yield `${owner}/${path}`
+    }
+  }
+
+  #fields(soul: Soul): Map<string, FieldEntry> | undefined {
+    const slash = typeof soul === 'string' ? soul.indexOf('/') : -1
+    if (slash < 0) return undefined
+    return this.#spaces.get(soul.slice(0, slash))?.get(soul.slice(slash + 1))
   }
 
   /**
