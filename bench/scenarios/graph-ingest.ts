@@ -81,7 +81,7 @@ function raw(): number {
   return (COMMITS / ms) * 1000
 }
 
-const timed = await alternate(3, 1, ours, raw)
+const timed = await alternate(5, 1, ours, raw)
 report(
   'graph-ingest',
   [

@@ -292,6 +292,23 @@ interface Plan {
 }
 
 const EMPTY_GRANTS: readonly Grant[] = []
+/** The fixed prefix `signedBytes(COMMIT_CONTEXT, body)` puts in front of a body (see @araliya/identity). */
+const COMMIT_SIGNING_HEADER = signedBytes(COMMIT_CONTEXT, new Uint8Array(0))
+let signingScratch = new Uint8Array(4096)
+
+/**
+ * `signedBytes(COMMIT_CONTEXT, body)` built in a reused buffer (no allocation per verified commit). The
+ * result is only valid until the next call; the synchronous verify that uses it finishes before that.
+ */
+function commitSignedBytes(body: Uint8Array): Uint8Array {
+  const size = COMMIT_SIGNING_HEADER.byteLength + body.byteLength
+  if (size > signingScratch.byteLength)
+    signingScratch = new Uint8Array(Math.max(size, signingScratch.byteLength * 2))
+  signingScratch.set(COMMIT_SIGNING_HEADER)
+  signingScratch.set(body, COMMIT_SIGNING_HEADER.byteLength)
+  return signingScratch.subarray(0, size)
+}
+
 /** The append tail when no append is waiting to be issued. */
 const SETTLED: Promise<void> = Promise.resolve()
 const EMPTY_REVOCATIONS: readonly Revocation[] = []
@@ -871,14 +888,14 @@ export class Graph {
 
   #verifyCommit(commit: Commit): Prepared | Promise<Prepared> {
     const backend = this.#backend
-    if (backend === undefined) return this.#verifyCommitAsync(commit)
+    // Only node:crypto verifies synchronously; the others go through identity's (async) verify.
+    if (backend === undefined || backend.name !== 'node:crypto') return this.#verifyCommitAsync(commit)
     const ok = backend.verify(
       publicKeyFromAddress(commit.author),
-      signedBytes(COMMIT_CONTEXT, commit.body),
+      commitSignedBytes(commit.body),
       commit.signature
     )
-    if (ok instanceof Promise) return this.#verifyCommitAsync(commit)
-    if (!ok) throw this.#badSignature(commit)
+    if (ok !== true) throw this.#badSignature(commit)
     const prepared = this.#decodeAuthority(commit)
     if (prepared.grants.length === 0 && prepared.revocations.length === 0) return prepared
     return this.#verifyAuthority(prepared)
