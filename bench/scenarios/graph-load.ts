@@ -35,7 +35,7 @@ const souls = Array.from({ length: SOULS }, (_, i) => `${identity.address}/soul/
   const doc = new Y.Doc()
   const root = doc.getMap<Y.Map<number>>('root')
   doc.transact(() => {
-    for (let i = 0; i < SOULS; i++) root.set(String(i), new Y.Map())
+    for (let i = 0; i < SOULS; i++) root.set(String(i), new Y.Map<number>())
   })
   for (let i = 0; i < OPS; i += BATCH) {
     doc.transact(() => {

@@ -39,7 +39,7 @@ function yjs(): number {
   const doc = new Y.Doc()
   const root = doc.getMap<Y.Map<number>>('root')
   doc.transact(() => {
-    for (let i = 0; i < SOULS; i++) root.set(String(i), new Y.Map())
+    for (let i = 0; i < SOULS; i++) root.set(String(i), new Y.Map<number>())
   })
   const maps = Array.from({ length: SOULS }, (_, i) => root.get(String(i)) as Y.Map<number>)
   const start = now()
