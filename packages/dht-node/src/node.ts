@@ -14,7 +14,7 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
-import { TypedEventEmitter } from 'main-event'
+import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { platform } from '#platform'
 import { Bootstrapper, type BootstrapRetryInit } from './bootstrap.js'
 import {
@@ -342,6 +342,8 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
   async #start(options?: AbortOptions): Promise<void> {
     throwIfAborted(options?.signal)
     this.#controller = new AbortController()
+    // Every in-flight operation listens on this signal.
+    setMaxListeners(Number.POSITIVE_INFINITY, this.#controller.signal)
     if (this.#ownedDatastore !== undefined) await this.#ownedDatastore.open()
     await this.libp2p.start()
     this.#startedAt = Date.now()
@@ -873,7 +875,9 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
     const signals = [this.#controller.signal]
     if (signal !== undefined) signals.push(signal)
     if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs))
-    return AbortSignal.any(signals)
+    const combined = AbortSignal.any(signals)
+    setMaxListeners(Number.POSITIVE_INFINITY, combined)
+    return combined
   }
 
   #listen(name: string, fn: (event: never) => void): void {

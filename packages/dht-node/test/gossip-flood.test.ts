@@ -46,7 +46,12 @@ describe('gossip floods (1 bootstrap, 7 full nodes, one of them hostile)', () =>
       node.addEventListener('gossip:message', fn)
       offs.push(() => node.removeEventListener('gossip:message', fn))
     }
-    return { counts, stop: () => offs.forEach((off) => off()) }
+    return {
+      counts,
+      stop: () => {
+        for (const off of offs) off()
+      }
+    }
   }
 
   it('graylists a peer that floods invalid messages while honest traffic still flows', async () => {
