@@ -130,6 +130,14 @@ function prepareYjs(seed: number): { a: Y.Doc; b: Y.Doc } {
   return { a, b }
 }
 
+function sortedJson(value: Record<string, unknown>): string {
+  return JSON.stringify(
+    Object.keys(value)
+      .sort()
+      .map((key) => [key, value[key]])
+  )
+}
+
 let lastYjsBytes = 0
 let yjsConverged = 0
 function yjs(seed: number): number {
@@ -142,7 +150,7 @@ function yjs(seed: number): number {
   const toA = Y.encodeStateAsUpdate(b, vectorA)
   Y.applyUpdate(b, toB)
   Y.applyUpdate(a, toA)
-  const converged = JSON.stringify(a.getMap('m').toJSON()) === JSON.stringify(b.getMap('m').toJSON())
+  const converged = sortedJson(a.getMap('m').toJSON()) === sortedJson(b.getMap('m').toJSON())
   const ms = now() - start
   if (converged) yjsConverged++
   lastYjsBytes = vectorA.byteLength + vectorB.byteLength + toA.byteLength + toB.byteLength
