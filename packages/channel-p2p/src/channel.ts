@@ -26,7 +26,7 @@ import {
 } from './envelope.js'
 import { ChannelNotStartedError, type DropReason, EnvelopeRejectedError, PayloadError } from './errors.js'
 import { InboundPipeline } from './inbound.js'
-import { type RateLimitInit, RateLimiter } from './rate-limit.js'
+import { type RateLimitInit, senderLimiter } from './rate-limit.js'
 import { open, type SealingKey, seal, sealingKey } from './seal.js'
 import { SeenSet } from './seen.js'
 import { GraphSyncCarrier, type GraphSyncHandle, type GraphSyncOptions } from './graph-sync.js'
@@ -180,7 +180,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
       maxEnvelopeBytes: this.#maxEnvelopeBytes,
       maxClockSkewMs: init.maxClockSkewMs,
       seen: this.#seen,
-      limiter: new RateLimiter({ now: this.#now, ...init.rateLimit }),
+      limiter: senderLimiter({ now: this.#now, ...init.rateLimit }),
       now: this.#now
     })
     for (const route of this.routes) {

@@ -1,4 +1,6 @@
-/** Settings of a per-sender token bucket. */
+import { RateLimiter } from '@araliya/dht-node'
+
+/** Settings of the per-sender token bucket applied to inbound envelopes. */
 export interface RateLimitInit {
   /** Tokens added per second. Default 20. */
   ratePerSecond?: number
@@ -10,53 +12,12 @@ export interface RateLimitInit {
   now?: () => number
 }
 
-interface Bucket {
-  tokens: number
-  at: number
-}
-
-/**
- * Token buckets keyed by sender: `take(sender)` is true while the sender is within its rate. Memory is
- * bounded by `maxSenders`.
- */
-export class RateLimiter {
-  readonly #rate: number
-  readonly #burst: number
-  readonly #maxSenders: number
-  readonly #now: () => number
-  readonly #buckets = new Map<string, Bucket>()
-
-  constructor(init: RateLimitInit = {}) {
-    this.#rate = init.ratePerSecond ?? 20
-    this.#burst = init.burst ?? 50
-    this.#maxSenders = init.maxSenders ?? 10_000
-    this.#now = init.now ?? Date.now
-  }
-
-  /** Takes one token from `sender`'s bucket; false when it is empty (the message is over-rate). */
-  take(sender: string): boolean {
-    const now = this.#now()
-    let bucket = this.#buckets.get(sender)
-    if (bucket === undefined) {
-      bucket = { tokens: this.#burst, at: now }
-      if (this.#buckets.size >= this.#maxSenders) {
-        const oldest = this.#buckets.keys().next().value
-        if (oldest !== undefined) this.#buckets.delete(oldest)
-      }
-    } else {
-      // Re-insert so the map's order is least-recently-seen first.
-      this.#buckets.delete(sender)
-      bucket.tokens = Math.min(this.#burst, bucket.tokens + ((now - bucket.at) / 1000) * this.#rate)
-      bucket.at = now
-    }
-    this.#buckets.set(sender, bucket)
-    if (bucket.tokens < 1) return false
-    bucket.tokens -= 1
-    return true
-  }
-
-  /** How many senders are tracked. */
-  get size(): number {
-    return this.#buckets.size
-  }
+/** A per-sender limiter with the channel's defaults (dht-node's bounded token buckets). */
+export function senderLimiter(init: RateLimitInit = {}): RateLimiter {
+  return new RateLimiter(
+    init.ratePerSecond ?? 20,
+    init.burst ?? 50,
+    init.maxSenders ?? 10_000,
+    init.now ?? Date.now
+  )
 }

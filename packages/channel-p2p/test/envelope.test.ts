@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateIdentity, type Identity } from '@araliya/identity'
 import { MemoryDatastore } from 'datastore-core'
+import { senderLimiter } from '../src/rate-limit.js'
 import { LevelDatastore } from 'datastore-level'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -12,7 +13,6 @@ import {
   type Envelope,
   encodeEnvelope,
   InboundPipeline,
-  RateLimiter,
   SeenSet,
   signEnvelope,
   type UnsignedEnvelope
@@ -50,7 +50,7 @@ function pipeline(options: { now?: () => number; seen?: SeenSet; burst?: number 
   return new InboundPipeline({
     network: NET,
     seen: options.seen ?? new SeenSet({ now }),
-    limiter: new RateLimiter({ now, burst: options.burst ?? 10_000, ratePerSecond: 1 }),
+    limiter: senderLimiter({ now, burst: options.burst ?? 10_000, ratePerSecond: 1 }),
     now
   })
 }
@@ -195,7 +195,7 @@ describe('replay and time', () => {
     const p = new InboundPipeline({
       network: NET,
       seen: new SeenSet({ now }),
-      limiter: new RateLimiter({ now }),
+      limiter: senderLimiter({ now }),
       now,
       maxClockSkewMs: undefined,
       maxEnvelopeBytes: undefined
@@ -236,7 +236,7 @@ describe('bounded state', () => {
   })
 
   it('the rate limiter tracks at most maxSenders', () => {
-    const limiter = new RateLimiter({ maxSenders: 100 })
+    const limiter = senderLimiter({ maxSenders: 100 })
     for (let i = 0; i < 10_000; i++) limiter.take(`s${i}`)
     expect(limiter.size).toBe(100)
   })
