@@ -116,11 +116,11 @@ await alternate(
   ROUNDS,
   WARMUP,
   () => {
-    measuring = ++calls > WARMUP * 2
+    measuring = ++calls > WARMUP
     return send('ours')
   },
   () => {
-    measuring = calls > WARMUP * 2
+    measuring = calls > WARMUP
     return send('peer')
   }
 )

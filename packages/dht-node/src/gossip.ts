@@ -168,10 +168,20 @@ export interface GossipEvents {
   message: CustomEvent<GossipMessage>
 }
 
-/** Per-message hooks the node installs for its own topics (announcements, status). */
+/**
+ * What a builtin validator says of a message that is not in its format: the topic is shared, and the
+ * app's validators decide (with none registered, the message is rejected).
+ */
+export const FOREIGN_MESSAGE = 'foreign'
+
+/**
+ * Per-message hooks the node installs for its own topics (announcements, status). A message in the
+ * node's own format gets a verdict here and never reaches app validators; anything else is
+ * {@link FOREIGN_MESSAGE} and is judged by the app's validators (channel-p2p envelopes, for example).
+ */
 export type BuiltinValidator = (
   message: GossipMessage
-) => GossipValidationResult | Promise<GossipValidationResult>
+) => GossipValidationResult | typeof FOREIGN_MESSAGE | Promise<GossipValidationResult | typeof FOREIGN_MESSAGE>
 
 /**
  * The node's gossip layer: publish raw bytes, subscribe, and register Accept/Reject/Ignore validators on
@@ -321,11 +331,14 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> {
     const message = { ...toGossipMessage(msg, this.#prefix), propagationSource: peer.toString() }
     try {
       const builtin = this.#builtin.get(msg.topic)
+      const validators = this.#validators.get(msg.topic)
       if (builtin !== undefined) {
         const verdict = await builtin(message)
-        if (verdict !== TopicValidatorResult.Accept) return verdict
+        // The node's own records are judged by the node alone; app validators see the rest.
+        if (verdict !== FOREIGN_MESSAGE) return verdict
+        if (validators === undefined || validators.size === 0) return TopicValidatorResult.Reject
       }
-      for (const validator of this.#validators.get(msg.topic) ?? []) {
+      for (const validator of validators ?? []) {
         const verdict = await validator(message)
         if (verdict !== TopicValidatorResult.Accept) return verdict
       }

@@ -38,6 +38,7 @@ import {
   GossipValidation,
   araliyaPeerScoreParams,
   DEFAULT_SCORE_THRESHOLDS,
+  FOREIGN_MESSAGE,
   gossipTopic,
   SWARM_TOPICS
 } from './gossip.js'
@@ -634,10 +635,17 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
 
   #setupGossip(): void {
     this.gossip.attach()
+    // These topics are shared: the node's own records are judged here, anything that does not decode as
+    // one (a channel-p2p envelope, say) is FOREIGN_MESSAGE and left to the app's validators.
     this.gossip.setBuiltinValidator('agent-announcements', async (message) => {
+      let record: PresenceRecord
       try {
-        const record = decodePresenceRecord(message.data, { maxRecordBytes: this.#maxRecordBytes })
-        if (record.address !== message.from) return GossipValidation.Reject
+        record = decodePresenceRecord(message.data, { maxRecordBytes: this.#maxRecordBytes })
+      } catch {
+        return FOREIGN_MESSAGE
+      }
+      if (record.address !== message.from) return GossipValidation.Reject
+      try {
         await validatePresenceRecord(presenceKey(record.address), message.data, this.#validationOptions())
         return GossipValidation.Accept
       } catch {
@@ -645,12 +653,13 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
       }
     })
     this.gossip.setBuiltinValidator('node-status', (message) => {
+      let status: NodeStatus
       try {
-        const status = decodeNodeStatus(message.data)
-        return status.address === message.from ? GossipValidation.Accept : GossipValidation.Reject
+        status = decodeNodeStatus(message.data)
       } catch {
-        return GossipValidation.Reject
+        return FOREIGN_MESSAGE
       }
+      return status.address === message.from ? GossipValidation.Accept : GossipValidation.Reject
     })
     const onMessage = (event: CustomEvent<GossipMessage>): void => {
       const message = event.detail

@@ -28,7 +28,7 @@ if (!existsSync(chromium)) {
 const result = spawnSync(
   process.execPath,
   [
-    createRequire(import.meta.url).resolve('vitest/vitest.mjs'),
+    join(dirname(createRequire(import.meta.url).resolve('vitest/package.json')), 'vitest.mjs'),
     'run',
     '--config',
     join(here, 'vitest.browser.config.ts')
