@@ -24,8 +24,8 @@ export const LOOPBACK_TCP = '/ip4/127.0.0.1/tcp/0'
 /**
  * Which bus topics travel where: bus `agents/*` <-> gossip `agent-messages` (signed envelopes), bus
  * `direct/*` <-> direct streams (`channel.send`). These are channel-p2p's defaults, spelled out so you
- * can see what to change. Leave `agent-announcements` and `node-status` to dht-node: it gossips its own
- * presence records and heartbeats there.
+ * can see what to change. Routes on `agent-announcements` and `node-status` may be added: dht-node's own
+ * presence records and heartbeats share those topics with envelopes.
  */
 export const ROUTES: readonly ChannelRoute[] = [
   { bus: 'agents/*', swarm: 'agent-messages' },

@@ -51,7 +51,10 @@ export interface ChannelRoute {
   readonly direction?: 'out' | 'in' | 'both'
 }
 
-/** Routes used when none are given. */
+/**
+ * Routes used when none are given. Routes on `agent-announcements` and `node-status` work too: dht-node
+ * judges its own presence records and heartbeats there and leaves every other message to the channel.
+ */
 export const DEFAULT_ROUTES: readonly ChannelRoute[] = Object.freeze([
   { bus: 'agents/*', swarm: 'agent-messages' },
   { bus: 'direct/*', swarm: DIRECT_CHANNEL }

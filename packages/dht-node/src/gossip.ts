@@ -181,7 +181,10 @@ export const FOREIGN_MESSAGE = 'foreign'
  */
 export type BuiltinValidator = (
   message: GossipMessage
-) => GossipValidationResult | typeof FOREIGN_MESSAGE | Promise<GossipValidationResult | typeof FOREIGN_MESSAGE>
+) =>
+  | GossipValidationResult
+  | typeof FOREIGN_MESSAGE
+  | Promise<GossipValidationResult | typeof FOREIGN_MESSAGE>
 
 /**
  * The node's gossip layer: publish raw bytes, subscribe, and register Accept/Reject/Ignore validators on
