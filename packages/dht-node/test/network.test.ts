@@ -24,16 +24,21 @@ describe('a 21-node memory network (1 bootstrap, 17 full, 3 light)', () => {
   }, 60_000)
 
   it('resolves addresses to peer ids and multiaddrs from random nodes, with no local state', async () => {
-    for (let i = 0; i < 12; i++) {
+    const pairs = Array.from({ length: 12 }, () => {
       const from = pick(net.all)
       let target = pick(net.all)
       while (target === from) target = pick(net.all)
-      const info = await from.findAgent(target.address)
-      expect(info.address).toBe(target.address)
-      expect(info.peerId.toString()).toBe(target.libp2p.peerId.toString())
-      expect(info.seq).toBeGreaterThanOrEqual(target.presence!.seq)
-      expect(info.multiaddrs.map(String).sort()).toEqual([...(target.presence?.multiaddrs ?? [])].sort())
-    }
+      return [from, target] as const
+    })
+    await Promise.all(
+      pairs.map(async ([from, target]) => {
+        const info = await from.findAgent(target.address)
+        expect(info.address).toBe(target.address)
+        expect(info.peerId.toString()).toBe(target.libp2p.peerId.toString())
+        expect(info.seq).toBeGreaterThanOrEqual(target.presence!.seq)
+        expect(info.multiaddrs.map(String).sort()).toEqual([...(target.presence?.multiaddrs ?? [])].sort())
+      })
+    )
     // A node that never heard of the target before (fresh peer store) still resolves it.
     const fresh = await net.addNode('light', fastNode)
     const target = net.full[7]!
