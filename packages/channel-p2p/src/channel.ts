@@ -1,6 +1,6 @@
 import { type Bus, type BusEvent, compilePattern, type Subscription } from '@araliya/bus'
 import type { DhtNode, GossipMessage } from '@araliya/dht-node'
-import { GossipValidation } from '@araliya/dht-node'
+import { GossipValidation, SWARM_TOPICS } from '@araliya/dht-node'
 import { decodeCanonical, encodeCanonical, type CanonicalValue } from '@araliya/identity'
 import { type AbortOptions, type Origin, throwIfAborted } from '@araliya/interface'
 import { HybridClock } from '@araliya/crdt-graph'
@@ -216,22 +216,35 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     if (this.#started) return
     this.#sealingKey = sealingKey(this.node.identity)
     await this.#seen.load()
-    for (const swarm of this.#inbound.keys()) {
-      if (swarm === DIRECT_CHANNEL) continue
-      this.node.gossip.subscribe(swarm)
-      this.#cleanups.push(this.node.gossip.addValidator(swarm, (message) => this.#validate(swarm, message)))
+    try {
+      for (const swarm of this.#inbound.keys()) {
+        if (swarm === DIRECT_CHANNEL) continue
+        this.node.gossip.subscribe(swarm)
+        // The node subscribes to the swarm topics for itself; other topics are ours to leave again.
+        if (!(SWARM_TOPICS as readonly string[]).includes(swarm)) {
+          this.#cleanups.push(() => this.node.gossip.unsubscribe(swarm))
+        }
+        this.#cleanups.push(this.node.gossip.addValidator(swarm, (message) => this.#validate(swarm, message)))
+      }
+      for (const route of this.routes) {
+        if (route.direction === 'in' || route.swarm === DIRECT_CHANNEL) continue
+        const subscription: Subscription = this.bus.subscribe(
+          route.bus,
+          (event: BusEvent) => this.#forward(route.swarm, event),
+          // Only events made here go out: what came from the swarm is never echoed back to it.
+          {
+            from: 'local',
+            name: `channel-p2p -> ${route.swarm}`,
+            queue: { capacity: 4096, policy: 'reject' }
+          }
+        )
+        this.#cleanups.push(() => subscription.unsubscribe())
+      }
+      await this.#direct.start()
+    } catch (err) {
+      for (const cleanup of this.#cleanups.splice(0)) cleanup()
+      throw err
     }
-    for (const route of this.routes) {
-      if (route.direction === 'in' || route.swarm === DIRECT_CHANNEL) continue
-      const subscription: Subscription = this.bus.subscribe(
-        route.bus,
-        (event: BusEvent) => this.#forward(route.swarm, event),
-        // Only events made here go out: what came from the swarm is never echoed back to it.
-        { from: 'local', name: `channel-p2p -> ${route.swarm}`, queue: { capacity: 4096, policy: 'reject' } }
-      )
-      this.#cleanups.push(() => subscription.unsubscribe())
-    }
-    await this.#direct.start()
     this.#started = true
     log('channel of %s started with %d routes', this.node.address, this.routes.length)
   }
@@ -261,6 +274,15 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   ): Promise<Envelope> {
     this.#assertStarted()
     throwIfAborted(options.signal)
+    return this.#publish(swarm, topic, payload, options)
+  }
+
+  async #publish(
+    swarm: string,
+    topic: string,
+    payload: unknown,
+    options: PublishEnvelopeOptions
+  ): Promise<Envelope> {
     const envelope = await this.#seal(swarm, topic, payload, options)
     const bytes = encodeEnvelope(envelope)
     if (bytes.byteLength > this.#maxEnvelopeBytes) {
@@ -356,7 +378,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   }
 
   #forward(swarm: string, event: BusEvent): Promise<void> {
-    return this.publish(swarm, event.topic, event.payload).then(
+    return this.#publish(swarm, event.topic, event.payload, {}).then(
       () => undefined,
       (err: Error) => {
         this.#stats.publishFailures++

@@ -5,7 +5,10 @@ import { type ChannelNetwork, createChannelNetwork, waitFor } from './helpers.js
 let swarm: ChannelNetwork
 
 beforeAll(async () => {
-  swarm = await createChannelNetwork({ nodes: 5, channel: { direct: { initialRetryDelayMs: 100 } } })
+  swarm = await createChannelNetwork({
+    nodes: 5,
+    channel: { direct: { initialRetryDelayMs: 100, attemptTimeoutMs: 800 } }
+  })
 }, 90_000)
 
 afterAll(async () => {
@@ -33,10 +36,54 @@ describe('direct messages (/araliya/msg/1.0.0)', () => {
     const retries: number[] = []
     a.channel.addEventListener('direct:retry', (event) => retries.push(event.detail.attempt))
     const failure = await a.channel
-      .send(nobody.address, 'direct/note', { text: 'hello?' }, { ttlMs: 1500 })
+      .send(nobody.address, 'direct/note', { text: 'hello?' }, { ttlMs: 4000 })
       .catch((err: unknown) => err)
     expect(DeliveryError.isInstance(failure)).toBe(true)
     expect(retries.length).toBeGreaterThanOrEqual(1)
     expect(a.channel.stats().outboxSize).toBe(0)
+  })
+})
+
+describe('the outbox survives a restart', () => {
+  it('a message queued for an offline agent is delivered by the next start, exactly once', async () => {
+    const { createBus } = await import('@araliya/bus')
+    const { createMemoryNode } = await import('@araliya/dht-node/testing')
+    const { createChannel } = await import('../src/index.js')
+    const a = swarm.peers[2]!
+    // The recipient exists but is offline: no presence record yet.
+    const recipient = await createMemoryNode({
+      network: swarm.net.network,
+      bootstrap: swarm.net.bootstrapAddrs
+    })
+    const pending = a.channel
+      .send(recipient.address, 'direct/queued', { text: 'while you were away' }, { ttlMs: 60_000 })
+      .catch((err: unknown) => err)
+    await waitFor(() => a.channel.stats().outboxSize === 1, 5_000, 'the message to be queued')
+    // The sender goes down with the message undelivered (its promise gives up; the outbox keeps it).
+    await a.channel.stop()
+    expect((await pending) as Error).toBeInstanceOf(Error)
+
+    const recipientBus = createBus()
+    const received: unknown[] = []
+    recipientBus.subscribe('direct/*', (event) => void received.push(event.payload), { delivery: 'sync' })
+    const recipientChannel = createChannel({ node: recipient, bus: recipientBus })
+    await recipient.start()
+    await recipientChannel.start()
+    try {
+      const restarted = createChannel({ node: a.node, bus: a.bus, direct: { initialRetryDelayMs: 100 } })
+      const delivered = new Promise<void>((resolve) =>
+        restarted.addEventListener('direct:delivered', () => resolve(), { once: true })
+      )
+      await restarted.start()
+      a.channel = restarted
+      await delivered
+      await waitFor(() => received.length === 1, 10_000, 'the queued message')
+      expect(received).toEqual([{ text: 'while you were away' }])
+      expect(restarted.stats().outboxSize).toBe(0)
+    } finally {
+      await recipientChannel.stop()
+      recipientBus.close()
+      await recipient.stop()
+    }
   })
 })
