@@ -58,7 +58,12 @@ await net.waitForMesh('agent-messages', { minPeers: 2, nodes: net.full, timeoutM
 const rawMeshReady = async () => {
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
-    const ready = net.full.every((n) => n.libp2p.services.pubsub.getMeshPeers(RAW_TOPIC).length >= 2)
+    // getMeshPeers exists on the implementation but not on the exported GossipSub interface.
+    const meshOf = (n: (typeof net.full)[0]) =>
+      (n.libp2p.services.pubsub as unknown as { getMeshPeers(topic: string): string[] }).getMeshPeers(
+        RAW_TOPIC
+      )
+    const ready = net.full.every((n) => meshOf(n).length >= 2)
     if (ready) return
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
