@@ -925,7 +925,7 @@ export async function createDhtNode(init: DhtNodeInit): Promise<DhtNode> {
   }
   const owned =
     init.datastore === undefined && init.dataDir !== undefined
-      ? platform.openDatastore(init.dataDir)
+      ? await platform.openDatastore(init.dataDir)
       : undefined
   const datastore: Datastore = init.datastore ?? owned ?? new MemoryDatastore()
   const rules = araliyaRecordRules({

@@ -17,8 +17,11 @@ export interface Platform {
   transports(): TransportFactory[]
   /** Listen addresses used when none are given, per role. */
   defaultListen(role: 'bootstrap' | 'full' | 'light'): string[]
-  /** A persistent datastore at a directory (Node, LevelDB) or a database name (browser, IndexedDB). */
-  openDatastore(location: string): ClosableDatastore
+  /**
+   * A persistent datastore at a directory (Node, LevelDB) or a database name (browser, IndexedDB). The
+   * level modules are loaded on first use, so nodes without persistence never pay for them at start.
+   */
+  openDatastore(location: string): Promise<ClosableDatastore>
   /** Heap in use in bytes, or 0 when unknown. */
   heapUsed(): number
 }
