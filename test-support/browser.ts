@@ -12,6 +12,23 @@ import { type Browser, chromium, type Page } from 'playwright-core'
 /** The Chromium binary the suites use (`ARALIYA_CHROMIUM` overrides the Debian path). */
 export const CHROMIUM_PATH = process.env.ARALIYA_CHROMIUM ?? '/usr/bin/chromium'
 
+/** Flags for Debian's Chromium here: headless, and no background traffic to hosts this machine can't reach. */
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync'
+]
+
+/** Launches headless Chromium (a fresh profile each time). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] })
+}
+
 /**
  * Whether the browser suites can run here. Without a browser they are skipped with a loud notice, unless
  * `ARALIYA_REQUIRE_BROWSER=1` (CI), in which case this throws so the suite fails.
@@ -69,19 +86,7 @@ export async function openTestPage(entry: string): Promise<BrowserPage> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
   let browser: Browser | undefined
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync'
-      ]
-    })
+    browser = await launchChromium()
     const context = await browser.newContext()
     const open = async (): Promise<Page> => {
       const page = await context.newPage()

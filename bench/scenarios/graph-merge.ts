@@ -5,6 +5,7 @@ import { createGraph, createSyncPeer, type Graph, memoryStore } from '@araliya/c
 import { identityFromSeed } from '@araliya/identity'
 import * as Y from 'yjs'
 import { alternate, FULL, median, now, report } from '../lib/report.ts'
+import { seededRandom } from '../../test-support/random.ts'
 
 const EDITS = 10_000
 const KEYS = 1000
@@ -20,16 +21,7 @@ const keyNames = Array.from({ length: KEYS }, (_, i) => ({
   field: `f${Math.floor(i / 100)}`
 }))
 
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const random = seededRandom
 
 function edits(seed: number): Array<[number, number]> {
   const next = random(seed)

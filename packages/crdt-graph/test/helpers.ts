@@ -1,6 +1,7 @@
 import { type Identity, identityFromSeed } from '@araliya/identity'
 import { COMMIT_CONTEXT, encodeCommitBody, makeEnvelope, type OpTuple } from '../src/commit.js'
 import { createGraph, type Graph, type GraphInit, type GraphStore, memoryStore } from '../src/index.js'
+import { seededRandom } from '../../../test-support/random.ts'
 
 const cache = new Map<number, Promise<Identity>>()
 
@@ -78,16 +79,7 @@ export function shuffle<T>(items: T[], random: () => number): T[] {
 }
 
 /** A small seeded PRNG (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const seeded = seededRandom
 
 /** Signs a hand-made commit (what a hostile or buggy peer could send). */
 export async function forge(

@@ -1,5 +1,6 @@
 import { plaintext } from '@libp2p/plaintext'
 import type { DhtNode, DhtNodeEvents, DhtNodeInit } from '../src/node.ts'
+import { seededRandom } from '../../../test-support/random.ts'
 
 /**
  * In-process networks use plaintext instead of noise: encryption is not what these tests exercise and the
@@ -30,16 +31,6 @@ export function nextEvent<K extends keyof DhtNodeEvents>(
   })
 }
 
-/** A small seeded PRNG (mulberry32) so "random" node choices are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { seededRandom }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -4,13 +4,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateIdentity } from '@araliya/identity'
 import { build } from 'esbuild'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from '../../../../test-support/browser.ts'
 import { createDhtNode, type DhtNode } from '../../src/node.ts'
 import { randomNetworkName, waitFor, waitForOwnPresence } from '../../src/testing.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const CHROMIUM = process.env.ARALIYA_CHROMIUM ?? '/usr/bin/chromium'
 
 interface PageApi {
   start(bootstrap: string, network: string): Promise<string>
@@ -101,19 +101,7 @@ describe('real browser (headless Chromium): light nodes over WebSockets and WebR
     await agent.start()
     await waitForOwnPresence(agent, 30_000)
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync'
-      ]
-    })
+    browser = await launchChromium()
   }, 120_000)
 
   afterAll(async () => {
