@@ -59,3 +59,12 @@ export class InvalidTopicError extends AraliyaError {
   static override readonly code: string = 'ERR_INVALID_TOPIC'
   override name = 'InvalidTopicError'
 }
+
+/**
+ * The node's on-disk datastore (`dataDir`) could not be opened: most often another process (another node
+ * started on the same folder) holds it, otherwise it is damaged or unreadable.
+ */
+export class DatastoreOpenError extends AraliyaError {
+  static override readonly code: string = 'ERR_DATASTORE_OPEN'
+  override name = 'DatastoreOpenError'
+}

@@ -26,6 +26,7 @@ import {
 } from './eth-record.js'
 import {
   AgentNotFoundError,
+  DatastoreOpenError,
   InvalidDhtNodeOptionsError,
   InvalidRecordError,
   NodeNotStartedError,
@@ -345,7 +346,17 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
     this.#controller = new AbortController()
     // Every in-flight operation listens on this signal.
     setMaxListeners(Number.POSITIVE_INFINITY, this.#controller.signal)
-    if (this.#ownedDatastore !== undefined) await this.#ownedDatastore.open()
+    if (this.#ownedDatastore !== undefined) {
+      try {
+        await this.#ownedDatastore.open()
+      } catch (err) {
+        throw new DatastoreOpenError(
+          `could not open the node's datastore in ${this.#init.dataDir ?? '(custom datastore)'}: another process ` +
+            'may be using it (stop the other node first), or it is damaged or unreadable',
+          { cause: err }
+        )
+      }
+    }
     await this.libp2p.start()
     this.#startedAt = Date.now()
     this.#listen('peer:connect', (event: CustomEvent<PeerId>) =>
