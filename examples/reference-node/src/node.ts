@@ -16,7 +16,6 @@ import { createGraph, type Graph } from '@araliya/crdt-graph'
 import { levelStore } from '@araliya/crdt-graph/level'
 import { createDhtNode, type DhtNode, type DhtNodeRole } from '@araliya/dht-node'
 import { type Identity, KeystoreNotFoundError, loadIdentity, loadOrCreateIdentity } from '@araliya/identity'
-import { AraliyaError } from '@araliya/interface'
 
 /** Loopback only: the demo never opens a port that another machine could reach. */
 export const LOOPBACK_TCP = '/ip4/127.0.0.1/tcp/0'
@@ -31,12 +30,6 @@ export const ROUTES: readonly ChannelRoute[] = [
   { bus: 'agents/*', swarm: 'agent-messages' },
   { bus: 'direct/*', swarm: DIRECT_CHANNEL }
 ]
-
-/** A node's folder is in use by another process (its databases are locked). */
-export class NodeDataInUseError extends AraliyaError {
-  static override readonly code: string = 'ERR_NODE_DATA_IN_USE'
-  override name = 'NodeDataInUseError'
-}
 
 /** Options of {@link startSwarmNode}. */
 export interface SwarmNodeInit {
@@ -145,17 +138,9 @@ export async function startSwarmNode(
 
   try {
     await graph?.start()
-    try {
-      await node.start()
-    } catch (err) {
-      // dht-node lets datastore-level's untyped OpenFailedError through (its cause, LEVEL_LOCKED, is
-      // lost on the way); say what it almost always means.
-      if ((err as Error)?.name !== 'OpenFailedError') throw err
-      throw new NodeDataInUseError(
-        `cannot open ${join(init.dir, 'dht')}: another process is probably running a node from this folder; stop it or use another --data-dir (${(err as Error).message})`,
-        { cause: err }
-      )
-    }
+    // A folder already in use by another node fails here with dht-node's typed DatastoreOpenError (or
+    // crdt-graph's StoreLockedError just above), whose message says what to do.
+    await node.start()
     await channel.start()
   } catch (err) {
     await stop().catch(() => {})
