@@ -131,20 +131,7 @@ export function encodeCommitFrame(init: CommitBodyInit): { body: Uint8Array; fra
 // One scratch writer: encoding is synchronous, so it is never used by two encodes at once.
 const scratch = new CborWriter(4096)
 
-function writeCommitBody(
-  init: {
-    space: string
-    author: string
-    seq: number
-    prev: Uint8Array | null
-    clock: number
-    dep: number
-    ops: readonly OpTuple[]
-    grants?: readonly Uint8Array[]
-    revocations?: readonly Uint8Array[]
-  },
-  reserve: number
-): CborWriter {
+function writeCommitBody(init: CommitBodyInit, reserve: number): CborWriter {
   const grants = init.grants !== undefined && init.grants.length > 0 ? init.grants : undefined
   const revocations =
     init.revocations !== undefined && init.revocations.length > 0 ? init.revocations : undefined
