@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { build } from 'esbuild'
 import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe } from 'vitest'
 
 /** The Chromium binary the suites use (`ARALIYA_CHROMIUM` overrides the Debian path). */
 export const CHROMIUM_PATH = process.env.ARALIYA_CHROMIUM ?? '/usr/bin/chromium'
@@ -52,6 +53,8 @@ export interface BrowserPage {
   url: string
   /** Opens another page (tab) of the same browser profile on the same URL. */
   newPage(): Promise<Page>
+  /** Reloads the main page and waits until its script is ready again. */
+  reload(): Promise<void>
   close(): Promise<void>
 }
 
@@ -96,11 +99,16 @@ export async function openTestPage(entry: string): Promise<BrowserPage> {
     }
     const page = await open()
     const opened = browser
+    const ready = () => page.waitForFunction(() => (globalThis as { ready?: boolean }).ready === true)
     return {
       browser: opened,
       page,
       url,
       newPage: open,
+      async reload() {
+        await page.reload()
+        await ready()
+      },
       async close() {
         await opened.close()
         await new Promise<void>((resolve) => server.close(() => resolve()))
@@ -111,4 +119,27 @@ export async function openTestPage(entry: string): Promise<BrowserPage> {
     server.close()
     throw err
   }
+}
+
+/**
+ * A real-browser suite: serves and opens `pageEntry` once for all its tests (skipped with a notice when
+ * Chromium is missing, failing under `ARALIYA_REQUIRE_BROWSER=1`), and closes everything afterwards.
+ * `body` gets a function returning the open page.
+ */
+export function describeInBrowser(
+  suite: string,
+  pageEntry: string,
+  body: (browser: () => BrowserPage) => void
+): void {
+  const run = browserAvailable(suite) ? describe : describe.skip
+  run(`${suite} in a real browser (headless Chromium)`, () => {
+    let browser: BrowserPage | undefined
+    beforeAll(async () => {
+      browser = await openTestPage(pageEntry)
+    }, 60_000)
+    afterAll(async () => {
+      await browser?.close()
+    })
+    body(() => browser as BrowserPage)
+  })
 }

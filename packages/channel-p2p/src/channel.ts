@@ -326,7 +326,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     await carrier.start()
     return {
       sessions: () => carrier.sessions(),
-      whenSynced: (peer, opts) => carrier.whenSynced(peer, opts),
+      whenSessionOpen: (peer, opts) => carrier.whenSessionOpen(peer, opts),
       stop: async () => {
         this.#carriers.delete(carrier)
         await carrier.stop()

@@ -43,8 +43,8 @@ export interface GraphSyncSession {
 export interface GraphSyncHandle {
   /** The sessions open now. */
   sessions(): GraphSyncSession[]
-  /** Resolves once a session with `peer` is open (for tests and demos). */
-  whenSynced(peer: string, options?: AbortOptions): Promise<void>
+  /** Resolves once a sync session with `peer` is open (its first version-vector exchange is then under way). */
+  whenSessionOpen(peer: string, options?: AbortOptions): Promise<void>
   /** Closes every session and stops serving the protocol. */
   stop(): Promise<void>
 }
@@ -120,7 +120,7 @@ export class GraphSyncCarrier {
     }))
   }
 
-  whenSynced(peer: string, options: AbortOptions = {}): Promise<void> {
+  whenSessionOpen(peer: string, options: AbortOptions = {}): Promise<void> {
     if (this.#sessions.has(peer)) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const list = this.#waiters.get(peer) ?? []

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type BrowserPage, browserAvailable, openTestPage } from '../../../test-support/browser.ts'
+import { expect, it } from 'vitest'
+import { describeInBrowser } from '../../../test-support/browser.ts'
 import { createGraph, memoryStore } from '../src/index.js'
 import { testIdentity } from './helpers.js'
 
@@ -10,17 +10,7 @@ type Api = typeof import('../src/index.js') & {
 }
 declare const araliya: Api
 
-const run = browserAvailable('@araliya/crdt-graph') ? describe : describe.skip
-
-run('in a real browser (headless Chromium)', () => {
-  let browser: BrowserPage
-  beforeAll(async () => {
-    browser = await openTestPage(join(import.meta.dirname, 'browser', 'page.ts'))
-  }, 60_000)
-  afterAll(async () => {
-    await browser?.close()
-  })
-
+describeInBrowser('@araliya/crdt-graph', join(import.meta.dirname, 'browser', 'page.ts'), (tab) => {
   it('persists a graph in IndexedDB (browser-level) across a reload; its commits verify in Node', async () => {
     const seed = Array.from({ length: 32 }, (_, i) => i + 1)
     const write = async (seedBytes: number[]) => {
@@ -45,12 +35,11 @@ run('in a real browser (headless Chromium)', () => {
         address: me.address
       }
     }
-    const first = await browser.page.evaluate(write, seed)
+    const first = await tab().page.evaluate(write, seed)
     expect(first.before).toBeUndefined()
     expect(first.count).toBe(1)
-    await browser.page.reload()
-    await browser.page.waitForFunction(() => (globalThis as { ready?: boolean }).ready === true)
-    const second = await browser.page.evaluate(write, seed)
+    await tab().reload()
+    const second = await tab().page.evaluate(write, seed)
     expect(second.before).toEqual({
       title: 'from the browser',
       bytes: new Uint8Array([1, 2, 3]),

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type BrowserPage, browserAvailable, openTestPage } from '../../../test-support/browser.ts'
+import { expect, it } from 'vitest'
+import { describeInBrowser } from '../../../test-support/browser.ts'
 import { generateIdentity, KeystorePassphraseError, verify } from '../src/index.js'
 
 type Api = typeof import('../src/index.js') & {
@@ -8,19 +8,9 @@ type Api = typeof import('../src/index.js') & {
 }
 declare const araliya: Api
 
-const run = browserAvailable('@araliya/identity') ? describe : describe.skip
-
-run('in a real browser (headless Chromium)', () => {
-  let browser: BrowserPage
-  beforeAll(async () => {
-    browser = await openTestPage(join(import.meta.dirname, 'browser', 'page.ts'))
-  }, 60_000)
-  afterAll(async () => {
-    await browser?.close()
-  })
-
+describeInBrowser('@araliya/identity', join(import.meta.dirname, 'browser', 'page.ts'), (tab) => {
   it('uses WebCrypto ed25519, and its signatures verify in Node', async () => {
-    const result = await browser.page.evaluate(async () => {
+    const result = await tab().page.evaluate(async () => {
       const id = await araliya.generateIdentity()
       const message = new TextEncoder().encode('from the browser')
       const signature = await id.sign('araliya/browser-test/v1', message)
@@ -45,7 +35,7 @@ run('in a real browser (headless Chromium)', () => {
     const id = await generateIdentity()
     const message = new TextEncoder().encode('from node')
     const signature = await id.sign('araliya/browser-test/v1', message)
-    const verdicts = await browser.page.evaluate(
+    const verdicts = await tab().page.evaluate(
       async ({ address, signature }) => {
         const message = new TextEncoder().encode('from node')
         const sig = Uint8Array.from(signature)
@@ -71,18 +61,17 @@ run('in a real browser (headless Chromium)', () => {
       araliya
         .loadOrCreateIdentity({ dir: 'araliya-browser-test' })
         .then((id: { address: string }) => id.address)
-    const first = await browser.page.evaluate(create)
-    await browser.page.reload()
-    await browser.page.waitForFunction(() => (globalThis as { ready?: boolean }).ready === true)
-    const second = await browser.page.evaluate(create)
-    const other = await browser.newPage()
+    const first = await tab().page.evaluate(create)
+    await tab().reload()
+    const second = await tab().page.evaluate(create)
+    const other = await tab().newPage()
     const third = await other.evaluate(create)
     expect(second).toBe(first)
     expect(third).toBe(first)
   })
 
   it('encrypts a keystore with a passphrase (noble scrypt) and refuses a wrong one', async () => {
-    const outcome = await browser.page.evaluate(async () => {
+    const outcome = await tab().page.evaluate(async () => {
       const id = await araliya.generateIdentity()
       const bytes = await araliya.exportIdentity(id, { passphrase: 'pässword', scryptLogN: 12 })
       const back = await araliya.importIdentity(bytes, { passphrase: 'pässword' })
