@@ -9,8 +9,10 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['@araliya/source', 'module', 'import', 'node', 'default'] } },
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Sized for a loaded 2-core CI machine: a deadline only decides how long a real failure takes to
+    // report, so it is generous; tests wait on events, never on fixed sleeps.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     pool: 'forks'
   }
 })
