@@ -4,7 +4,7 @@ import { type Datastore, Key } from 'interface-datastore'
 const log = logger('araliya:channel:seen')
 const PREFIX = '/araliya/seen'
 
-/** Default most unexpired ids a {@link SeenSet} holds (see `docs/protocols/envelope.md`, "Replay"). */
+/** Default most unexpired ids a {@link SeenSet} holds (sizing: `docs/protocols/envelope.md`, "Replay protection"). */
 export const DEFAULT_MAX_SEEN_ENTRIES = 100_000
 
 /** Settings of a {@link SeenSet}. */
