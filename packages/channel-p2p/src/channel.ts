@@ -78,7 +78,11 @@ export interface ChannelInit {
   maxClockSkewMs?: number
   /** Per-sender rate limit for inbound envelopes (token bucket). */
   rateLimit?: RateLimitInit
-  /** Largest number of envelope ids remembered for replay protection. Default 100,000. */
+  /**
+   * Most unexpired envelope ids held for replay protection (about 180 bytes each). When they are all
+   * unexpired, new envelopes are ignored with `seen-set-full` until some expire; an unexpired id is never
+   * forgotten to make room. Default 100,000 (sizing in `docs/protocols/envelope.md`).
+   */
   maxSeenEntries?: number
   /** Direct-message settings (retries, timeouts). */
   direct?: DirectInit
@@ -125,7 +129,15 @@ export interface ChannelStats {
   directReceived: number
   outboxSize: number
   seenSize: number
+  /** Dropped inbound envelopes by reason (reasons never seen are absent). */
+  drops: { [reason in DropReason]?: number }
 }
+
+/** The counters a channel keeps itself (the rest of {@link ChannelStats} is read from its parts). */
+type ChannelCounters = Omit<
+  ChannelStats,
+  'outboxSize' | 'seenSize' | 'directSent' | 'directReceived' | 'drops'
+>
 
 /** Options of {@link P2PChannel.publish}. */
 export interface PublishEnvelopeOptions extends AbortOptions {
@@ -156,7 +168,8 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   readonly #carriers = new Set<GraphSyncCarrier>()
   #sealingKey: SealingKey | undefined
   #started = false
-  readonly #stats: Omit<ChannelStats, 'outboxSize' | 'seenSize' | 'directSent' | 'directReceived'> = {
+  readonly #drops: { [reason in DropReason]?: number } = {}
+  readonly #stats: ChannelCounters = {
     published: 0,
     publishFailures: 0,
     accepted: 0,
@@ -339,7 +352,8 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     return {
       ...this.#stats,
       ...this.#direct.stats(),
-      seenSize: this.#seen.size
+      seenSize: this.#seen.size,
+      drops: { ...this.#drops }
     }
   }
 
@@ -405,6 +419,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     })
     if (verdict.action !== 'accept') {
       this.#stats[verdict.action === 'reject' ? 'rejected' : 'ignored']++
+      this.#drops[verdict.reason] = (this.#drops[verdict.reason] ?? 0) + 1
       log('%s envelope on %s from %s: %s', verdict.action, chan, peer ?? from ?? '?', verdict.message)
       this.safeDispatchEvent('envelope:drop', {
         detail: {
@@ -421,7 +436,13 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     this.#clock.observe(envelope.hlc)
     this.#stats.accepted++
     const forUs = envelope.to === undefined || envelope.to === this.node.address
-    const routed = forUs && (this.#inbound.get(chan) ?? []).some((matches) => matches(envelope.topic))
+    let routed = forUs && (this.#inbound.get(chan) ?? []).some((matches) => matches(envelope.topic))
+    if (routed && payload.value === undefined) {
+      // `#open` only leaves the payload out of envelopes for someone else; should that ever change,
+      // nothing without a payload goes on the bus.
+      log.error('not delivering %s from %s: it has no payload', envelope.topic, envelope.from)
+      routed = false
+    }
     if (routed) {
       const origin: Origin = { kind: 'remote', peer: envelope.from }
       try {
@@ -437,8 +458,11 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     return { action: 'accept' }
   }
 
-  /** Decodes (and, when sealed to us, decrypts) a verified envelope's body. */
-  #open(envelope: Envelope, chan: string): { value: unknown } {
+  /**
+   * Decodes (and, when sealed to us, decrypts) a verified envelope's body. The value is absent only for
+   * an envelope sealed to someone else, which is forwarded but never delivered here.
+   */
+  #open(envelope: Envelope, chan: string): { value: CanonicalValue | undefined } {
     if (chan === DIRECT_CHANNEL && envelope.to !== this.node.address) {
       throw new EnvelopeRejectedError(
         'not-for-us',
@@ -447,6 +471,13 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     }
     let body = envelope.body
     if (envelope.ct === SEALED_CONTENT) {
+      if (envelope.to === undefined) {
+        // Sealed to nobody: no node can open it, so it is neither delivered nor forwarded.
+        throw new EnvelopeRejectedError(
+          'undecryptable',
+          `envelope ${envelope.topic} from ${envelope.from} is sealed but names no recipient`
+        )
+      }
       if (envelope.to !== this.node.address) return { value: undefined } // someone else's secret: forward only
       try {
         body = open(body, envelope.from, this.#sealingKey as SealingKey, this.#maxEnvelopeBytes)

@@ -54,7 +54,11 @@ export interface CheckOutcome {
 }
 
 /** Reasons a sender should try again later rather than give up. */
-const TRANSIENT: ReadonlySet<DropReason | undefined> = new Set(['rate-limited', 'clock-skew'])
+const TRANSIENT: ReadonlySet<DropReason | undefined> = new Set([
+  'rate-limited',
+  'clock-skew',
+  'seen-set-full'
+])
 
 interface Ack {
   ok: boolean

@@ -11,6 +11,7 @@ export type DropReason =
   | 'clock-skew'
   | 'duplicate'
   | 'rate-limited'
+  | 'seen-set-full'
   | 'not-for-us'
   | 'undecryptable'
 

@@ -42,6 +42,7 @@ const IGNORED: ReadonlySet<DropReason> = new Set([
   'clock-skew',
   'duplicate',
   'rate-limited',
+  'seen-set-full',
   'undecryptable'
 ])
 
@@ -52,7 +53,8 @@ export function actionFor(reason: DropReason): 'reject' | 'ignore' {
 
 /**
  * Runs the inbound checks in order — size before decoding, decoding, signature, network and channel,
- * expiry and clock skew, replay, per-sender rate — and records an accepted envelope as seen.
+ * expiry and clock skew, body, replay, per-sender rate — and records an accepted envelope as seen (or
+ * ignores it with `seen-set-full` when the seen-set has no room).
  */
 export class InboundPipeline {
   readonly #init: Required<Omit<InboundInit, 'now'>> & { now: () => number }
@@ -121,8 +123,14 @@ export class InboundPipeline {
     const key = envelopeKey(envelope)
     if (seen.has(key)) return drop('duplicate', `envelope ${key} was already delivered`)
     if (!limiter.take(envelope.from)) return drop('rate-limited', `${envelope.from} is over its rate limit`)
-    // Kept until it could no longer pass the expiry check on any node within the allowed skew.
-    seen.add(key, expiresAt + maxClockSkewMs)
+    // Kept until it could no longer pass the expiry check on any node within the allowed skew. A full
+    // seen-set refuses rather than forgets, so a replay is never let through to make room.
+    if (!seen.add(key, expiresAt + maxClockSkewMs)) {
+      return drop(
+        'seen-set-full',
+        `the seen-set holds its maximum of ${seen.maxEntries} unexpired envelope ids; new envelopes are refused until some expire (raise maxSeenEntries if this is honest traffic)`
+      )
+    }
     return { action: 'accept', envelope, payload }
   }
 }

@@ -223,16 +223,20 @@ describe('replay and time', () => {
 })
 
 describe('bounded state', () => {
-  it('the seen-set never holds more than maxEntries and forgets expired entries', () => {
+  it('the seen-set never holds more than maxEntries: it refuses new ids when full and forgets only expired ones', () => {
     let clock = NOW
     const seen = new SeenSet({ maxEntries: 1000, now: () => clock })
     for (let i = 0; i < 5000; i++) seen.add(`k${i}`, clock + 1000)
-    expect(seen.size).toBeLessThanOrEqual(1000)
-    expect(seen.evicted).toBe(4000)
+    expect(seen.size).toBe(1000)
+    expect(seen.refused).toBe(4000)
+    expect(seen.has('k0')).toBe(true)
+    expect(seen.has('k999')).toBe(true)
+    expect(seen.has('k1000')).toBe(false)
     clock += 2000
     for (let i = 0; i < 1024; i++) seen.add(`n${i}`, clock + 1000)
-    expect(seen.has('k4999')).toBe(false)
-    expect(seen.size).toBeLessThanOrEqual(1000)
+    expect(seen.has('k0')).toBe(false)
+    expect(seen.has('n999')).toBe(true)
+    expect(seen.size).toBe(1000)
   })
 
   it('the rate limiter tracks at most maxSenders', () => {

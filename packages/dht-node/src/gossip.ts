@@ -5,6 +5,7 @@ import type { PeerScoreParams, PeerScoreThresholds, TopicScoreParams } from '@li
 import type { PeerId } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { InvalidTopicError } from './errors.js'
+import { keepRetainedScoresOf } from './score-retention.js'
 
 const log = logger('araliya:dht:gossip')
 
@@ -93,10 +94,18 @@ export const DEFAULT_SCORE_THRESHOLDS: PeerScoreThresholds = {
 }
 
 /**
- * Score parameters for one Araliya topic. Invalid messages cost `-20 × count²` (decaying by 0.9 per second),
- * so two rejected messages in quick succession take a peer under the graylist threshold (-80) while a single
- * mistake only drops it below the gossip threshold. Mesh-delivery penalties are off: these topics are
- * quiet most of the time and honest peers must not lose score for silence.
+ * Score parameters for one Araliya topic. Each rejected message adds one to the peer's invalid-message
+ * count on the topic, which costs `-20 × count²`; the count decays by 0.9 per second while the peer is
+ * connected. Measured with gossipsub's own scoring (test/score.test.ts), for a fresh peer: one reject
+ * gives -20 (below the gossip threshold, -10), two give -80 (below the publish threshold, -50, but not
+ * graylisted: only a score *below* -80 is), three give -180 (graylisted: its messages are dropped unread).
+ * Good deliveries in all three swarm topics offset at most 39 points, so two rejects never graylist a
+ * peer and three always do. Decay is quick: three rejects keep a peer graylisted for 4 s of connection,
+ * below the publish and gossip thresholds for 7 and 14 s, and negative for 33 s; n rejects keep it
+ * graylisted for about log(n / 2) / log(1 / 0.9) seconds (16 s for 10, 38 s for 100). While disconnected
+ * the penalty is kept, undecayed, for an hour (gossipsub's `retainScore`), reconnecting included (see
+ * `keepRetainedScores`). Mesh-delivery penalties are off: these topics are quiet most of the time and
+ * honest peers must not lose score for silence.
  */
 export function araliyaTopicScoreParams(overrides: Partial<TopicScoreParams> = {}): TopicScoreParams {
   return {
@@ -205,6 +214,8 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> {
   constructor(pubsub: GossipSub, network: string, init: GossipInit = {}) {
     super()
     this.#pubsub = pubsub
+    // Penalties must survive a reconnect; @libp2p/gossipsub 17.1 resets them (see score-retention.ts).
+    keepRetainedScoresOf(pubsub)
     this.network = network
     this.#prefix = `/araliya/${network}/`
     this.#maxMessageBytes = init.maxMessageBytes ?? 1024 * 1024
