@@ -50,13 +50,14 @@ import {
   DEFAULT_MAX_RECORD_TTL_MS,
   decodePresenceRecord,
   encodePresenceRecord,
+  multiaddrProblem,
   type PresenceRecord,
   presenceKey,
   validatePresenceRecord
 } from './presence.js'
 import { araliyaRecordRules } from './records.js'
 import { normalizeSkillName, skillKey } from './skills.js'
-import { decodeNodeStatus, encodeNodeStatus, type NodeStatus } from './status.js'
+import { checkNodeStatus, decodeNodeStatus, encodeNodeStatus, type NodeStatus } from './status.js'
 
 const log = logger('araliya:dht')
 /** How long after joining (or losing a peer) before topping up connections through a DHT query. */
@@ -664,13 +665,9 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
       }
     })
     this.gossip.setBuiltinValidator('node-status', (message) => {
-      let status: NodeStatus
-      try {
-        status = decodeNodeStatus(message.data)
-      } catch {
-        return FOREIGN_MESSAGE
-      }
-      return status.address === message.from ? GossipValidation.Accept : GossipValidation.Reject
+      const verdict = checkNodeStatus(message.data, message.from)
+      if (verdict.action === 'foreign') return FOREIGN_MESSAGE
+      return verdict.action === 'accept' ? GossipValidation.Accept : GossipValidation.Reject
     })
     const onMessage = (event: CustomEvent<GossipMessage>): void => {
       const message = event.detail
@@ -888,6 +885,12 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
       .getMultiaddrs()
       .map((ma) => ma.toString())
       .map((s) => (s.endsWith(suffix) ? s.slice(0, -suffix.length) : s))
+      .filter((s) => {
+        // Every server refuses a record with one bad multiaddr, so leave out what the rule refuses.
+        const problem = multiaddrProblem(s)
+        if (problem !== undefined) log('not advertising %s: %s', s, problem)
+        return problem === undefined
+      })
       .sort()
   }
 
