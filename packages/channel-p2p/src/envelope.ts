@@ -82,11 +82,22 @@ function body(e: UnsignedEnvelope): { [key: string]: CanonicalValue } {
   return out
 }
 
-/** Signs an envelope with the sender's identity (whose address must be `from`). */
+/**
+ * Signs an envelope with the sender's identity (whose address must be `from`).
+ *
+ * @throws {EnvelopeRejectedError} `bad-signature` when `from` is not the identity's address, `malformed`
+ * when every receiver would refuse the envelope at decoding (a `to` that is not a valid address, a topic
+ * over 256 bytes, …): such an envelope would only cost the sender gossip score.
+ */
 export async function signEnvelope(identity: Identity, envelope: UnsignedEnvelope): Promise<Envelope> {
   if (identity.address !== envelope.from)
     throw new EnvelopeRejectedError('bad-signature', 'from must be the signer')
-  const sig = await identity.sign(ENVELOPE_CONTEXT, encodeCanonical(body(envelope)))
+  const fields = body(envelope)
+  const problem = shapeProblem({ ...fields, sig: new Uint8Array(64) })
+  if (problem !== undefined) {
+    throw new EnvelopeRejectedError('malformed', `every receiver would refuse this envelope: ${problem}`)
+  }
+  const sig = await identity.sign(ENVELOPE_CONTEXT, encodeCanonical(fields))
   return { ...envelope, v: ENVELOPE_VERSION, sig }
 }
 

@@ -9,7 +9,8 @@ import {
   EnvelopeRejectedError,
   InboundPipeline,
   SEALED_CONTENT,
-  SeenSet
+  SeenSet,
+  signEnvelope
 } from '../src/index.js'
 
 const NET = 'test-net'
@@ -101,5 +102,36 @@ describe('envelope rules the docs state', () => {
     expect(await verdict(await envelopeBytes({ hlc: 2 ** 53 }))).toBe('reject malformed')
     // the largest stamp that is still an integer of the format is judged by the clock instead
     expect(await verdict(await envelopeBytes({ hlc: 2 ** 53 - 1 }))).toBe('ignore clock-skew')
+  })
+})
+
+describe('envelopes we would refuse are never sent', () => {
+  it('signEnvelope refuses what every receiver would reject as malformed', async () => {
+    const unsigned = {
+      net: NET,
+      chan: 'agent-messages',
+      from: alice.address,
+      id: new Uint8Array(16),
+      hlc: NOW * 1024,
+      ttl: 60_000,
+      topic: 'agents/hello',
+      ct: CBOR_CONTENT,
+      body: new Uint8Array([0xf6])
+    }
+    await expect(signEnvelope(alice, unsigned)).resolves.toBeDefined()
+    for (const bad of [
+      { to: Object.values(lookAlikeAddresses(bob.address))[0] as string },
+      { to: Object.values(secondSpellings(bob.publicKey))[0] as string },
+      { topic: '\u20ac'.repeat(100) },
+      { ct: 'text/plain' },
+      { ttl: 0 }
+    ]) {
+      const error = await signEnvelope(alice, { ...unsigned, ...bad }).then(
+        () => undefined,
+        (err: unknown) => err
+      )
+      expect(EnvelopeRejectedError.isInstance(error), JSON.stringify(bad)).toBe(true)
+      expect((error as EnvelopeRejectedError).reason).toBe('malformed')
+    }
   })
 })

@@ -1,9 +1,11 @@
 import { encodeCanonical, type Identity, identityFromSeed } from '@araliya/identity'
+import { InvalidInputError } from '@araliya/interface'
 import { describe, expect, it } from 'vitest'
 import { lookAlikeAddresses, secondSpellings } from '../../../test-support/addresses.ts'
 import { InvalidRecordError } from '../src/errors.ts'
 import { PRESENCE_CONTEXT, presenceKey, validatePresenceRecord } from '../src/presence.ts'
 import { checkNodeStatus, encodeNodeStatus, type NodeStatus } from '../src/status.ts'
+import { createMemoryNode, randomNetworkName } from '../src/testing.ts'
 
 const NOW = 1_750_000_000_000
 const HOUR = 3_600_000
@@ -131,6 +133,25 @@ describe('node-status heartbeat rules the docs state', () => {
         action: 'foreign',
         reason: 'malformed'
       })
+    }
+  })
+})
+
+describe('addresses from callers', () => {
+  it('findAgent and dialAgent refuse look-alikes and second spellings before any query or dial', async () => {
+    const node = await createMemoryNode({ network: randomNetworkName(), role: 'bootstrap', identity: alice })
+    await node.start()
+    try {
+      const bob = await identityFromSeed(new Uint8Array(32).fill(12))
+      for (const bad of [
+        ...Object.values(lookAlikeAddresses(bob.address)),
+        ...Object.values(secondSpellings(bob.publicKey))
+      ]) {
+        await expect(node.findAgent(bad), bad).rejects.toThrowError(InvalidInputError)
+        await expect(node.dialAgent(bad), bad).rejects.toThrowError(InvalidInputError)
+      }
+    } finally {
+      await node.stop()
     }
   })
 })
