@@ -135,7 +135,7 @@ describe('addresses are canonical: one key, one spelling', () => {
   })
 })
 
-describe('grants and links refuse non-canonical addresses', () => {
+describe('grants refuse non-canonical addresses', () => {
   it('a grant to, or from, a look-alike or second spelling is refused', async () => {
     const owner = await identityFromSeed(new Uint8Array(32).fill(1))
     const bad = [
