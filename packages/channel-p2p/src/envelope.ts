@@ -82,11 +82,22 @@ function body(e: UnsignedEnvelope): { [key: string]: CanonicalValue } {
   return out
 }
 
-/** Signs an envelope with the sender's identity (whose address must be `from`). */
+/**
+ * Signs an envelope with the sender's identity (whose address must be `from`).
+ *
+ * @throws {EnvelopeRejectedError} `bad-signature` when `from` is not the identity's address, `malformed`
+ * when every receiver would refuse the envelope at decoding (a `to` that is not a valid address, a topic
+ * over 256 bytes, …): such an envelope would only cost the sender gossip score.
+ */
 export async function signEnvelope(identity: Identity, envelope: UnsignedEnvelope): Promise<Envelope> {
   if (identity.address !== envelope.from)
     throw new EnvelopeRejectedError('bad-signature', 'from must be the signer')
-  const sig = await identity.sign(ENVELOPE_CONTEXT, encodeCanonical(body(envelope)))
+  const fields = body(envelope)
+  const problem = shapeProblem({ ...fields, sig: new Uint8Array(64) })
+  if (problem !== undefined) {
+    throw new EnvelopeRejectedError('malformed', `every receiver would refuse this envelope: ${problem}`)
+  }
+  const sig = await identity.sign(ENVELOPE_CONTEXT, encodeCanonical(fields))
   return { ...envelope, v: ENVELOPE_VERSION, sig }
 }
 
@@ -140,22 +151,36 @@ function shapeProblem(value: CanonicalValue): string | undefined {
   for (const key of Object.keys(e))
     if (!KEYS.has(key)) return `unknown field ${JSON.stringify(key.slice(0, 32))}`
   if (e.v !== ENVELOPE_VERSION) return `unsupported version ${String(e.v)}`
-  if (typeof e.net !== 'string' || e.net.length === 0 || e.net.length > 128) return 'bad net'
-  if (typeof e.chan !== 'string' || e.chan.length === 0 || e.chan.length > 128) return 'bad chan'
-  if (!isAddress(e.from)) return 'from is not an ed25519 address'
+  if (!isText(e.net, 1, 128)) return 'net must be text of 1-128 bytes'
+  if (!isText(e.chan, 1, 128)) return 'chan must be text of 1-128 bytes'
+  if (!isAddress(e.from)) return 'from is not a canonical Ed25519 address'
   if (!(e.id instanceof Uint8Array) || e.id.byteLength !== 16) return 'id must be 16 bytes'
   if (!Number.isSafeInteger(e.hlc) || (e.hlc as number) < 0) return 'bad hlc'
   if (!Number.isSafeInteger(e.ttl) || (e.ttl as number) <= 0 || (e.ttl as number) > MAX_TTL_MS)
     return 'bad ttl'
-  if (e.to !== undefined && !isAddress(e.to)) return 'to is not an ed25519 address'
-  if (typeof e.topic !== 'string' || e.topic.length === 0 || e.topic.length > 256) return 'bad topic'
-  if (typeof e.ct !== 'string' || e.ct.length === 0 || e.ct.length > 128) return 'bad content type'
+  if (e.to !== undefined && !isAddress(e.to)) return 'to is not a canonical Ed25519 address'
+  if (!isText(e.topic, 1, 256)) return 'topic must be text of 1-256 bytes'
+  if (e.ct !== CBOR_CONTENT && e.ct !== SEALED_CONTENT) {
+    return `content type must be ${CBOR_CONTENT} or ${SEALED_CONTENT}`
+  }
   if (!(e.body instanceof Uint8Array)) return 'body must be bytes'
   if (!(e.sig instanceof Uint8Array) || e.sig.byteLength !== 64) return 'signature must be 64 bytes'
   return undefined
 }
 
 const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'))
+
+const textEncoder = new TextEncoder()
+
+/** A string whose UTF-8 encoding is `min`-`max` bytes (the length CBOR itself records). */
+function isText(value: unknown, min: number, max: number): value is string {
+  if (typeof value !== 'string') return false
+  // UTF-8 takes at least one byte per UTF-16 unit and at most three, so most strings need no encoding.
+  if (value.length < min / 3 || value.length > max) return false
+  if (value.length * 3 <= max && value.length >= min) return true
+  const bytes = textEncoder.encode(value).byteLength
+  return bytes >= min && bytes <= max
+}
 
 /** The deduplication key of an envelope: sender and id. */
 export function envelopeKey(envelope: Pick<Envelope, 'from' | 'id'>): string {

@@ -83,8 +83,10 @@ export {
   DEFAULT_MAX_RECORD_TTL_MS,
   decodePresenceRecord,
   encodePresenceRecord,
+  MAX_MULTIADDR_BYTES,
   MAX_PRESENCE_MULTIADDRS,
   MAX_PRESENCE_SKILLS,
+  multiaddrProblem,
   PRESENCE_CONTEXT,
   PRESENCE_KEY_PREFIX,
   type PresenceRecord,
@@ -102,4 +104,14 @@ export {
   recordDatastoreKey
 } from './records.js'
 export { MAX_SKILL_NAME_LENGTH, normalizeSkillName, SKILL_KEY_PREFIX, skillKey } from './skills.js'
-export { decodeNodeStatus, encodeNodeStatus, MAX_STATUS_BYTES, type NodeStatus } from './status.js'
+export {
+  checkNodeStatus,
+  DHT_MODES,
+  decodeNodeStatus,
+  encodeNodeStatus,
+  MAX_STATUS_BYTES,
+  MAX_STATUS_MESH_TOPICS,
+  NODE_ROLES,
+  type NodeStatus,
+  type NodeStatusVerdict
+} from './status.js'

@@ -1,4 +1,4 @@
-import { type EthLink, type Identity, isAddress } from '@araliya/identity'
+import { type EthLink, type Identity, publicKeyFromAddress } from '@araliya/identity'
 import { type AbortOptions, InvalidInputError, throwIfAborted } from '@araliya/interface'
 import { type CircuitRelayService, circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
@@ -50,13 +50,14 @@ import {
   DEFAULT_MAX_RECORD_TTL_MS,
   decodePresenceRecord,
   encodePresenceRecord,
+  multiaddrProblem,
   type PresenceRecord,
   presenceKey,
   validatePresenceRecord
 } from './presence.js'
 import { araliyaRecordRules } from './records.js'
 import { normalizeSkillName, skillKey } from './skills.js'
-import { decodeNodeStatus, encodeNodeStatus, type NodeStatus } from './status.js'
+import { checkNodeStatus, decodeNodeStatus, encodeNodeStatus, type NodeStatus } from './status.js'
 
 const log = logger('araliya:dht')
 /** How long after joining (or losing a peer) before topping up connections through a DHT query. */
@@ -452,12 +453,13 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
    * Resolves an agent address to its PeerId and multiaddrs by a DHT query for its signed presence record;
    * no local state is needed. The addresses are added to the peer store so `libp2p.dial(peerId)` works.
    *
+   * @throws {InvalidInputError} when `address` is not a valid agent address (a look-alike, a second
+   * spelling of a key, not Ed25519, …).
    * @throws {AgentNotFoundError} when no valid, unexpired record is found.
    */
   async findAgent(address: string, options?: AbortOptions): Promise<AgentInfo> {
     this.#assertStarted()
-    if (!isAddress(address))
-      throw new InvalidInputError(`"${String(address).slice(0, 80)}" is not an agent address`)
+    assertAgentAddress(address)
     const signal = this.#signal(options?.signal, this.#queryTimeoutMs)
     const value = await this.#getRecord(presenceKey(address), signal)
     if (value === undefined) throw new AgentNotFoundError(`no presence record found for ${address}`)
@@ -484,9 +486,14 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
     }
   }
 
-  /** Finds an agent and dials it (directly if connected already). */
+  /**
+   * Finds an agent and dials it (directly if connected already).
+   *
+   * @throws {InvalidInputError} when `address` is not a valid agent address.
+   */
   async dialAgent(address: string, options?: AbortOptions): Promise<Connection> {
     this.#assertStarted()
+    assertAgentAddress(address)
     const peerId = peerIdFromString(address)
     const existing = this.libp2p.getConnections(peerId)[0]
     if (existing !== undefined) return existing
@@ -664,13 +671,9 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
       }
     })
     this.gossip.setBuiltinValidator('node-status', (message) => {
-      let status: NodeStatus
-      try {
-        status = decodeNodeStatus(message.data)
-      } catch {
-        return FOREIGN_MESSAGE
-      }
-      return status.address === message.from ? GossipValidation.Accept : GossipValidation.Reject
+      const verdict = checkNodeStatus(message.data, message.from)
+      if (verdict.action === 'foreign') return FOREIGN_MESSAGE
+      return verdict.action === 'accept' ? GossipValidation.Accept : GossipValidation.Reject
     })
     const onMessage = (event: CustomEvent<GossipMessage>): void => {
       const message = event.detail
@@ -888,6 +891,12 @@ export class DhtNode extends TypedEventEmitter<DhtNodeEvents> {
       .getMultiaddrs()
       .map((ma) => ma.toString())
       .map((s) => (s.endsWith(suffix) ? s.slice(0, -suffix.length) : s))
+      .filter((s) => {
+        // Every server refuses a record with one bad multiaddr, so leave out what the rule refuses.
+        const problem = multiaddrProblem(s)
+        if (problem !== undefined) log('not advertising %s: %s', s, problem)
+        return problem === undefined
+      })
       .sort()
   }
 
@@ -1023,4 +1032,21 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
   return true
+}
+
+/**
+ * Addresses from callers are checked by identity's one strict parser before libp2p sees them, so a
+ * look-alike or a second spelling of a key never reaches a DHT query or a dial.
+ */
+function assertAgentAddress(address: string): void {
+  try {
+    publicKeyFromAddress(address)
+  } catch (err) {
+    throw new InvalidInputError(
+      `"${String(address).slice(0, 80)}" is not an agent address: ${(err as Error).message}`,
+      {
+        cause: err
+      }
+    )
+  }
 }

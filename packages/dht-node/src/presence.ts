@@ -23,7 +23,9 @@ export const DEFAULT_MAX_RECORD_TTL_MS = 48 * 60 * 60 * 1000
 export const MAX_PRESENCE_MULTIADDRS = 32
 /** Most skills a presence record may list. */
 export const MAX_PRESENCE_SKILLS = 64
-const MAX_MULTIADDR_CHARS = 512
+/** Longest multiaddr string a presence record may list, in bytes (multiaddrs are ASCII). */
+export const MAX_MULTIADDR_BYTES = 512
+const MULTIADDR_PATTERN = /^(?:\/[\x21-\x2e\x30-\x7e]+)+$/
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder('utf-8', { fatal: true })
@@ -74,12 +76,22 @@ export function presenceSigningBytes(body: PresenceRecordBody): Uint8Array {
  * Creates and signs a presence record for `identity`.
  *
  * @throws {InvalidSkillNameError} when a skill name is not valid.
+ * @throws {InvalidRecordError} (`malformed`) when a multiaddr breaks the rule of {@link multiaddrProblem}.
  */
 export async function createPresenceRecord(
   identity: Identity,
   init: { multiaddrs: readonly string[]; skills?: readonly string[]; seq: number; expires: number },
   options?: { signal?: AbortSignal }
 ): Promise<PresenceRecord> {
+  for (const ma of init.multiaddrs) {
+    const problem = multiaddrProblem(ma)
+    if (problem !== undefined) {
+      throw new InvalidRecordError(
+        'malformed',
+        `cannot advertise ${JSON.stringify(ma).slice(0, 120)}: ${problem}`
+      )
+    }
+  }
   const body: PresenceRecordBody = {
     v: 1,
     address: identity.address,
@@ -124,12 +136,19 @@ export function decodePresenceRecord(
     throw new InvalidRecordError('malformed', 'the presence record lists too many multiaddrs or skills')
   }
   for (const ma of v.multiaddrs) {
-    if (typeof ma !== 'string' || ma.length === 0 || ma.length > MAX_MULTIADDR_CHARS || ma[0] !== '/') {
-      throw new InvalidRecordError('malformed', 'the presence record holds an invalid multiaddr')
+    const problem = multiaddrProblem(ma)
+    if (problem !== undefined) {
+      throw new InvalidRecordError('malformed', `the presence record holds an invalid multiaddr: ${problem}`)
     }
   }
+  let previous: string | undefined
   for (const skill of v.skills) {
     if (typeof skill !== 'string') throw new InvalidRecordError('malformed', 'a skill is not a string')
+    // Skills are ASCII once normalised, so `<` is plain byte order.
+    if (previous !== undefined && skill <= previous) {
+      throw new InvalidRecordError('malformed', 'the skills of a presence record must be sorted and unique')
+    }
+    previous = skill
     let normalised: string
     try {
       normalised = normalizeSkillName(skill)
@@ -205,7 +224,12 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** @internal Decodes canonical CBOR with the record size limit applied first. */
-export function decodeRecordValue(bytes: Uint8Array, maxBytes: number, what: string): CanonicalValue {
+export function decodeRecordValue(
+  bytes: Uint8Array,
+  maxBytes: number,
+  what: string,
+  maxDepth = 3
+): CanonicalValue {
   if (!(bytes instanceof Uint8Array)) throw new InvalidRecordError('malformed', `${what} is not bytes`)
   if (bytes.byteLength > maxBytes) {
     throw new InvalidRecordError(
@@ -216,7 +240,7 @@ export function decodeRecordValue(bytes: Uint8Array, maxBytes: number, what: str
   }
   let value: CanonicalValue
   try {
-    value = decodeCanonical(bytes, { maxBytes, maxDepth: 3 })
+    value = decodeCanonical(bytes, { maxBytes, maxDepth })
   } catch (err) {
     if (EncodingError.isInstance(err) || TooLargeError.isInstance(err)) {
       throw new InvalidRecordError('malformed', `${what} is not canonical CBOR`, { cause: err })
@@ -227,6 +251,25 @@ export function decodeRecordValue(bytes: Uint8Array, maxBytes: number, what: str
     throw new InvalidRecordError('malformed', `${what} is not a CBOR map`)
   }
   return value
+}
+
+/**
+ * What is wrong with a multiaddr string as a presence record may list it, or `undefined` when nothing is.
+ * The rule is syntactic, so every implementation applies it the same way whatever protocols its multiaddr
+ * library knows: 1-{@link MAX_MULTIADDR_BYTES} bytes of printable ASCII without spaces, made of `/`-led
+ * non-empty segments, and not ending in a `/p2p/<id>` (or `/ipfs/<id>`) component — readers add the
+ * agent's own `/p2p/<address>` themselves.
+ */
+export function multiaddrProblem(ma: unknown): string | undefined {
+  if (typeof ma !== 'string') return 'not a string'
+  if (ma.length === 0 || ma.length > MAX_MULTIADDR_BYTES) return `not 1-${MAX_MULTIADDR_BYTES} bytes`
+  if (!MULTIADDR_PATTERN.test(ma)) {
+    return 'not "/"-separated non-empty segments of printable ASCII (no spaces, no empty segment)'
+  }
+  const segments = ma.split('/')
+  const owner = segments[segments.length - 2]
+  if (owner === 'p2p' || owner === 'ipfs') return 'ends in a /p2p/<id> component; list it without'
+  return undefined
 }
 
 /** @internal */

@@ -6,6 +6,48 @@ export class InvalidKeyError extends InvalidInputError {
   override name = 'InvalidKeyError'
 }
 
+/**
+ * Why a string is not an Araliya address:
+ * - `not-a-string`: the value is not a string at all;
+ * - `length`: empty, or longer than {@link MAX_ADDRESS_LENGTH} characters (checked before anything else);
+ * - `non-ascii`: a character outside ASCII, such as a Cyrillic or fullwidth look-alike of a base58 letter;
+ * - `not-base58btc`: an ASCII character outside the base58btc alphabet (`0 O I l`, spaces, punctuation…);
+ * - `not-a-peer-id`: base58btc, but not a libp2p PeerId;
+ * - `not-ed25519`: a PeerId of another key type (RSA, secp256k1…);
+ * - `not-canonical`: it names an Ed25519 key, but is not the one spelling of that key's address (a
+ *   re-ordered or padded key encoding, a CID form, …).
+ */
+export type InvalidAddressReason =
+  | 'not-a-string'
+  | 'length'
+  | 'non-ascii'
+  | 'not-base58btc'
+  | 'not-a-peer-id'
+  | 'not-ed25519'
+  | 'not-canonical'
+
+/**
+ * Longest string considered as an address, in characters. Every Araliya address is exactly 52; the bound
+ * only keeps the decoder's work small for hostile input.
+ */
+export const MAX_ADDRESS_LENGTH = 128
+
+/**
+ * A string is not an Araliya address: the canonical ASCII base58btc PeerId string of an Ed25519 key.
+ * `reason` says which rule it broke. A subclass of {@link InvalidKeyError}, so existing handlers still
+ * catch it.
+ */
+export class InvalidAddressError extends InvalidKeyError {
+  static override readonly code: string = 'ERR_INVALID_ADDRESS'
+  override name = 'InvalidAddressError'
+  /** The rule the string broke. */
+  readonly reason: InvalidAddressReason
+  constructor(reason: InvalidAddressReason, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.reason = reason
+  }
+}
+
 /** A signature context string was empty, too long, or not printable ASCII. */
 export class InvalidContextError extends InvalidInputError {
   static override readonly code: string = 'ERR_INVALID_SIGNATURE_CONTEXT'

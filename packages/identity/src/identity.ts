@@ -5,7 +5,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { type AbortOptions, throwIfAborted } from '@araliya/interface'
 import { BoundedMap } from './bounded-map.js'
-import { InvalidKeyError } from './errors.js'
+import { InvalidAddressError, InvalidKeyError, MAX_ADDRESS_LENGTH } from './errors.js'
 import { ed25519Backend, loadedBackend, signedBytes } from './signing.js'
 import type { RawSigner } from './platform/types.js'
 
@@ -125,31 +125,83 @@ export async function generateIdentity(): Promise<Identity> {
 }
 
 const publicKeysByAddress = new BoundedMap<string, Uint8Array>(8192)
+const BASE58BTC = /^[1-9A-HJ-NP-Za-km-z]*$/
 
 /**
- * The raw ed25519 public key embedded in an address (a PeerId string).
+ * The raw ed25519 public key behind an address. This is the one place an address string is parsed: every
+ * Araliya package checks addresses through it (or {@link isAddress}).
  *
- * @throws {InvalidKeyError} when the string is not the PeerId of an ed25519 key.
+ * An address is valid only if it is ASCII base58btc, decodes to the PeerId of an Ed25519 key, and is
+ * exactly the address that key encodes to ({@link addressFromPublicKey}). So look-alike characters
+ * (Cyrillic, fullwidth, …) and second spellings of one key (re-ordered or padded key encodings, the CID
+ * form) are refused: one key has one address, and one address names one key.
+ *
+ * @throws {InvalidAddressError} naming the rule the string broke (an {@link InvalidKeyError}).
  */
 export function publicKeyFromAddress(address: string): Uint8Array {
   const cached = publicKeysByAddress.get(address)
   if (cached !== undefined) return cached
+  if (typeof address !== 'string') {
+    throw new InvalidAddressError('not-a-string', `an address is a string (12D3KooW…); got ${typeof address}`)
+  }
+  if (address.length === 0 || address.length > MAX_ADDRESS_LENGTH) {
+    throw new InvalidAddressError(
+      'length',
+      `an address is 52 characters (12D3KooW…); got ${address.length === 0 ? 'an empty string' : `${address.length} characters`}`
+    )
+  }
+  if (!BASE58BTC.test(address)) {
+    const index = firstNonBase58(address)
+    const code = address.codePointAt(index) ?? 0
+    const shown = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`
+    throw code > 0x7f
+      ? new InvalidAddressError(
+          'non-ascii',
+          `address ${JSON.stringify(address)} has the non-ASCII character ${shown} at index ${index}; ` +
+            'addresses are ASCII base58btc, so look-alike letters are refused: copy the address exactly'
+        )
+      : new InvalidAddressError(
+          'not-base58btc',
+          `address ${JSON.stringify(address)} has ${shown} at index ${index}, which is not in the base58btc ` +
+            'alphabet (no 0, O, I, l, spaces or punctuation)'
+        )
+  }
   let peerId: PeerId
   try {
     peerId = peerIdFromString(address)
   } catch (err) {
-    throw new InvalidKeyError(`"${String(address).slice(0, 80)}" is not a libp2p PeerId string`, {
+    throw new InvalidAddressError('not-a-peer-id', `"${address}" is not a libp2p PeerId string`, {
       cause: err
     })
   }
   if (peerId.type !== 'Ed25519') {
-    throw new InvalidKeyError(
-      `address ${address} is a ${peerId.type} PeerId; Araliya addresses are Ed25519 keys`
+    throw new InvalidAddressError(
+      'not-ed25519',
+      `address ${address} is a ${peerId.type} PeerId; Araliya addresses are Ed25519 keys (12D3KooW…)`
     )
   }
   const raw = peerId.publicKey.raw
+  let canonical: string
+  try {
+    canonical = addressFromPublicKey(raw)
+  } catch (err) {
+    throw new InvalidAddressError('not-a-peer-id', `"${address}" does not hold a usable Ed25519 key`, {
+      cause: err
+    })
+  }
+  if (canonical !== address) {
+    throw new InvalidAddressError(
+      'not-canonical',
+      `"${address}" is another spelling of the key whose address is ${canonical}; use that address`
+    )
+  }
   publicKeysByAddress.set(address, raw)
   return raw
+}
+
+function firstNonBase58(s: string): number {
+  for (let i = 0; i < s.length; i++) if (!BASE58BTC.test(s.charAt(i))) return i
+  return 0
 }
 
 /**
@@ -168,18 +220,26 @@ export function addressFromPublicKey(publicKey: Uint8Array): string {
   }
 }
 
-/** True when `address` is the PeerId string of an ed25519 key. */
+/**
+ * True when `address` is a valid Araliya address: the canonical ASCII base58btc PeerId string of an
+ * Ed25519 key (see {@link publicKeyFromAddress} for the exact rule).
+ */
 export function isAddress(address: unknown): address is string {
   if (typeof address !== 'string') return false
   try {
     publicKeyFromAddress(address)
     return true
-  } catch {
-    return false
+  } catch (err) {
+    if (InvalidAddressError.isInstance(err)) return false
+    throw err
   }
 }
 
-/** The public identity behind an address or a raw public key. */
+/**
+ * The public identity behind an address or a raw public key.
+ *
+ * @throws {InvalidAddressError} when the address is not valid (see {@link publicKeyFromAddress}).
+ */
 export function publicIdentity(addressOrPublicKey: string | Uint8Array): PublicIdentity {
   const publicKey =
     typeof addressOrPublicKey === 'string' ? publicKeyFromAddress(addressOrPublicKey) : addressOrPublicKey
@@ -212,8 +272,9 @@ export async function verify(
   if (typeof signer === 'string') {
     try {
       publicKey = publicKeyFromAddress(signer)
-    } catch {
-      return false
+    } catch (err) {
+      if (InvalidAddressError.isInstance(err)) return false
+      throw err
     }
   } else if (signer instanceof Uint8Array) {
     publicKey = signer
