@@ -45,8 +45,16 @@ describe('authority', () => {
     expect(a.chainLength(owner.address, intruder.address)).toBe(0)
     expect(await allEnvelopes(a)).toHaveLength(0)
     // an empty commit (no ops to judge) by a stranger is refused too: nothing grows another owner's log
-    const empty = await forge(intruder, { space: owner.address, seq: 1, prev: null, clock: clock.ms * 1024, ops: [] })
-    expect((await a.ingest([empty])).rejected.map((r) => r.error)).toEqual([expect.any(UnauthorizedWriteError)])
+    const empty = await forge(intruder, {
+      space: owner.address,
+      seq: 1,
+      prev: null,
+      clock: clock.ms * 1024,
+      ops: []
+    })
+    expect((await a.ingest([empty])).rejected.map((r) => r.error)).toEqual([
+      expect.any(UnauthorizedWriteError)
+    ])
     expect(await allEnvelopes(a)).toHaveLength(0)
     await a.stop()
     await b.stop()
@@ -116,7 +124,9 @@ describe('authority', () => {
         ['private/2', 'text', 1, 'out of scope']
       ]
     })
-    expect((await c.ingest([mixed])).rejected.map((r) => r.error)).toEqual([expect.any(UnauthorizedWriteError)])
+    expect((await c.ingest([mixed])).rejected.map((r) => r.error)).toEqual([
+      expect.any(UnauthorizedWriteError)
+    ])
     expect(c.get(`${owner.address}/memory/4`)).toBeUndefined()
     expect(await allEnvelopes(c)).toEqual(before)
     for (const g of [a, b, c]) await g.stop()
@@ -204,7 +214,7 @@ describe('backdating', () => {
    * and with a position behind its own chain's.
    */
   async function scenario() {
-    const [owner, d1, d2, d3, d4] = await Promise.all([100, 101, 102, 103, 104].map(testIdentity)) as [
+    const [owner, d1, d2, d3, d4] = (await Promise.all([100, 101, 102, 103, 104].map(testIdentity))) as [
       Identity,
       Identity,
       Identity,
@@ -218,9 +228,21 @@ describe('backdating', () => {
     const devices = await Promise.all([d1, d2, d3, d4].map((d) => startGraph(d, { now: clock.now })))
     const [b1, b2, b3, b4] = devices as [Graph, Graph, Graph, Graph]
     await a.grant(d1.address, { ...everything, rights: [...everything.rights] }, { expiresAt: t0 + 60_000 }) // O1
-    const g2 = await a.grant(d2.address, { ...everything, rights: [...everything.rights] }, { expiresAt: t0 + 3_600_000 }) // O2
-    await a.grant(d3.address, { ...everything, rights: [...everything.rights] }, { expiresAt: t0 + 3_600_000 }) // O3
-    await a.grant(d4.address, { ...everything, rights: [...everything.rights] }, { expiresAt: t0 + 3_600_000 }) // O4
+    const g2 = await a.grant(
+      d2.address,
+      { ...everything, rights: [...everything.rights] },
+      { expiresAt: t0 + 3_600_000 }
+    ) // O2
+    await a.grant(
+      d3.address,
+      { ...everything, rights: [...everything.rights] },
+      { expiresAt: t0 + 3_600_000 }
+    ) // O3
+    await a.grant(
+      d4.address,
+      { ...everything, rights: [...everything.rights] },
+      { expiresAt: t0 + 3_600_000 }
+    ) // O4
     for (const b of devices) await copyAll(a, b)
     clock.advance(10)
     const e1 = await b1.put(`${space}/n1`, { early: 1 }) // D1#1, position 4
@@ -315,7 +337,10 @@ describe('backdating', () => {
 
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.nat(envelopes.length - 1), { minLength: envelopes.length, maxLength: envelopes.length * 2 }),
+        fc.array(fc.nat(envelopes.length - 1), {
+          minLength: envelopes.length,
+          maxLength: envelopes.length * 2
+        }),
         fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 6 }),
         async (order, chunks) => {
           const replica = await startGraph(observer, { now: clock.now })
@@ -346,10 +371,31 @@ describe('backdating', () => {
     const clock = new ManualClock()
     const replica = await startGraph(await testIdentity(107), { now: clock.now })
     const base = clock.ms * 1024
-    const first = await forge(owner, { space: owner.address, seq: 1, prev: null, clock: base, ops: [['x', 'a', 0, 1], ['x', 'b', 7, 2]] })
+    const first = await forge(owner, {
+      space: owner.address,
+      seq: 1,
+      prev: null,
+      clock: base,
+      ops: [
+        ['x', 'a', 0, 1],
+        ['x', 'b', 7, 2]
+      ]
+    })
     const id = fromHex(idOf(first))
-    const equal = await forge(owner, { space: owner.address, seq: 2, prev: id, clock: base + 7, ops: [['x', 'c', 0, 3]] })
-    const above = await forge(owner, { space: owner.address, seq: 2, prev: id, clock: base + 8, ops: [['x', 'c', 0, 4]] })
+    const equal = await forge(owner, {
+      space: owner.address,
+      seq: 2,
+      prev: id,
+      clock: base + 7,
+      ops: [['x', 'c', 0, 3]]
+    })
+    const above = await forge(owner, {
+      space: owner.address,
+      seq: 2,
+      prev: id,
+      clock: base + 8,
+      ops: [['x', 'c', 0, 4]]
+    })
     expect((await replica.ingest([first])).accepted).toBe(1)
     const refused = await replica.ingest([equal])
     expect(refused.accepted).toBe(0)
@@ -362,12 +408,9 @@ describe('backdating', () => {
 
 describe('pending buffer', () => {
   it('a stranger cannot plant commits in the pending buffer; what cannot be judged yet is bounded per space and in total', async () => {
-    const [owner, stranger, device, elsewhere] = (await Promise.all([110, 111, 112, 113].map(testIdentity))) as [
-      Identity,
-      Identity,
-      Identity,
-      Identity
-    ]
+    const [owner, stranger, device, elsewhere] = (await Promise.all(
+      [110, 111, 112, 113].map(testIdentity)
+    )) as [Identity, Identity, Identity, Identity]
     const space = owner.address
     const clock = new ManualClock()
     const a = await startGraph(owner, { now: clock.now })

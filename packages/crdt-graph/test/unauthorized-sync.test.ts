@@ -119,13 +119,9 @@ describe('unauthorised commits through sync', () => {
   })
 
   it("an expired or revoked grantee's backdated commit is refused everywhere", async () => {
-    const [owner, relay, third, phone, laptop] = (await Promise.all([124, 125, 126, 127, 128].map(testIdentity))) as [
-      Identity,
-      Identity,
-      Identity,
-      Identity,
-      Identity
-    ]
+    const [owner, relay, third, phone, laptop] = (await Promise.all(
+      [124, 125, 126, 127, 128].map(testIdentity)
+    )) as [Identity, Identity, Identity, Identity, Identity]
     const space = owner.address
     const clock = new ManualClock()
     const t0 = clock.ms
@@ -135,10 +131,19 @@ describe('unauthorised commits through sync', () => {
     const p = await startGraph(phone, { now: clock.now })
     const l = await startGraph(laptop, { now: clock.now })
     await a.grant(phone.address, { pathPrefix: 'notes/', rights: ['write'] }, { expiresAt: t0 + 60_000 })
-    const laptopGrant = await a.grant(laptop.address, { pathPrefix: 'notes/', rights: ['write'] }, {
-      expiresAt: t0 + 3_600_000
-    })
-    const links = [wire(a, b, ['A', 'B']), wire(b, c, ['B', 'C']), wire(p, b, ['P', 'B']), wire(l, b, ['L', 'B'])]
+    const laptopGrant = await a.grant(
+      laptop.address,
+      { pathPrefix: 'notes/', rights: ['write'] },
+      {
+        expiresAt: t0 + 3_600_000
+      }
+    )
+    const links = [
+      wire(a, b, ['A', 'B']),
+      wire(b, c, ['B', 'C']),
+      wire(p, b, ['P', 'B']),
+      wire(l, b, ['L', 'B'])
+    ]
     const peers = links.flatMap((w) => [w.peerA, w.peerB])
     for (const w of links) await w.start()
     await settle(peers)
