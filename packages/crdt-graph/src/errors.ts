@@ -45,6 +45,17 @@ export class UnauthorizedWriteError extends GraphError {
   override name = 'UnauthorizedWriteError'
 }
 
+/**
+ * A commit claims a position behind what its writer had already claimed or seen: a stamp not above the
+ * previous commit of its chain or the owner commit it declares it had seen, or an owner-chain position
+ * behind its chain's. Honest writers never sign such a commit (their clock only moves forward and observes
+ * every accepted commit), so it was backdated; it is refused as a whole.
+ */
+export class BackdatedCommitError extends GraphError {
+  static override readonly code: string = 'ERR_GRAPH_BACKDATED'
+  override name = 'BackdatedCommitError'
+}
+
 /** Two different commits claim the same place in one author's chain. */
 export class EquivocationError extends GraphError {
   static override readonly code: string = 'ERR_GRAPH_EQUIVOCATION'

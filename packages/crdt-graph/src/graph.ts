@@ -26,6 +26,7 @@ import { type Logger, logger } from '@libp2p/logger'
 import {
   COMMIT_CONTEXT,
   type Commit,
+  type CommitBody,
   type CommitLimits,
   type CommitOp,
   commitId,
@@ -41,6 +42,7 @@ import {
   type WireValue
 } from './commit.js'
 import {
+  BackdatedCommitError,
   ChainError,
   ClockSkewError,
   CommitFormatError,
@@ -74,6 +76,14 @@ export interface GraphInit {
   maxPendingCommits?: number
   /** How far past a chain's head a waiting commit may be. Default 4,096. */
   maxPendingPerChain?: number
+  /**
+   * Most waiting commits, over all spaces, whose authority cannot be judged yet and whose author holds no
+   * grant this replica knows of (they declare an owner-chain position this replica does not have yet).
+   * Part of `maxPendingCommits`, so strangers never hold more than this. Default 1,024.
+   */
+  maxPendingUngranted?: number
+  /** The same bound per space. Default 64. */
+  maxPendingUngrantedPerSpace?: number
   /** Re-verify every signature when loading from the store (slower; for untrusted disks). Default false. */
   verifyOnLoad?: boolean
 }
@@ -132,7 +142,11 @@ export interface IngestResult {
   duplicates: number
   /** Commits held until their predecessors arrive. */
   pending: number
-  /** Commits refused, with the reason. */
+  /**
+   * Commits refused during this call, with the reason (including commits released from the pending buffer
+   * that arrived earlier). A commit with any op no grant covers at its position is refused as a whole
+   * (`UnauthorizedWriteError`), as is a backdated one (`BackdatedCommitError`): neither is stored or relayed.
+   */
   rejected: Array<{ readonly id?: string; readonly error: Error }>
   /** Commits outside the `spaces` asked for, skipped. */
   ignored: number
@@ -167,17 +181,11 @@ export interface GraphEvents {
   change: GraphChange
   /** A commit was accepted and is durable (sync peers forward these). */
   'commit:accepted': { readonly commit: Commit; readonly origin: Origin }
-  /** A commit was refused. */
+  /**
+   * A commit was refused (never stored, never relayed). `origin` is where the commit came from, also when it
+   * is refused later, on release from the pending buffer: sync peers use it to tell who sent it.
+   */
   'commit:rejected': { readonly id?: string; readonly error: Error; readonly origin: Origin }
-  /** An op of an accepted commit was refused by the authority rules (it stays in the log, not in the state). */
-  'op:rejected': {
-    readonly soul: Soul
-    readonly field: string
-    readonly author: string
-    readonly commit: string
-    readonly error: UnauthorizedWriteError
-    readonly origin: Origin
-  }
   /** A commit arrived ahead of its chain; it waits in the pending buffer. */
   'chain:gap': {
     readonly space: string
@@ -249,9 +257,25 @@ interface ChainState {
   seq: number
   head: Uint8Array | null
   readonly ids: Uint8Array[]
-  /** The highest owner-chain position this chain ever claimed (causal positions only move forward). */
+  /** The highest stamp of each applied commit, by position (stamps only grow along a chain). */
+  readonly stamps: number[]
+  /** The owner-chain position the last applied commit declared (positions only move forward). */
   dep: number
 }
+
+/** The owner commit a writer declares it had seen when it signed (see `Graph.#seenOwnerCommit`). */
+interface SeenOwnerCommit {
+  /** Its position in the owner's chain: the grants and revocations at or before it are the ones that count. */
+  readonly seq: number
+  /** Its highest stamp: every stamp of the writer's commit must be above it. */
+  readonly maxHlc: number
+}
+
+/** What an owner's commit, or a commit at position 0, has seen of the owner's chain: nothing. */
+const NOTHING_SEEN: SeenOwnerCommit = Object.freeze({ seq: 0, maxHlc: -1 })
+
+/** What the authority rules look at in a commit (a decoded commit, or a local one before it is signed). */
+type Judged = Pick<CommitBody, 'space' | 'author' | 'seq' | 'dep' | 'clock' | 'ops'>
 
 interface GrantRecord {
   readonly grant: Grant
@@ -261,13 +285,22 @@ interface GrantRecord {
 
 interface SpaceAuthority {
   readonly bySubject: Map<string, GrantRecord[]>
-  readonly revocations: Map<string, Array<{ readonly revokedAt: number; readonly seq: number }>>
+  /** grant id -> the owner-chain position of its first revocation. */
+  readonly revokedFrom: Map<string, number>
 }
 
 interface Prepared {
   readonly commit: Commit
   readonly grants: readonly Grant[]
   readonly revocations: readonly Revocation[]
+}
+
+/** A verified commit waiting in the pending buffer. */
+interface Held extends Prepared {
+  /** Where it came from (a refusal on release is reported against that origin). */
+  readonly origin: Origin
+  /** Counted against the ungranted share: its position is not here yet and its author holds no known grant. */
+  ungranted: boolean
 }
 
 interface LocalOp {
@@ -283,10 +316,12 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 interface Plan {
   readonly space: string
   readonly author: string
+  readonly seq: number
   readonly dep: number
-  readonly base: number
+  /** The base stamp. */
+  readonly clock: number
   readonly tuples: OpTuple[]
-  readonly decoded: CommitOp[]
+  readonly ops: CommitOp[]
   readonly grants: Grant[]
   readonly revocations: Revocation[]
 }
@@ -312,6 +347,16 @@ function commitSignedBytes(body: Uint8Array): Uint8Array {
 /** The append tail when no append is waiting to be issued. */
 const SETTLED: Promise<void> = Promise.resolve()
 const EMPTY_REVOCATIONS: readonly Revocation[] = []
+/** Stands in for a chain this replica has nothing of (read only: a real one is made when a commit applies). */
+const EMPTY_CHAIN: ChainState = Object.freeze({
+  space: '',
+  author: '',
+  seq: 0,
+  head: null,
+  ids: Object.freeze([]) as unknown as Uint8Array[],
+  stamps: Object.freeze([]) as unknown as number[],
+  dep: 0
+})
 
 /**
  * A signed, owner-partitioned CRDT graph replica. Create it with {@link createGraph}, then `start()` it.
@@ -329,14 +374,19 @@ export class Graph {
   readonly #maxSkewUnits: number
   readonly #maxPending: number
   readonly #maxPendingPerChain: number
+  readonly #maxPendingUngranted: number
+  readonly #maxPendingUngrantedPerSpace: number
   readonly #verifyOnLoad: boolean
   readonly #log: Logger
   /** space -> path -> field -> state (two levels, so hot paths never build or hash whole soul strings). */
   readonly #spaces = new Map<string, Map<string, Map<string, FieldEntry>>>()
   readonly #chains = new Map<string, ChainState>()
   readonly #authority = new Map<string, SpaceAuthority>()
-  readonly #pending = new Map<string, Map<number, Prepared>>()
+  readonly #pending = new Map<string, Map<number, Held>>()
   #pendingCount = 0
+  /** Held commits counted against the ungranted share, in total and per space. */
+  #ungrantedCount = 0
+  readonly #ungrantedBySpace = new Map<string, number>()
   readonly #soulSubscribers = new Map<Soul, Set<Subscriber>>()
   readonly #spaceSubscribers = new Map<string, Set<Subscriber>>()
   readonly #allSubscribers = new Set<Subscriber>()
@@ -365,6 +415,8 @@ export class Graph {
     this.#maxSkewUnits = (init.maxClockSkewMs ?? 60_000) * HLC_UNITS_PER_MS
     this.#maxPending = init.maxPendingCommits ?? 10_000
     this.#maxPendingPerChain = init.maxPendingPerChain ?? 4096
+    this.#maxPendingUngranted = init.maxPendingUngranted ?? 1024
+    this.#maxPendingUngrantedPerSpace = init.maxPendingUngrantedPerSpace ?? 64
     this.#verifyOnLoad = init.verifyOnLoad ?? false
     this.#log = logger('araliya:graph')
     this.events = new TypedEmitter<GraphEvents>(this.#log)
@@ -605,28 +657,35 @@ export class Graph {
           'sync with a peer that has the missing commits before writing there again'
       )
     }
+    // The position declared is everything of the owner's chain this replica has applied; the clock has
+    // observed all of it, so the stamps below are above the owner commit at that position.
     const dep = author === space ? 0 : (this.#chains.get(chainKey(space, space))?.seq ?? 0)
-    const effectiveDep = Math.max(dep, chain.dep)
     const base = this.#clock.tick()
     const tuples: OpTuple[] = new Array(ops.length)
     const decoded: CommitOp[] = new Array(ops.length)
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as LocalOp
       const hlc = i === 0 ? base : this.#clock.tick()
-      if (author !== space) {
-        const right: GrantRight = op.value === undefined ? 'delete' : 'write'
-        if (!this.#allowed(space, author, op.path, right, hlcMs(hlc), effectiveDep)) {
-          throw new UnauthorizedWriteError(
-            `${author} may not ${right} "${op.path}" in the space of ${space}: ` +
-              `ask the owner for a grant covering that path with the "${right}" right, and sync its chain first`
-          )
-        }
-      }
       const wire = op.value === undefined ? undefined : toWire(op.value)
       tuples[i] = wire === undefined ? [op.path, op.field, hlc - base] : [op.path, op.field, hlc - base, wire]
       decoded[i] = { path: op.path, field: op.field, hlc, value: op.value, wire }
     }
-    return { space, author, dep, base, tuples, decoded, grants, revocations }
+    const plan: Plan = {
+      space,
+      author,
+      seq: chain.seq + 1,
+      dep,
+      clock: base,
+      tuples,
+      ops: decoded,
+      grants,
+      revocations
+    }
+    // The very rules every replica applies on ingest: a local write never signs what they would refuse.
+    const seen = author === space ? NOTHING_SEEN : (this.#seenOwnerCommit(plan) as SeenOwnerCommit)
+    const refusal = this.#judge(plan, seen, chain)
+    if (refusal !== undefined) throw refusal
+    return plan
   }
 
   #commitLocal(plan: Plan): { receipt: CommitReceipt; done: Promise<void> } {
@@ -639,7 +698,7 @@ export class Graph {
       author: plan.author,
       seq,
       prev: chain.head,
-      clock: plan.base,
+      clock: plan.clock,
       dep: plan.dep,
       ops: plan.tuples,
       grants: encodedGrants,
@@ -651,8 +710,8 @@ export class Graph {
       )
     }
     const id = commitId(body)
-    let maxHlc = plan.base
-    for (const op of plan.decoded) if (op.hlc > maxHlc) maxHlc = op.hlc
+    let maxHlc = plan.clock
+    for (const op of plan.ops) if (op.hlc > maxHlc) maxHlc = op.hlc
     const signing = this.#identity.sign(COMMIT_CONTEXT, body)
     // The commit is applied now (so reads see it at once) but announced to peers only once durable.
     const commit: Mutable<Commit> = {
@@ -661,9 +720,9 @@ export class Graph {
       author: plan.author,
       seq,
       prev: chain.head,
-      clock: plan.base,
+      clock: plan.clock,
       dep: plan.dep,
-      ops: plan.decoded,
+      ops: plan.ops,
       grants: encodedGrants,
       revocations: encodedRevocations,
       body,
@@ -707,7 +766,7 @@ export class Graph {
       }
     })()
     return {
-      receipt: new Receipt(id, plan.space, plan.author, seq, plan.decoded.length),
+      receipt: new Receipt(id, plan.space, plan.author, seq, plan.ops.length),
       done
     }
   }
@@ -944,8 +1003,9 @@ export class Graph {
   }
 
   /**
-   * Applies a verified commit if its chain is ready for it, else holds it (bounded). Then releases every
-   * held commit that became ready. `accepted`/`result` are undefined while loading from the store.
+   * Applies a verified commit if its chain is ready for it (refusing it as a whole if the authority rules
+   * say no), else holds it (bounded). Then releases every held commit that became ready.
+   * `accepted`/`result` are undefined while loading from the store.
    */
   #offer(
     prepared: Prepared,
@@ -955,16 +1015,87 @@ export class Graph {
   ): void {
     const commit = prepared.commit
     const key = chainKey(commit.space, commit.author)
-    const chain = this.#chainByKey(key, commit.space, commit.author)
-    if (commit.seq === chain.seq + 1 && this.#ready(commit)) {
-      if (!this.#links(commit, chain, origin, result)) return
-      this.#apply(prepared, origin, chain)
-      accepted?.push(prepared)
-      if (this.#pendingCount > 0) this.#drain(key, origin, accepted, result)
-      return
+    // Chains are created only for commits that are applied or held: a refused commit leaves nothing behind.
+    const chain = this.#chains.get(key)
+    const head = chain?.seq ?? 0
+    if (commit.seq === head + 1) {
+      const seen = commit.author === commit.space ? NOTHING_SEEN : this.#seenOwnerCommit(commit)
+      if (seen !== undefined) {
+        if (!this.#accept(prepared, seen, chain ?? EMPTY_CHAIN, origin, result)) return
+        accepted?.push(prepared)
+        if (this.#pendingCount > 0) this.#drain(key, accepted, result)
+        return
+      }
     }
-    if (commit.seq <= chain.seq) return
-    if (this.#pendingCount >= this.#maxPending || commit.seq > chain.seq + this.#maxPendingPerChain) {
+    if (commit.seq <= head) return
+    this.#hold(prepared, key, head, origin, result)
+  }
+
+  /**
+   * Checks the link, judges and applies a commit that is next in its chain and whose declared owner commit
+   * is here. A refused commit is reported and changes nothing. Returns whether it was applied.
+   */
+  #accept(
+    prepared: Prepared,
+    seen: SeenOwnerCommit,
+    known: ChainState,
+    origin: Origin,
+    result: IngestResult | undefined
+  ): boolean {
+    const commit = prepared.commit
+    if (!this.#links(commit, known, origin, result)) return false
+    const refusal = this.#judge(commit, seen, known)
+    if (refusal !== undefined) {
+      this.#reject(result, commit.id, refusal, origin)
+      return false
+    }
+    this.#apply(prepared, origin, known === EMPTY_CHAIN ? undefined : known)
+    return true
+  }
+
+  /**
+   * Puts a commit that cannot be applied yet in the pending buffer, within its bounds:
+   * - a non-owner commit whose declared owner commit is here is judged first, on everything that does not
+   *   need its chain's earlier commits; a refused one is never held;
+   * - one whose declared owner commit is not here yet, by an author holding no grant known here, is
+   *   "ungranted": at most `maxPendingUngrantedPerSpace` per space and `maxPendingUngranted` in total;
+   * - every held commit is within `maxPendingPerChain` of its chain's head (and its declared position
+   *   within as much of the owner's), and the whole buffer holds at most `maxPendingCommits`.
+   * Nothing is ever evicted: a commit that does not fit is dropped (sync offers it again later).
+   */
+  #hold(
+    prepared: Prepared,
+    key: string,
+    head: number,
+    origin: Origin,
+    result: IngestResult | undefined
+  ): void {
+    const commit = prepared.commit
+    const space = commit.space
+    let ungranted = false
+    if (commit.author !== space) {
+      const seen = this.#seenOwnerCommit(commit)
+      if (seen !== undefined) {
+        const refusal = this.#judge(commit, seen, undefined)
+        if (refusal !== undefined) {
+          this.#reject(result, commit.id, refusal, origin)
+          return
+        }
+      } else {
+        const ownerHead = this.#chains.get(chainKey(space, space))?.seq ?? 0
+        if (commit.dep > ownerHead + this.#maxPendingPerChain) {
+          this.#log(
+            'dropped %s seq %d: it depends on owner commit %d, too far ahead',
+            commit.author,
+            commit.seq,
+            commit.dep
+          )
+          return
+        }
+        ungranted = this.#authority.get(space)?.bySubject.has(commit.author) !== true
+      }
+    }
+    if (this.#pendingCount >= this.#maxPending || commit.seq > head + this.#maxPendingPerChain) {
       this.#log(
         'pending buffer full; dropped %s seq %d (a later sync will offer it again)',
         commit.author,
@@ -972,22 +1103,51 @@ export class Graph {
       )
       return
     }
+    if (ungranted) {
+      const inSpace = this.#ungrantedBySpace.get(space) ?? 0
+      if (this.#ungrantedCount >= this.#maxPendingUngranted || inSpace >= this.#maxPendingUngrantedPerSpace) {
+        this.#log(
+          'ungranted share of the pending buffer full; dropped %s seq %d in %s',
+          commit.author,
+          commit.seq,
+          space
+        )
+        return
+      }
+      this.#countUngranted(space, 1)
+    }
+    const chain = this.#chainByKey(key, space, commit.author)
     let waiting = this.#pending.get(key)
     if (waiting === undefined) {
       waiting = new Map()
       this.#pending.set(key, waiting)
     }
-    waiting.set(commit.seq, prepared)
+    waiting.set(commit.seq, { ...prepared, origin, ungranted })
     this.#pendingCount++
     if (commit.seq > chain.seq + 1 && this.events.has('chain:gap')) {
       this.events.emit('chain:gap', {
-        space: commit.space,
+        space,
         author: commit.author,
         have: chain.seq,
         got: commit.seq,
         origin
       })
     }
+  }
+
+  #countUngranted(space: string, delta: number): void {
+    this.#ungrantedCount += delta
+    const count = (this.#ungrantedBySpace.get(space) ?? 0) + delta
+    if (count === 0) this.#ungrantedBySpace.delete(space)
+    else this.#ungrantedBySpace.set(space, count)
+  }
+
+  /** Takes one commit out of the pending buffer. */
+  #unhold(key: string, waiting: Map<number, Held>, held: Held): void {
+    waiting.delete(held.commit.seq)
+    this.#pendingCount--
+    if (held.ungranted) this.#countUngranted(held.commit.space, -1)
+    if (waiting.size === 0) this.#pending.delete(key)
   }
 
   #links(commit: Commit, chain: ChainState, origin: Origin, result: IngestResult | undefined): boolean {
@@ -1005,17 +1165,78 @@ export class Graph {
     return false
   }
 
-  #ready(commit: Commit): boolean {
-    if (commit.author === commit.space || commit.dep === 0) return true
-    return (this.#chains.get(chainKey(commit.space, commit.space))?.seq ?? 0) >= commit.dep
+  /**
+   * The owner commit a non-owner commit declares it had seen when it was signed, or `undefined` while this
+   * replica does not have it yet. Today a commit names it by position (`dep`, a length of the owner's chain
+   * of its space; 0 = nothing seen). Every position- and stamp-based authority decision goes through here.
+   */
+  #seenOwnerCommit(commit: Pick<CommitBody, 'space' | 'dep'>): SeenOwnerCommit | undefined {
+    if (commit.dep === 0) return NOTHING_SEEN
+    const owner = this.#chains.get(chainKey(commit.space, commit.space))
+    if (owner === undefined || owner.seq < commit.dep) return undefined
+    return { seq: commit.dep, maxHlc: owner.stamps[commit.dep - 1] as number }
   }
 
-  #drain(
-    startKey: string,
-    origin: Origin,
-    accepted: Prepared[] | undefined,
-    result: IngestResult | undefined
-  ): void {
+  /**
+   * The verdict on a commit at the position it declares: `undefined` when it may be applied, else the error
+   * every replica reaches for it (a pure function of the commit, its chain's previous commit and the owner
+   * commits up to `seen`). `chain` is the author's chain when the commit is next in it (the full check);
+   * `undefined` checks only what does not need the chain's earlier commits (used before holding a commit).
+   *
+   * The rules: (1) every stamp is above the previous commit of the chain; (2) the declared owner position
+   * is not behind the previous commit's; (3) every stamp is above the owner commit it declares it had seen;
+   * (4) a non-owner commit carries ops, and a grant at that position covers each (see `#allowed`).
+   * A commit's lowest stamp is its base clock (op deltas are unsigned), so the floors check only that.
+   */
+  #judge(commit: Judged, seen: SeenOwnerCommit, chain: ChainState | undefined): GraphError | undefined {
+    const { space, author, seq } = commit
+    if (chain !== undefined) {
+      const last = chain.stamps.length === 0 ? -1 : (chain.stamps[chain.stamps.length - 1] as number)
+      if (commit.clock <= last) {
+        return new BackdatedCommitError(
+          `commit ${seq} by ${author} in the space of ${space} is stamped ${commit.clock}, not above ${last}, ` +
+            "the highest stamp of its chain's previous commit: a writer's clock only moves forward, so it was " +
+            'backdated (or the key signs on two devices: give each device its own key); it is refused as a whole'
+        )
+      }
+      if (commit.dep < chain.dep) {
+        return new BackdatedCommitError(
+          `commit ${seq} by ${author} in the space of ${space} declares owner position ${commit.dep}, behind ` +
+            `position ${chain.dep} its chain already declared; positions only move forward, so it is refused ` +
+            "as a whole (a writer that lost part of the owner's chain must sync it again before writing)"
+        )
+      }
+    }
+    if (author === space) return undefined
+    if (commit.clock <= seen.maxHlc) {
+      return new BackdatedCommitError(
+        `commit ${seq} by ${author} in the space of ${space} is stamped ${commit.clock}, not above ${seen.maxHlc}, ` +
+          `the highest stamp of owner commit ${seen.seq} it declares it had seen: a writer's clock observes ` +
+          'every commit it accepts, so it was backdated; it is refused as a whole'
+      )
+    }
+    if (commit.ops.length === 0) {
+      return new UnauthorizedWriteError(
+        `commit ${seq} by ${author} in the space of ${space} carries no ops: only the owner signs empty commits ` +
+          'in its space; it is refused'
+      )
+    }
+    for (const op of commit.ops) {
+      const right: GrantRight = op.wire === undefined ? 'delete' : 'write'
+      const atMs = hlcMs(op.hlc)
+      if (!this.#allowed(space, author, op.path, right, atMs, seen.seq)) {
+        return new UnauthorizedWriteError(
+          `${author} holds no grant to ${right} "${op.path}" in the space of ${space} at ` +
+            `${new Date(atMs).toISOString()} from owner position ${seen.seq}, so the commit is refused as a ` +
+            `whole: ask the owner for a grant covering that path with the "${right}" right (a grant whose ` +
+            "revocation the writer has seen no longer counts), and sync the owner's chain before writing"
+        )
+      }
+    }
+    return undefined
+  }
+
+  #drain(startKey: string, accepted: Prepared[] | undefined, result: IngestResult | undefined): void {
     if (this.#pendingCount === 0) return
     const work = [startKey]
     while (work.length > 0) {
@@ -1024,26 +1245,56 @@ export class Graph {
       const chain = this.#chains.get(key)
       if (chain !== undefined && waiting !== undefined) {
         const next = waiting.get(chain.seq + 1)
-        if (next !== undefined && this.#ready(next.commit)) {
-          waiting.delete(chain.seq + 1)
-          this.#pendingCount--
-          if (waiting.size === 0) this.#pending.delete(key)
-          if (this.#links(next.commit, chain, origin, result)) {
-            this.#apply(next, origin, chain)
+        const commit = next?.commit
+        const seen =
+          commit === undefined
+            ? undefined
+            : commit.author === commit.space
+              ? NOTHING_SEEN
+              : this.#seenOwnerCommit(commit)
+        if (next !== undefined && seen !== undefined) {
+          this.#unhold(key, waiting, next)
+          // A released commit is reported against the peer it came from, not the one that released it.
+          if (this.#accept(next, seen, chain, next.origin, result)) {
             accepted?.push(next)
           } else {
             // The rest of this chain can never link; drop it.
-            this.#pendingCount -= waiting.size
-            this.#pending.delete(key)
+            for (const rest of waiting.values()) this.#unhold(key, waiting, rest)
           }
           work.push(key)
         }
       }
       if (chain !== undefined && chain.author === chain.space) {
         // The owner's chain moved: commits of other authors in this space may now have their grants.
+        if (this.#ungrantedBySpace.has(chain.space)) this.#rejudgeUngranted(chain.space, result)
         const prefix = `${chain.space}\n`
         for (const pendingKey of this.#pending.keys()) {
           if (pendingKey !== key && pendingKey.startsWith(prefix)) work.push(pendingKey)
+        }
+      }
+    }
+  }
+
+  /**
+   * The owner's chain of `space` moved: ungranted commits held in that space whose declared owner commit is
+   * now here are judged like any commit about to be held. Refused ones leave the buffer (so strangers cannot
+   * keep their share occupied in a space this replica follows); the others stop counting as ungranted.
+   */
+  #rejudgeUngranted(space: string, result: IngestResult | undefined): void {
+    const prefix = `${space}\n`
+    for (const [key, waiting] of this.#pending) {
+      if (!key.startsWith(prefix)) continue
+      for (const held of waiting.values()) {
+        if (!held.ungranted) continue
+        const seen = this.#seenOwnerCommit(held.commit)
+        if (seen === undefined) continue
+        const refusal = this.#judge(held.commit, seen, undefined)
+        if (refusal !== undefined) {
+          this.#unhold(key, waiting, held)
+          this.#reject(result, held.commit.id, refusal, held.origin)
+        } else {
+          held.ungranted = false
+          this.#countUngranted(space, -1)
         }
       }
     }
@@ -1055,7 +1306,8 @@ export class Graph {
     chain.seq = commit.seq
     chain.head = commit.id
     chain.ids.push(commit.id)
-    if (commit.dep > chain.dep) chain.dep = commit.dep
+    chain.stamps.push(commit.maxHlc)
+    chain.dep = commit.dep
     const space = commit.space
     const author = commit.author
     if (prepared.grants.length > 0 || prepared.revocations.length > 0) this.#record(prepared)
@@ -1065,26 +1317,9 @@ export class Graph {
       paths = new Map()
       this.#spaces.set(space, paths)
     }
+    // Authority was judged for the whole commit before it got here (`#judge`): every op is applied.
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as CommitOp
-      if (author !== space) {
-        const right: GrantRight = op.wire === undefined ? 'delete' : 'write'
-        if (!this.#allowed(space, author, op.path, right, hlcMs(op.hlc), chain.dep)) {
-          if (this.events.has('op:rejected')) {
-            this.events.emit('op:rejected', {
-              soul: `${space}/${op.path}`,
-              field: op.field,
-              author,
-              commit: toHex(commit.id),
-              error: new UnauthorizedWriteError(
-                `${author} holds no grant to ${right} "${op.path}" in the space of ${space} at its causal position`
-              ),
-              origin
-            })
-          }
-          continue
-        }
-      }
       this.#applyOp(
         paths,
         space,
@@ -1106,7 +1341,7 @@ export class Graph {
     const space = prepared.commit.space
     let authority = this.#authority.get(space)
     if (authority === undefined) {
-      authority = { bySubject: new Map(), revocations: new Map() }
+      authority = { bySubject: new Map(), revokedFrom: new Map() }
       this.#authority.set(space, authority)
     }
     const seq = prepared.commit.seq
@@ -1118,20 +1353,18 @@ export class Graph {
       }
       list.push({ grant, id: grantId(grant), seq })
     }
+    // The owner's chain is applied in order, so the first position recorded is the earliest.
     for (const revocation of prepared.revocations) {
-      let list = authority.revocations.get(revocation.grantId)
-      if (list === undefined) {
-        list = []
-        authority.revocations.set(revocation.grantId, list)
-      }
-      list.push({ revokedAt: revocation.revokedAt, seq })
+      if (!authority.revokedFrom.has(revocation.grantId)) authority.revokedFrom.set(revocation.grantId, seq)
     }
   }
 
   /**
    * The authority rule: `author` may use `right` on `path` of `space` at time `atMs` from causal position
-   * `dep` (a prefix of the owner's chain) when a grant in that prefix covers it and no revocation in that
-   * prefix voids it at `atMs`. Owners always may.
+   * `seen` (a prefix of the owner's chain) when a grant in that prefix covers the path and right, its
+   * `[notBefore, expiresAt)` contains `atMs`, and no revocation of it is in that prefix. A revocation in the
+   * prefix voids the grant whatever its `revokedAt` and the op's stamp say: a writer that has seen it never
+   * writes under that grant again. Owners always may.
    */
   #allowed(
     space: string,
@@ -1139,19 +1372,19 @@ export class Graph {
     path: string,
     right: GrantRight,
     atMs: number,
-    dep: number
+    seen: number
   ): boolean {
     if (author === space) return true
     const authority = this.#authority.get(space)
     const grants = authority?.bySubject.get(author)
     if (authority === undefined || grants === undefined) return false
     for (const record of grants) {
-      if (record.seq > dep) continue
+      if (record.seq > seen) continue
       const grant = record.grant
       if (atMs < grant.notBefore || atMs >= grant.expiresAt) continue
       if (!grant.scope.rights.includes(right) || !scopeCoversPath(grant.scope, path)) continue
-      const revocations = authority.revocations.get(record.id)
-      if (revocations?.some((r) => r.seq <= dep && r.revokedAt <= atMs) === true) continue
+      const revokedFrom = authority.revokedFrom.get(record.id)
+      if (revokedFrom !== undefined && revokedFrom <= seen) continue
       return true
     }
     return false
@@ -1241,7 +1474,7 @@ export class Graph {
   #chainByKey(key: string, space: string, author: string): ChainState {
     let chain = this.#chains.get(key)
     if (chain === undefined) {
-      chain = { space, author, seq: 0, head: null, ids: [], dep: 0 }
+      chain = { space, author, seq: 0, head: null, ids: [], stamps: [], dep: 0 }
       this.#chains.set(key, chain)
     }
     return chain

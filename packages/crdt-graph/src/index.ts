@@ -84,10 +84,12 @@ export {
   encodeHello,
   type HelloMessage,
   inflateSyncMessage,
+  type MisbehaviourReason,
   SYNC_PROTOCOL_ID,
   SYNC_PROTOCOL_VERSION,
   type SyncLimits,
   type SyncMessage,
+  type SyncMisbehaviour,
   type SyncPeer,
   type SyncPeerInit,
   type SyncStats

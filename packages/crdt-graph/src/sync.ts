@@ -2,7 +2,12 @@ import { type CanonicalValue, decodeCanonical, encodeCanonical } from '@araliya/
 import { type Origin, TooLargeError } from '@araliya/interface'
 import { type Logger, logger } from '@libp2p/logger'
 import type { Commit } from './commit.js'
-import { SyncProtocolError } from './errors.js'
+import {
+  BackdatedCommitError,
+  InvalidSignatureError,
+  SyncProtocolError,
+  UnauthorizedWriteError
+} from './errors.js'
 import type { Graph, IngestResult } from './graph.js'
 import { isSpace } from './model.js'
 
@@ -309,6 +314,40 @@ export interface SyncPeerInit {
   compress?: boolean
   /** Reports problems that are not the caller's to handle (a failed send, a refused commit batch). */
   onError?: (error: Error) => void
+  /**
+   * Called (while started) for every commit from this peer that the graph refused for a reason no honest
+   * relay produces: the transport's hook to penalise the sender (lower its score, disconnect it). Also
+   * counted in `stats.misbehaviours`.
+   */
+  onMisbehaviour?: (report: SyncMisbehaviour) => void
+}
+
+/**
+ * Why a commit a peer sent counts against it. An honest replica verifies and judges every commit before it
+ * stores or relays it, so it never sends one refused for these reasons:
+ * - `unauthorized`: an op no grant covers at the commit's position (`UnauthorizedWriteError`);
+ * - `backdated`: stamps or position behind what the writer had already claimed or seen (`BackdatedCommitError`);
+ * - `invalid-signature`: a signature, grant or revocation that does not verify (`InvalidSignatureError`).
+ * Refusals an honest peer can cause (equivocation and forks, clock skew, limits, unknown versions) are not reported.
+ */
+export type MisbehaviourReason = 'unauthorized' | 'backdated' | 'invalid-signature'
+
+/** One commit a peer sent that no honest relay would have sent (see {@link SyncPeerInit.onMisbehaviour}). */
+export interface SyncMisbehaviour {
+  /** The remote peer's tag. */
+  readonly peer: string
+  readonly reason: MisbehaviourReason
+  /** Hex id of the refused commit. */
+  readonly commit?: string
+  /** The graph's refusal. */
+  readonly error: Error
+}
+
+function misbehaviourReason(error: Error): MisbehaviourReason | undefined {
+  if (UnauthorizedWriteError.isInstance(error)) return 'unauthorized'
+  if (BackdatedCommitError.isInstance(error)) return 'backdated'
+  if (InvalidSignatureError.isInstance(error)) return 'invalid-signature'
+  return undefined
 }
 
 /** Counters of one sync session. */
@@ -320,6 +359,8 @@ export interface SyncStats {
   commitsSent: number
   commitsReceived: number
   commitsAccepted: number
+  /** Commits from this peer refused for a reason no honest relay produces (see {@link MisbehaviourReason}). */
+  misbehaviours: number
 }
 
 /**
@@ -376,7 +417,8 @@ class GraphSyncPeer implements SyncPeer {
     bytesReceived: 0,
     commitsSent: 0,
     commitsReceived: 0,
-    commitsAccepted: 0
+    commitsAccepted: 0,
+    misbehaviours: 0
   }
   readonly #graph: Graph
   readonly #send: (bytes: Uint8Array) => void | Promise<void>
@@ -386,6 +428,7 @@ class GraphSyncPeer implements SyncPeer {
   readonly #limits: SyncLimits
   readonly #origin: Origin
   readonly #onError: (error: Error) => void
+  readonly #onMisbehaviour: ((report: SyncMisbehaviour) => void) | undefined
   readonly #log: Logger
   /** What we believe the remote has: chain key -> seq. */
   readonly #remote = new Map<string, number>()
@@ -395,6 +438,7 @@ class GraphSyncPeer implements SyncPeer {
   #outbox: Commit[] = []
   #flushScheduled = false
   #unsubscribe: (() => void) | undefined
+  #unsubscribeRejected: (() => void) | undefined
   readonly #sends = new Set<Promise<void>>()
   readonly #compress: boolean
   #sendTail: Promise<void> = Promise.resolve()
@@ -414,6 +458,7 @@ class GraphSyncPeer implements SyncPeer {
     this.#compress = init.compress ?? true
     this.#log = logger('araliya:graph:sync')
     this.#onError = init.onError ?? ((error) => this.#log.error('sync with %s: %e', this.peer, error))
+    this.#onMisbehaviour = init.onMisbehaviour
   }
 
   async start(): Promise<void> {
@@ -431,6 +476,18 @@ class GraphSyncPeer implements SyncPeer {
         queueMicrotask(() => this.#flushOutbox())
       }
     })
+    // The graph reports every refusal with the origin the commit came from (also when it is refused later,
+    // on release from the pending buffer), so a refusal is held against the peer that sent the commit.
+    this.#unsubscribeRejected = this.#graph.events.on('commit:rejected', ({ id, error, origin }) => {
+      if (origin.kind !== 'remote' || origin.peer !== this.peer) return
+      const reason = misbehaviourReason(error)
+      if (reason === undefined) return
+      this.stats.misbehaviours++
+      this.#log('%s sent commit %s refused as %s', this.peer, id ?? '(undecodable)', reason)
+      this.#onMisbehaviour?.(
+        id === undefined ? { peer: this.peer, reason, error } : { peer: this.peer, reason, commit: id, error }
+      )
+    })
     // If the peer's hello already arrived and was answered, the exchange is under way: do not start another.
     if (!this.#helloSent) await this.sync()
   }
@@ -438,6 +495,8 @@ class GraphSyncPeer implements SyncPeer {
   stop(): void {
     this.#unsubscribe?.()
     this.#unsubscribe = undefined
+    this.#unsubscribeRejected?.()
+    this.#unsubscribeRejected = undefined
     this.#outbox = []
   }
 
