@@ -214,7 +214,9 @@ async function startNodes(
         dir: spec.dir,
         graph: spec.graph,
         network: demo.network,
-        bootstrap
+        bootstrap,
+        // Heartbeats are for dashboards; the demo is over before the first one would be due.
+        heartbeatMs: 0
       },
       spec
     )
