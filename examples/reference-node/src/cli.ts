@@ -93,7 +93,9 @@ function checkMultiaddr(flag: string, value: string, needsPeer: boolean): string
   }
   const hasPeer = parsed.getComponents().some((c) => c.name === 'p2p')
   if (needsPeer && !hasPeer) {
-    throw new UsageError(`${flag} ${value} must end in /p2p/<address> of the node to dial; copy it from that node's output`)
+    throw new UsageError(
+      `${flag} ${value} must end in /p2p/<address> of the node to dial; copy it from that node's output`
+    )
   }
   if (!needsPeer && hasPeer) {
     throw new UsageError(`${flag} ${value} must not name a peer (/p2p/…): it is where this node listens`)
@@ -132,7 +134,11 @@ function skill(value: string): string {
  * An AbortSignal that fires on Ctrl-C (and SIGTERM). If stopping then hangs, a second signal or a
  * 5-second grace period ends the process anyway.
  */
-function interruptSignal(out: Output): { signal: AbortSignal; interrupted: () => boolean; dispose: () => void } {
+function interruptSignal(out: Output): {
+  signal: AbortSignal
+  interrupted: () => boolean
+  dispose: () => void
+} {
   const controller = new AbortController()
   let interrupted = false
   const onSignal = (): void => {
@@ -240,7 +246,9 @@ async function main(args: string[], out: Output): Promise<number> {
     case 'help':
       return help(out)
     default:
-      throw new UsageError(`unknown command ${command}; the commands are demo, start and identity (araliya --help)`)
+      throw new UsageError(
+        `unknown command ${command}; the commands are demo, start and identity (araliya --help)`
+      )
   }
 }
 
@@ -257,7 +265,9 @@ function report(err: unknown, out: Output): number {
     out.error(`error ${sysCode}: ${escapeText(err.message)}`)
   } else {
     const message = err instanceof Error ? err.message : String(err)
-    out.error(`error: ${escapeText(message)} (unexpected; run again with DEBUG=araliya:* to see where it came from)`)
+    out.error(
+      `error: ${escapeText(message)} (unexpected; run again with DEBUG=araliya:* to see where it came from)`
+    )
   }
   if (process.env.DEBUG) {
     for (const line of inspect(err, { depth: 4 }).split('\n')) out.error(escapeText(line))

@@ -5,7 +5,7 @@
 // move the cursor, clear the screen or forge a line on the operator's console. With `--json`, stdout
 // carries one JSON object per line and nothing else; the few human notes go to stderr.
 import type { BusEvent } from '@araliya/bus'
-import type { DhtNode, DhtNodeRole, NodeStatus } from '@araliya/dht-node'
+import type { DhtNodeEvents, DhtNodeRole, NodeStatus } from '@araliya/dht-node'
 import { escapeText as e, safeJson } from './escape.ts'
 import { ensureWritableDataDir, explainStartError } from './errors.ts'
 import { startSwarmNode } from './node.ts'
@@ -44,22 +44,6 @@ function statusLine(status: NodeStatus): string {
     `status from ${e(status.address)}: ${e(status.role)}, ${status.peers} peers, mesh ${mesh || 'none'}, ` +
     `dht ${e(status.dht.mode)} with ${status.dht.routingTable} in its table, up ${duration(status.uptimeMs)}`
   )
-}
-
-/**
- * Publishes one heartbeat as soon as the first peer subscribes to `node-status`, so a dashboard sees a
- * new node at once rather than one interval later; dht-node sends the periodic ones.
- */
-function firstHeartbeatWhenHeard(node: DhtNode, onError: (err: Error) => void): () => void {
-  const pubsub = node.libp2p.services.pubsub
-  const topic = node.gossip.topic('node-status')
-  const onChange = (event: CustomEvent<{ subscriptions: Array<{ topic: string; subscribe: boolean }> }>) => {
-    if (!event.detail.subscriptions.some((s) => s.topic === topic && s.subscribe)) return
-    pubsub.removeEventListener('subscription-change', onChange)
-    node.publishStatus().catch(onError)
-  }
-  pubsub.addEventListener('subscription-change', onChange)
-  return () => pubsub.removeEventListener('subscription-change', onChange)
 }
 
 /**
@@ -110,7 +94,9 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
         heartbeatMs: options.heartbeatMs
       })
     } else {
-      out.line(`${node.created ? 'created' : 'loaded'} identity ${node.address} (${e(node.identity.shortId)})`)
+      out.line(
+        `${node.created ? 'created' : 'loaded'} identity ${node.address} (${e(node.identity.shortId)})`
+      )
       out.line(`running as ${options.role} on network ${e(dht.network)} in ${e(node.dir)}`)
       for (const ma of multiaddrs) out.line(`  other nodes can use: --bootstrap ${e(ma)}`)
     }
@@ -120,9 +106,9 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
         : 'heartbeat off (--heartbeat-ms 0)'
     )
 
-    const on = <K extends Parameters<DhtNode['addEventListener']>[0]>(
+    const on = <K extends keyof DhtNodeEvents>(
       type: K,
-      listener: Parameters<typeof dht.addEventListener<K>>[1]
+      listener: (event: DhtNodeEvents[K]) => void
     ): void => {
       dht.addEventListener(type, listener)
       cleanups.push(() => dht.removeEventListener(type, listener))
@@ -179,14 +165,6 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
     on('status:receive', ({ detail: { status } }) =>
       say(statusLine(status), { event: 'status', from: status.address, status })
     )
-    if (options.heartbeatMs > 0) {
-      cleanups.push(
-        firstHeartbeatWhenHeard(dht, (err) => {
-          if (!signal.aborted) note(`heartbeat not sent: ${e(err.message)}`)
-        })
-      )
-    }
-
     const print = (event: BusEvent): void => {
       const from = event.origin.kind === 'remote' ? event.origin.peer : 'local'
       say(`bus ${e(event.topic)} from ${e(from)}: ${safeJson(event.payload)}`, {

@@ -107,7 +107,10 @@ describe('remote strings on the operator console', () => {
     expectNoRawEscapes(operator.stdout())
     expectNoRawEscapes(operator.stderr())
     // Every line that carries the fake text is one of ours, starting with our own words.
-    for (const line of operator.stdout().split('\n').filter((l) => l.includes('FAKE LOG LINE'))) {
+    for (const line of operator
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes('FAKE LOG LINE'))) {
       expect(line).toMatch(/^(bus|status) /)
     }
   }, 120_000)

@@ -108,7 +108,15 @@ describe('pnpm demo with a closed stdout', () => {
   it('stops every node and exits 0, quietly, when stdout closes (pnpm demo | head -1)', async () => {
     const child = spawn(
       process.execPath,
-      ['--conditions=@araliya/source', '--import', 'tsx', 'src/cli.ts', 'demo', '--data-dir', join(dir, 'pipe')],
+      [
+        '--conditions=@araliya/source',
+        '--import',
+        'tsx',
+        'src/cli.ts',
+        'demo',
+        '--data-dir',
+        join(dir, 'pipe')
+      ],
       { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] }
     )
     let stderr = ''

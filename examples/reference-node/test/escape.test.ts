@@ -11,12 +11,15 @@ const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u
 
 /** The inverse of escapeText, written independently from its description in the README. */
 function unescapeText(text: string): string {
-  return text.replace(/\\(?:x([0-9a-f]{2})|u\{([0-9a-f]+)\}|u([0-9a-f]{4})|([tnr\\]))/g, (_, x, u6, u4, c) => {
-    if (x !== undefined) return String.fromCharCode(Number.parseInt(x, 16))
-    if (u6 !== undefined) return String.fromCodePoint(Number.parseInt(u6, 16))
-    if (u4 !== undefined) return String.fromCharCode(Number.parseInt(u4, 16))
-    return ({ t: '\t', n: '\n', r: '\r', '\\': '\\' } as Record<string, string>)[c as string] as string
-  })
+  return text.replace(
+    /\\(?:x([0-9a-f]{2})|u\{([0-9a-f]+)\}|u([0-9a-f]{4})|([tnr\\]))/g,
+    (_, x, u6, u4, c) => {
+      if (x !== undefined) return String.fromCharCode(Number.parseInt(x, 16))
+      if (u6 !== undefined) return String.fromCodePoint(Number.parseInt(u6, 16))
+      if (u4 !== undefined) return String.fromCharCode(Number.parseInt(u4, 16))
+      return ({ t: '\t', n: '\n', r: '\r', '\\': '\\' } as Record<string, string>)[c as string] as string
+    }
+  )
 }
 
 /** Any UTF-16 string, lone surrogates included, with the dangerous characters over-represented. */
@@ -68,12 +71,19 @@ describe('escapeText', () => {
     expect(escapeText('\u2028')).toBe('\\u2028')
     expect(escapeText('\ud800x\udc00')).toBe('\\ud800x\\udc00')
     expect(escapeText('tag\u{e0041}')).toBe('tag\\u{e0041}')
+    expect(escapeText('a\u034fb\u3164')).toBe('a\\u034fb\\u3164') // render as nothing
     // A backslash is doubled, so a peer cannot make its text look like an escape it did not send.
     expect(escapeText('\\x1b')).toBe('\\\\x1b')
   })
 
   it('leaves printable text alone, in any script, emoji included', () => {
-    for (const text of ['agents/hello', 'ünïcödé', '日本語のテキスト', 'emoji 😀 ok', '/ip4/127.0.0.1/tcp/4001']) {
+    for (const text of [
+      'agents/hello',
+      'ünïcödé',
+      '日本語のテキスト',
+      'emoji 😀 ok',
+      '/ip4/127.0.0.1/tcp/4001'
+    ]) {
       expect(escapeText(text)).toBe(text)
     }
   })

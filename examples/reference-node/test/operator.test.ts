@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { NodeStatus } from '@araliya/dht-node'
+import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { LOOPBACK_TCP, type SwarmNode, startSwarmNode } from '../src/node.ts'
 import { exitOf, killAll, nonEmptyLines, STACK_FRAME, startCli } from './cli-process.ts'
@@ -31,22 +32,30 @@ async function failsWithOneLine(args: string[], expectedCode: number): Promise<s
   return lines[0] as string
 }
 
-/** A node of the reference node's own make, in this process, that joins the CLI node's swarm. */
-async function peerOf(bootstrap: string, network: string): Promise<SwarmNode> {
+/**
+ * A node of the reference node's own make, in this process, that joins the CLI node's swarm. `ready`
+ * runs after it started and before it dials, so no event from the CLI node can be missed.
+ */
+async function peerOf(
+  target: string,
+  network: string,
+  ready: (node: SwarmNode) => void = () => {}
+): Promise<SwarmNode> {
   const node = await startSwarmNode({
     name: 'observer',
     role: 'full',
     dir: join(dir, 'observer'),
-    bootstrap: [bootstrap],
     network,
     listen: [LOOPBACK_TCP],
     heartbeatMs: 0
   })
   cleanups.push(() => node.stop())
+  ready(node)
+  await node.node.libp2p.dial(multiaddr(target))
   return node
 }
 
-describe('operator errors: one line, non-zero exit, no stack', () => {
+describe('operator errors: one line, non-zero exit, no stack', { timeout: 90_000 }, () => {
   it('an unknown flag is an error, not ignored', async () => {
     const line = await failsWithOneLine(['start', '--data-dir', join(dir, 'a'), '--bogus'], 2)
     expect(line).toContain('--bogus')
@@ -147,6 +156,7 @@ describe('a closed stdout', () => {
 })
 
 describe('node-status heartbeats', () => {
+  // The first heartbeat is due one interval (30 s by default) after the start.
   it('a node started with default settings publishes heartbeats another node receives', async () => {
     const network = `heartbeat-${process.pid}`
     const cli = startCli([
@@ -163,25 +173,40 @@ describe('node-status heartbeats', () => {
     const banner = await cli.line((l) => l.includes('--bootstrap /ip4/'), 'the listen address')
     const ma = banner.split('--bootstrap ')[1] as string
     const address = ma.split('/p2p/')[1] as string
-    const observer = await peerOf(ma, network)
-    const status = await new Promise<NodeStatus>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no heartbeat from the CLI node within 60 s')), 60_000)
-      observer.node.addEventListener('status:receive', (event) => {
-        if (event.detail.status.address !== address) return
-        clearTimeout(timer)
-        resolve(event.detail.status)
-      })
+    let received: (status: NodeStatus) => void = () => {}
+    const heartbeat = new Promise<NodeStatus>((resolve) => {
+      received = resolve
     })
+    await peerOf(ma, network, (observer) =>
+      observer.node.addEventListener('status:receive', (event) => {
+        if (event.detail.status.address === address) received(event.detail.status)
+      })
+    )
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const status = await Promise.race([
+      heartbeat,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no heartbeat from the CLI node within 90 s')), 90_000)
+      })
+    ]).finally(() => clearTimeout(timer))
     expect(status).toMatchObject({ v: 1, address, role: 'bootstrap' })
     expect(status.peers).toBeGreaterThanOrEqual(1)
-  }, 120_000)
+  }, 150_000)
 
   it('the interval is in the start banner; --heartbeat-ms 0 turns heartbeats off', async () => {
     const on = startCli(['start', '--data-dir', join(dir, 'a'), '--listen', LOOPBACK_TCP])
     expect(await on.line((l) => l.includes('heartbeat'), 'the heartbeat line')).toContain('every 30 s')
     on.kill('SIGTERM')
     expect((await exitOf(on)).code).toBe(0)
-    const off = startCli(['start', '--data-dir', join(dir, 'a'), '--listen', LOOPBACK_TCP, '--heartbeat-ms', '0'])
+    const off = startCli([
+      'start',
+      '--data-dir',
+      join(dir, 'a'),
+      '--listen',
+      LOOPBACK_TCP,
+      '--heartbeat-ms',
+      '0'
+    ])
     expect(await off.line((l) => l.includes('heartbeat'), 'the heartbeat line')).toContain('off')
     off.kill('SIGTERM')
     expect((await exitOf(off)).code).toBe(0)
