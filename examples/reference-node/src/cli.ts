@@ -38,7 +38,7 @@ options:
   -h, --help       show this help
 
 exit codes: 0 done (also when stdout is closed early, e.g. piped to head), 1 the node could not run,
-2 the command line is wrong, 130 interrupted. Set DEBUG (e.g. DEBUG=araliya:*) to see error stacks.`
+2 the command line is wrong, 130 the demo was interrupted. Set DEBUG (e.g. DEBUG=araliya:*) to see error stacks.`
 
 /** The demo must finish well inside a minute; past this it stops its nodes and fails. */
 const DEMO_BUDGET_MS = 50_000
@@ -66,13 +66,20 @@ function parse<T extends Record<string, OptionSpec>>(command: string, args: stri
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values
   } catch (err) {
     const code = (err as { code?: string }).code ?? ''
-    const quoted = /'([^']*)'/.exec((err as Error).message)?.[1]
+    const message = (err as Error).message
+    // Node's messages run over several lines; say the same in one.
+    const quoted = /'([^']*)'/.exec(message)?.[1] ?? ''
+    const option = /^-{1,2}[\w-]+/.exec(quoted)?.[0] ?? quoted
     const what =
       code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
         ? `unknown option ${quoted}`
         : code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
           ? `unexpected argument ${quoted}`
-          : (err as Error).message
+          : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && message.includes('does not take an argument')
+            ? `${option} takes no value`
+            : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+              ? `${option} needs a value (write ${option}=VALUE for a value that starts with a dash)`
+              : message
     throw new UsageError(`araliya ${command}: ${what}; see araliya --help`, { cause: err })
   }
 }

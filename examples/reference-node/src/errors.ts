@@ -1,9 +1,9 @@
 // The operator errors of the command line: one class per condition, each with a message that says what is
-// wrong and what to do. The CLI prints `error <code>: <message>` on one line and exits non-zero.
+// wrong and what to do. The CLI prints `error <code>: <message>` on one line, escaped (messages may quote
+// the command line or the network), and exits non-zero.
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AraliyaError } from '@araliya/interface'
-import { escapeText } from './escape.ts'
 
 /** The command line itself is wrong: an unknown flag, a missing or malformed value. Exit code 2. */
 export class UsageError extends AraliyaError {
@@ -96,11 +96,11 @@ export function explainStartError(err: unknown): unknown {
   }))
   const first = failures[0]
   if (first === undefined) {
-    return new ListenError(`could not listen: ${escapeText(message)}; check the --listen addresses`, {
+    return new ListenError(`could not listen: ${message}; check the --listen addresses`, {
       cause: err
     })
   }
-  const addr = escapeText(first.addr)
+  const addr = first.addr
   if (first.why.includes('EADDRINUSE')) {
     return new AddressInUseError(
       `cannot listen on ${addr}: the port is already in use (another node?); stop that process, or pick ` +
@@ -122,7 +122,7 @@ export function explainStartError(err: unknown): unknown {
       { cause: err }
     )
   }
-  return new ListenError(`cannot listen on ${addr}: ${escapeText(first.why)}; check the --listen address`, {
+  return new ListenError(`cannot listen on ${addr}: ${first.why}; check the --listen address`, {
     cause: err
   })
 }
