@@ -46,22 +46,31 @@ async function attack(operator: string, network: string): Promise<SwarmNode> {
       peer.node.gossip.getSubscribers(topic).includes(operatorAddress)
     )
   )
-  const id = new Uint8Array(16)
-  globalThis.crypto.getRandomValues(id)
-  const envelope = await signEnvelope(peer.identity, {
-    net: network,
-    chan: 'agent-messages',
-    from: peer.address,
-    id,
-    hlc: Date.now() * HLC_UNITS_PER_MS,
-    ttl: 60_000,
-    topic: `agents/${EVIL}`,
-    ct: CBOR_CONTENT,
-    body: encodeCanonical({ text: EVIL, name: EVIL })
+  // A publish reaches nobody until the stream to the operator is open: send again (fresh ids) until it does.
+  const publish = async (topic: string, bytes: () => Promise<Uint8Array>): Promise<void> => {
+    const until = Date.now() + 60_000
+    while ((await peer.node.gossip.publish(topic, await bytes())).recipients === 0) {
+      if (Date.now() > until) throw new Error(`the hostile ${topic} message reached nobody`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+  await publish('agent-messages', async () => {
+    const id = new Uint8Array(16)
+    globalThis.crypto.getRandomValues(id)
+    const envelope = await signEnvelope(peer.identity, {
+      net: network,
+      chan: 'agent-messages',
+      from: peer.address,
+      id,
+      hlc: Date.now() * HLC_UNITS_PER_MS,
+      ttl: 60_000,
+      topic: `agents/${EVIL}`,
+      ct: CBOR_CONTENT,
+      body: encodeCanonical({ text: EVIL, name: EVIL })
+    })
+    return encodeEnvelope(envelope)
   })
-  await peer.node.gossip.publish('agent-messages', encodeEnvelope(envelope))
-  await peer.node.gossip.publish(
-    'node-status',
+  await publish('node-status', async () =>
     encodeNodeStatus({ ...peer.node.getStatus(), role: EVIL, mesh: { [EVIL]: 1 } })
   )
   return peer
