@@ -48,7 +48,15 @@ export interface SwarmNodeInit {
   graph?: boolean
   /** Skills to advertise as soon as the node has a DHT peer. */
   skills?: string[]
+  /**
+   * Interval of the `node-status` heartbeat (role, peers, mesh sizes, DHT table size, memory, uptime),
+   * ms; 0 disables it. Default {@link DEFAULT_HEARTBEAT_MS}.
+   */
+  heartbeatMs?: number
 }
+
+/** Default interval of a node's `node-status` heartbeat: 30 s, as in dht-node. */
+export const DEFAULT_HEARTBEAT_MS = 30_000
 
 /** A running node and its parts. */
 export interface SwarmNode {
@@ -108,8 +116,8 @@ export async function startSwarmNode(
     // Quick retries: on one machine the bootstrap node is up within milliseconds.
     bootstrapRetry: { initialDelayMs: 200, maxDelayMs: 2000, dialTimeoutMs: 5000 },
     dht: { queryTimeoutMs: 10_000 },
-    // Heartbeats are for dashboards; the demo does not need them.
-    statusIntervalMs: 0,
+    // Heartbeats let dashboards and other operators see the node (its peers, mesh, DHT table).
+    statusIntervalMs: init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     gossip: {
       // Every node of a local swarm has the same IP. Gossipsub treats many peers on one IP as a Sybil
       // attack and lowers their score; exempt 127.0.0.1, but only when we only listen on loopback.

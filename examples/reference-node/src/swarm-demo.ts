@@ -25,6 +25,7 @@ import { type GraphValue, HLC_UNITS_PER_MS } from '@araliya/crdt-graph'
 import type { DhtNodeRole } from '@araliya/dht-node'
 import { encodeCanonical, type Identity } from '@araliya/identity'
 import { AraliyaError } from '@araliya/interface'
+import { escapeText, safeJson } from './escape.ts'
 import { checkSignatures } from './identity-demo.ts'
 import { loadNodeIdentity, type SwarmNode, startSwarmNode } from './node.ts'
 
@@ -214,7 +215,9 @@ async function startNodes(
         dir: spec.dir,
         graph: spec.graph,
         network: demo.network,
-        bootstrap
+        bootstrap,
+        // Heartbeats are for dashboards; the demo is over before the first one would be due.
+        heartbeatMs: 0
       },
       spec
     )
@@ -281,7 +284,9 @@ async function presence(demo: Demo, swarm: Swarm, signal: AbortSignal): Promise<
     if (found.join() !== actual.join()) {
       throw new Error(`${from.name} found ${to.name} at [${found}] but it listens on [${actual}]`)
     }
-    const where = found.length > 0 ? found.join(' ') : 'no listen address (a light node dials out)'
+    // Multiaddrs from a record on the DHT are the network's words: escaped before they are printed.
+    const where =
+      found.length > 0 ? found.map(escapeText).join(' ') : 'no listen address (a light node dials out)'
     demo.log(
       `      ${from.name} -> ${to.name}: ${short(to.address)} is at ${where} (record seq ${info.seq}, ${ms} ms)`
     )
@@ -334,7 +339,7 @@ async function broadcast(
     e.topic === 'agents/hello' && (e.payload as { run?: string }).run === demo.run
   const t0 = Date.now()
   full1.bus.publish('agents/hello', payload)
-  demo.log(`      full-1 published agents/hello on its bus: ${JSON.stringify({ text: payload.text })}`)
+  demo.log(`      full-1 published agents/hello on its bus: ${safeJson({ text: payload.text })}`)
   await waitFor(signal, 'agents/hello on every other bus', () =>
     receivers.every((n) => swarm.events.get(n)?.some(isHello))
   )
@@ -384,10 +389,12 @@ async function direct(demo: Demo, swarm: Swarm, signal: AbortSignal): Promise<nu
   const event = swarm.events.get(full1)?.find(isHello) as BusEvent
   const origin = event.origin.kind === 'remote' ? nameOf(swarm, event.origin.peer) : 'local'
   demo.log(
-    `      full-1's bus got direct/hello from ${origin}: ${JSON.stringify({ text: (event.payload as { text: string }).text })}`
+    `      full-1's bus got direct/hello from ${origin}: ${safeJson({ text: (event.payload as { text: unknown }).text })}`
   )
   if (wire?.ct !== SEALED_CONTENT) throw new Error(`the direct message travelled as ${wire?.ct}, not sealed`)
-  demo.log(`      on the wire the body was ${wire.ct} (${wire.body.byteLength} bytes only full-1 can open)`)
+  demo.log(
+    `      on the wire the body was ${escapeText(wire.ct)} (${wire.body.byteLength} bytes only full-1 can open)`
+  )
   const elsewhere = swarm.all.filter((n) => n !== full1 && swarm.events.get(n)?.some(isHello))
   if (elsewhere.length > 0) throw new Error(`direct/hello also reached ${elsewhere.map((n) => n.name)}`)
   return 1
@@ -540,7 +547,7 @@ async function graphSync(demo: Demo, swarm: Swarm, signal: AbortSignal): Promise
     const other = node === full1 ? full2 : full1
     const { run: _run, ...value } = other.graph?.get(soul) ?? {}
     demo.log(
-      `      ${other.name} reads ${short(node.address)}/${soul.split('/').slice(1).join('/')} = ${JSON.stringify(value)}`
+      `      ${other.name} reads ${short(node.address)}/${soul.split('/').slice(1).join('/')} = ${safeJson(value)}`
     )
   }
   return writes.length
@@ -650,7 +657,8 @@ async function stopAll(demo: Demo, nodes: SwarmNode[]): Promise<void> {
 
 /** `12D3KooW…a1b2c3`: enough to tell addresses apart in a log line. */
 function short(address: string): string {
-  return `${address.slice(0, 8)}…${address.slice(-6)}`
+  // Addresses of peers we do not know came from the network.
+  return escapeText(`${address.slice(0, 8)}…${address.slice(-6)}`)
 }
 
 function nameOf(swarm: Swarm, address: string): string {

@@ -103,3 +103,36 @@ describe('pnpm demo (smoke)', () => {
     expect(failure.stderr).not.toMatch(/^\s+at /m)
   }, 60_000)
 })
+
+describe('pnpm demo with a closed stdout', () => {
+  it('stops every node and exits 0, quietly, when stdout closes (pnpm demo | head -1)', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=@araliya/source',
+        '--import',
+        'tsx',
+        'src/cli.ts',
+        'demo',
+        '--data-dir',
+        join(dir, 'pipe')
+      ],
+      { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    const exited = new Promise<[number | null, string | null]>((resolve) =>
+      child.on('exit', (code, signal) => resolve([code, signal]))
+    )
+    // Like `head -1`: read the first line, then close the pipe; the demo's next line hits a closed pipe.
+    child.stdout.once('data', () => child.stdout.destroy())
+    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000)
+    const [code, signal] = await exited
+    clearTimeout(timer)
+    expect(stderr).not.toMatch(/^\s+at /m)
+    expect(stderr).not.toContain('EPIPE')
+    expect([code, signal]).toEqual([0, null])
+  }, 60_000)
+})

@@ -1,0 +1,191 @@
+// `araliya start`: one node that runs until Ctrl-C (or until its stdout closes), printing what happens.
+//
+// Everything printed that came from the network (bus topics and payloads, heartbeat fields, presence
+// records, peer ids, error messages) goes through escapeText or safeJson: a peer must never be able to
+// move the cursor, clear the screen or forge a line on the operator's console. With `--json`, stdout
+// carries one JSON object per line and nothing else; the few human notes go to stderr.
+import type { BusEvent } from '@araliya/bus'
+import type { DhtNodeEvents, DhtNodeRole, NodeStatus } from '@araliya/dht-node'
+import { escapeText as e, safeJson } from './escape.ts'
+import { ensureWritableDataDir, explainStartError } from './errors.ts'
+import { startSwarmNode } from './node.ts'
+import type { Output } from './output.ts'
+
+/** What `araliya start` was asked to do, already validated. */
+export interface StartOptions {
+  role: DhtNodeRole
+  dataDir: string
+  bootstrap: string[]
+  /** Empty: the default (loopback TCP on a free port; none for a light node). */
+  listen: string[]
+  network: string
+  skills: string[]
+  /** Interval of the node-status heartbeat, ms; 0 turns it off. */
+  heartbeatMs: number
+  /** One JSON object per line on stdout, nothing else. */
+  json: boolean
+}
+
+/** `30 s`, `1.5 s`, `250 ms`. */
+function duration(ms: number): string {
+  return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`
+}
+
+/** The retry attempts worth a line: 1, 2, 4, 8, … (a bootstrap node that stays down is retried forever). */
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0
+}
+
+function statusLine(status: NodeStatus): string {
+  const mesh = Object.entries(status.mesh)
+    .map(([topic, peers]) => `${e(topic)}=${peers}`)
+    .join(' ')
+  return (
+    `status from ${e(status.address)}: ${e(status.role)}, ${status.peers} peers, mesh ${mesh || 'none'}, ` +
+    `dht ${e(status.dht.mode)} with ${status.dht.routingTable} in its table, up ${duration(status.uptimeMs)}`
+  )
+}
+
+/**
+ * Runs one node until `signal` aborts (Ctrl-C, SIGTERM, stdout closed), then stops it.
+ *
+ * @throws {DataDirError} when the data folder cannot be written.
+ * @throws {ListenError} (or a subclass) when a listen address cannot be used.
+ */
+export async function runStart(options: StartOptions, out: Output, signal: AbortSignal): Promise<void> {
+  // An event: a JSON line in --json mode, else a human line on stdout.
+  const say = (human: string, event: Record<string, unknown>): void => {
+    if (options.json) out.json(event)
+    else out.line(human)
+  }
+  // A note for a person: stderr in --json mode (stdout is JSON only), else stdout.
+  const note = (human: string): void => {
+    if (options.json) out.error(human)
+    else out.line(human)
+  }
+
+  await ensureWritableDataDir(options.dataDir)
+  const node = await startSwarmNode({
+    name: options.role,
+    role: options.role,
+    dir: options.dataDir,
+    bootstrap: options.bootstrap,
+    network: options.network,
+    skills: options.skills,
+    heartbeatMs: options.heartbeatMs,
+    ...(options.listen.length > 0 ? { listen: options.listen } : {})
+  }).catch((err: unknown) => {
+    throw explainStartError(err)
+  })
+  const cleanups: Array<() => void> = []
+  try {
+    const dht = node.node
+    const multiaddrs = node.multiaddrs()
+    if (options.json) {
+      out.json({
+        event: 'start',
+        address: node.address,
+        shortId: node.identity.shortId,
+        identity: node.created ? 'created' : 'loaded',
+        role: options.role,
+        network: dht.network,
+        dataDir: node.dir,
+        multiaddrs,
+        heartbeatMs: options.heartbeatMs
+      })
+    } else {
+      out.line(
+        `${node.created ? 'created' : 'loaded'} identity ${node.address} (${e(node.identity.shortId)})`
+      )
+      out.line(`running as ${options.role} on network ${e(dht.network)} in ${e(node.dir)}`)
+      for (const ma of multiaddrs) out.line(`  other nodes can use: --bootstrap ${e(ma)}`)
+    }
+    note(
+      options.heartbeatMs > 0
+        ? `heartbeat on node-status every ${duration(options.heartbeatMs)}`
+        : 'heartbeat off (--heartbeat-ms 0)'
+    )
+
+    const on = <K extends keyof DhtNodeEvents>(
+      type: K,
+      listener: (event: DhtNodeEvents[K]) => void
+    ): void => {
+      dht.addEventListener(type, listener)
+      cleanups.push(() => dht.removeEventListener(type, listener))
+    }
+    on('peer:connect', (event) =>
+      say(`peer connected    ${e(event.detail.peerId)}`, { event: 'peer:connect', peer: event.detail.peerId })
+    )
+    on('peer:disconnect', (event) =>
+      say(`peer disconnected ${e(event.detail.peerId)}`, {
+        event: 'peer:disconnect',
+        peer: event.detail.peerId
+      })
+    )
+    on('bootstrap:retry', ({ detail }) => {
+      if (!isPowerOfTwo(detail.attempt)) return
+      say(
+        `bootstrap ${e(detail.multiaddr)} not reached (attempt ${detail.attempt}): ${e(detail.error.message)}; ` +
+          `retrying in ${duration(detail.delayMs)}`,
+        {
+          event: 'bootstrap:retry',
+          multiaddr: detail.multiaddr,
+          attempt: detail.attempt,
+          delayMs: detail.delayMs,
+          error: detail.error.message
+        }
+      )
+    })
+    on('presence:publish', ({ detail }) =>
+      say(`presence published (seq ${detail.record.seq}) on ${detail.accepted} DHT servers`, {
+        event: 'presence:publish',
+        seq: detail.record.seq,
+        accepted: detail.accepted
+      })
+    )
+    on('presence:error', ({ detail }) =>
+      say(`presence not published yet (retrying): ${e(detail.error.message)}`, {
+        event: 'presence:error',
+        error: detail.error.message
+      })
+    )
+    on('agent:announce', ({ detail: { record } }) =>
+      say(
+        `agent ${e(record.address)} announced (seq ${record.seq}): ` +
+          `${record.multiaddrs.map(e).join(' ') || 'no listen address'}; skills ${record.skills.map(e).join(', ') || 'none'}`,
+        {
+          event: 'agent:announce',
+          address: record.address,
+          seq: record.seq,
+          multiaddrs: record.multiaddrs,
+          skills: record.skills
+        }
+      )
+    )
+    on('status:receive', ({ detail: { status } }) =>
+      say(statusLine(status), { event: 'status', from: status.address, status })
+    )
+    const print = (event: BusEvent): void => {
+      const from = event.origin.kind === 'remote' ? event.origin.peer : 'local'
+      say(`bus ${e(event.topic)} from ${e(from)}: ${safeJson(event.payload)}`, {
+        event: 'bus',
+        topic: event.topic,
+        from,
+        payload: event.payload
+      })
+    }
+    node.bus.subscribe('agents/*', print, { from: 'remote' })
+    node.bus.subscribe('direct/*', print, { from: 'remote' })
+
+    note('press Ctrl-C to stop')
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve()
+      else signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+    note('stopping…')
+  } finally {
+    for (const cleanup of cleanups) cleanup()
+    await node.stop()
+  }
+  if (options.json) out.json({ event: 'stop' })
+}
