@@ -1,6 +1,8 @@
 // A hostile peer tries to write on the operator's console through everything `araliya start` prints:
-// a bus topic and payload (an envelope on agent-messages) and a node-status heartbeat whose role and
-// mesh topic names are free text. The operator runs as a child process; the hostile peer runs here.
+// a bus topic and payload (an envelope on agent-messages) and a node-status heartbeat carrying the same
+// text in its role and mesh topic names. The heartbeat's shape is closed (docs/protocols/node-status.md), so
+// that one is refused before anything prints it; a valid heartbeat sent after it shows the operator was
+// listening. The operator runs as a child process; the hostile peer runs here.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -71,8 +73,13 @@ async function attack(operator: string, network: string): Promise<SwarmNode> {
     return encodeEnvelope(envelope)
   })
   await publish('node-status', async () =>
-    encodeNodeStatus({ ...peer.node.getStatus(), role: EVIL, mesh: { [EVIL]: 1 } })
+    encodeNodeStatus({
+      ...peer.node.getStatus(),
+      role: EVIL as 'full',
+      mesh: { [EVIL]: 1 }
+    })
   )
+  await publish('node-status', async () => encodeNodeStatus(peer.node.getStatus()))
   return peer
 }
 
@@ -98,7 +105,7 @@ function startOperator(network: string, extra: string[] = []): CliProcess {
 }
 
 describe('remote strings on the operator console', () => {
-  it('a hostile topic, payload and heartbeat are printed escaped, never raw', async () => {
+  it('a hostile topic and payload are printed escaped, never raw; a hostile heartbeat is refused', async () => {
     const network = `console-${process.pid}-human`
     const operator = startOperator(network)
     const banner = await operator.line((l) => l.includes('--bootstrap /ip4/'), 'the listen address')
@@ -110,9 +117,9 @@ describe('remote strings on the operator console', () => {
     expect(bus).toContain(peer.address)
     const status = await operator.line(
       (l) => l.startsWith('status ') && l.includes(peer.address),
-      'the hostile heartbeat'
+      'the valid heartbeat sent after the hostile one'
     )
-    expect(status).toContain('\\x1b[2J\\nFAKE LOG LINE\\u202e')
+    expect(status).not.toContain('FAKE LOG LINE')
     expectNoRawEscapes(operator.stdout())
     expectNoRawEscapes(operator.stderr())
     // Every line that carries the fake text is one of ours, starting with our own words.
@@ -137,11 +144,14 @@ describe('remote strings on the operator console', () => {
     ) as { topic: string; from: string; payload: { text: string } }
     expect(bus).toMatchObject({ topic: `agents/${EVIL}`, from: peer.address, payload: { text: EVIL } })
     const status = JSON.parse(
-      await operator.line((l) => l.includes('"event":"status"'), 'the hostile heartbeat')
+      await operator.line(
+        (l) => l.includes('"event":"status"'),
+        'the valid heartbeat sent after the hostile one'
+      )
     ) as { from: string; status: { role: string; mesh: Record<string, number> } }
     expect(status.from).toBe(peer.address)
-    expect(status.status.role).toBe(EVIL)
-    expect(status.status.mesh).toEqual({ [EVIL]: 1 })
+    expect(status.status.role).toBe('full')
+    expect(operator.stdout()).not.toContain('"role":"\\u001b')
 
     const lines = operator.stdout().split('\n').slice(0, -1)
     for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow()
