@@ -1,10 +1,11 @@
-import { type CanonicalValue, decodeCanonical, encodeCanonical } from '@araliya/identity'
-import { type Origin, TooLargeError } from '@araliya/interface'
+import { type CanonicalValue, decodeCanonical, encodeCanonical, equalBytes } from '@araliya/identity'
+import { type BackoffPolicy, backoffDelay, type Origin, TooLargeError } from '@araliya/interface'
 import { type Logger, logger } from '@libp2p/logger'
 import type { Commit } from './commit.js'
-import { SyncProtocolError } from './errors.js'
+import { SyncProtocolError, TooManyEntriesError } from './errors.js'
 import type { Graph, IngestResult } from './graph.js'
 import { isSpace } from './model.js'
+import { monotonicMs } from './yield.js'
 
 /** The sync wire format version (first byte of every message). See `docs/protocols/graph-sync.md`. */
 export const SYNC_PROTOCOL_VERSION = 1
@@ -16,6 +17,27 @@ const TYPE_COMMITS = 2
 const TYPE_COMMITS_DEFLATE = 3
 /** Commit batches smaller than this are sent uncompressed. */
 const COMPRESS_THRESHOLD = 4096
+/** Senders put at most this many commits in one message (receivers accept `maxCommitsPerMessage`). */
+const MAX_COMMITS_SENT_PER_MESSAGE = 1024
+/**
+ * The most CBOR data items one version-vector entry may take (its array and what is inside), for the
+ * work budget of a hello: today an entry is 4 items (`[space, author, seq]`); the rest is headroom.
+ */
+const HELLO_ITEMS_PER_VECTOR_ENTRY = 6
+/** CBOR items of a hello besides its vector entries and spaces (the map, its keys, `r`, the arrays). */
+const HELLO_BASE_ITEMS = 16
+/**
+ * Commits a session may send again (that it had already sent this peer) on top of one resend of
+ * everything it sent: resends are bounded by `sent + RESEND_ALLOWANCE`.
+ */
+const RESEND_ALLOWANCE = 64
+/** Pacing of hellos sent because commits arrived ahead of their chain, and of repeated hello replies. */
+const HELLO_BACKOFF: BackoffPolicy = Object.freeze({
+  initialDelayMs: 1000,
+  maxDelayMs: 30_000,
+  factor: 2,
+  jitter: 0.1
+})
 
 /** Limits enforced by {@link decodeSyncMessage}. */
 export interface SyncLimits {
@@ -23,7 +45,17 @@ export interface SyncLimits {
   maxMessageBytes: number
   /** Largest commit envelope inside a message. Default 1 MiB. */
   maxCommitBytes: number
-  /** Most version-vector entries (chains) in a hello. Default 100,000. */
+  /**
+   * Most commits in one commits message, counted while framing: one more and the message is refused
+   * (`TooManyEntriesError`) before any commit in it is decoded. Default 4,096. Senders of this package
+   * put at most 1,024 commits in a message; do not set it lower than that.
+   */
+  maxCommitsPerMessage: number
+  /**
+   * Most version-vector entries (chains) in a hello. Default 100,000. A hello is also refused, while its
+   * CBOR items are counted and before it is decoded, when an array in it declares more entries than
+   * this, or when it holds more items than `16 + maxSpaces + 6 × maxVectorEntries`.
+   */
   maxVectorEntries: number
   /** Most spaces a hello may ask for. Default 10,000. */
   maxSpaces: number
@@ -33,6 +65,7 @@ export interface SyncLimits {
 export const DEFAULT_SYNC_LIMITS: SyncLimits = Object.freeze({
   maxMessageBytes: 4 * 1024 * 1024,
   maxCommitBytes: 1024 * 1024,
+  maxCommitsPerMessage: 4096,
   maxVectorEntries: 100_000,
   maxSpaces: 10_000
 })
@@ -88,9 +121,10 @@ export function encodeCommits(envelopes: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * Decodes a sync message, enforcing every size limit before parsing.
+ * Decodes a sync message, enforcing every size and count limit before parsing.
  *
  * @throws {TooLargeError} for an oversized message or envelope.
+ * @throws {TooManyEntriesError} for a message with more entries than the limits allow.
  * @throws {SyncProtocolError} for an unknown version or type, or a malformed message.
  */
 export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits> = {}): SyncMessage {
@@ -110,6 +144,7 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
     throw new SyncProtocolError('compressed commits: pass the message through inflateSyncMessage() first')
   }
   if (bytes[1] !== TYPE_HELLO) throw new SyncProtocolError(`unknown sync message type ${bytes[1]}`)
+  countHelloItems(bytes, l)
   let raw: CanonicalValue
   try {
     raw = decodeCanonical(bytes.subarray(2), { maxBytes: l.maxMessageBytes, maxDepth: 4 })
@@ -158,10 +193,61 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
   }
 }
 
+/**
+ * Counts the CBOR data items of a hello before it is decoded and refuses it as soon as the count is over
+ * the limits: an array directly inside the hello's map that declares more than `maxVectorEntries`
+ * elements (refused from its header alone), or more items in all than a hello within the limits can
+ * hold. The walk costs one step per item up to that budget, whatever the message's size. Anything it
+ * does not follow (indefinite lengths, truncation, reserved values) is left to the decoder to refuse.
+ */
+function countHelloItems(bytes: Uint8Array, limits: SyncLimits): void {
+  const budget = HELLO_BASE_ITEMS + limits.maxSpaces + limits.maxVectorEntries * HELLO_ITEMS_PER_VECTOR_ENTRY
+  // Items still to read in each open container; level 0 holds the one top-level item.
+  const left: number[] = [1]
+  let offset = 2
+  let items = 0
+  while (left.length > 0) {
+    const level = left.length - 1
+    if (left[level] === 0) {
+      left.pop()
+      continue
+    }
+    left[level] = (left[level] as number) - 1
+    if (++items > budget) throw new TooManyEntriesError('hello (CBOR items)', items, budget)
+    if (offset >= bytes.byteLength) return
+    const initial = bytes[offset++] as number
+    const major = initial >> 5
+    const info = initial & 0x1f
+    let argument = info
+    if (info >= 24) {
+      if (info > 27) return
+      const size = 1 << (info - 24)
+      if (offset + size > bytes.byteLength) return
+      argument = 0
+      for (let i = 0; i < size; i++) argument = argument * 256 + (bytes[offset + i] as number)
+      offset += size
+    }
+    if (major === 2 || major === 3) {
+      offset += argument
+    } else if (major === 4) {
+      if (level === 1 && argument > limits.maxVectorEntries)
+        throw new TooManyEntriesError('hello array', argument, limits.maxVectorEntries)
+      left.push(argument)
+    } else if (major === 5) {
+      left.push(argument * 2)
+    } else if (major === 6) {
+      left[level] = (left[level] as number) + 1
+    }
+  }
+}
+
 function readEnvelopes(bytes: Uint8Array, limits: SyncLimits): Uint8Array[] {
   const out: Uint8Array[] = []
   let offset = 2
   while (offset < bytes.byteLength) {
+    // Counted while framing: a message of many tiny entries is refused after `limit` cheap steps.
+    if (out.length >= limits.maxCommitsPerMessage)
+      throw new TooManyEntriesError('commits message', out.length + 1, limits.maxCommitsPerMessage)
     let length = 0
     let shift = 0
     let byte: number
@@ -301,7 +387,7 @@ export interface SyncPeerInit {
   spaces?: Iterable<string>
   /** Which spaces to serve to this peer. Default: every space. */
   share?: (space: string) => boolean
-  /** Aim for messages of about this size when sending many commits. Default 256 KiB. */
+  /** Aim for messages of about this size when sending many commits (and never more than 1,024 commits). Default 256 KiB. */
   targetMessageBytes?: number
   /** Decoder limits for what this peer receives. */
   limits?: Partial<SyncLimits>
@@ -309,6 +395,11 @@ export interface SyncPeerInit {
   compress?: boolean
   /** Reports problems that are not the caller's to handle (a failed send, a refused commit batch). */
   onError?: (error: Error) => void
+  /**
+   * A monotonic clock in milliseconds, for the backoff of gap hellos and repeated hello replies.
+   * Default `performance.now()`. Inject one in tests.
+   */
+  now?: () => number
 }
 
 /** Counters of one sync session. */
@@ -317,9 +408,20 @@ export interface SyncStats {
   messagesReceived: number
   bytesSent: number
   bytesReceived: number
+  /** Commits sent, counting every copy (resends included). */
   commitsSent: number
   commitsReceived: number
   commitsAccepted: number
+  /** Messages refused whole: malformed, or over a size or count limit (nothing in them was applied). */
+  messagesRefused: number
+  /** Commits not looked at because an earlier commit of the same message could not be decoded or verified. */
+  commitsDropped: number
+  /** Commits sent again that this session had already sent (the peer asked for them again); part of `commitsSent`. */
+  commitsResent: number
+  /** Commits a hello asked for again that were not resent: the session's resend allowance was used up. */
+  resendsRefused: number
+  /** Hellos sent because commits arrived ahead of their chain (gap hellos). */
+  gapHellosSent: number
 }
 
 /**
@@ -376,7 +478,12 @@ class GraphSyncPeer implements SyncPeer {
     bytesReceived: 0,
     commitsSent: 0,
     commitsReceived: 0,
-    commitsAccepted: 0
+    commitsAccepted: 0,
+    messagesRefused: 0,
+    commitsDropped: 0,
+    commitsResent: 0,
+    resendsRefused: 0,
+    gapHellosSent: 0
   }
   readonly #graph: Graph
   readonly #send: (bytes: Uint8Array) => void | Promise<void>
@@ -401,6 +508,21 @@ class GraphSyncPeer implements SyncPeer {
   #helloSent = false
   /** We asked the peer for its hello and have not heard one since. */
   #helloOutstanding = false
+  readonly #now: () => number
+  /** The highest seq of each chain sent to this peer in this session: asking again for less is a resend. */
+  readonly #sent = new Map<string, number>()
+  /** Commits sent for the first time, and again, in this session (resends are bounded by the first). */
+  #firstSends = 0
+  #resends = 0
+  /** Commits arrived ahead of their chain and we have not asked for the gap yet. */
+  #gapWanted = false
+  /** Gap hellos sent since the pending buffer was last empty, and when the next one may go. */
+  #gapAttempt = 0
+  #gapNotBefore = Number.NEGATIVE_INFINITY
+  /** The last hello sent, how often in a row it was the same, and when it may be repeated as a reply. */
+  #lastHello: Uint8Array | undefined
+  #sameHelloCount = 0
+  #repeatNotBefore = Number.NEGATIVE_INFINITY
 
   constructor(graph: Graph, init: SyncPeerInit) {
     this.#graph = graph
@@ -414,6 +536,7 @@ class GraphSyncPeer implements SyncPeer {
     this.#compress = init.compress ?? true
     this.#log = logger('araliya:graph:sync')
     this.#onError = init.onError ?? ((error) => this.#log.error('sync with %s: %e', this.peer, error))
+    this.#now = init.now ?? monotonicMs
   }
 
   async start(): Promise<void> {
@@ -443,7 +566,7 @@ class GraphSyncPeer implements SyncPeer {
 
   sync(): Promise<void> {
     this.#helloOutstanding = true
-    return this.#sendHello(true)
+    return this.#emitHello(this.#helloBytes(true))
   }
 
   receive(bytes: Uint8Array): Promise<void> {
@@ -455,6 +578,7 @@ class GraphSyncPeer implements SyncPeer {
       bytes[1] === TYPE_COMMITS_DEFLATE
     ) {
       if (bytes.byteLength > this.#limits.maxMessageBytes) {
+        this.stats.messagesRefused++
         return Promise.reject(
           new TooLargeError('sync message', bytes.byteLength, this.#limits.maxMessageBytes)
         )
@@ -463,14 +587,21 @@ class GraphSyncPeer implements SyncPeer {
       this.stats.bytesReceived += bytes.byteLength
       // Inflated in order, inside the queue; a corrupt stream rejects this call only.
       run = this.#queue.then(async () => {
-        const plain = await inflateSyncMessage(bytes, this.#limits)
-        await this.#handle(decodeSyncMessage(plain, this.#limits))
+        let message: SyncMessage
+        try {
+          message = decodeSyncMessage(await inflateSyncMessage(bytes, this.#limits), this.#limits)
+        } catch (err) {
+          this.stats.messagesRefused++
+          throw err
+        }
+        await this.#handle(message)
       })
     } else {
       let message: SyncMessage
       try {
         message = decodeSyncMessage(bytes, this.#limits)
       } catch (err) {
+        this.stats.messagesRefused++
         return Promise.reject(err)
       }
       this.stats.messagesReceived++
@@ -506,25 +637,47 @@ class GraphSyncPeer implements SyncPeer {
     const envelopes = message.envelopes
     this.stats.commitsReceived += envelopes.length
     if (envelopes.length === 0) return
-    const pendingBefore = this.#graph.pendingCount
     const result: IngestResult = await this.#graph.ingest(
       envelopes,
       this.#origin,
       this.#wanted === undefined ? undefined : { spaces: this.#wanted }
     )
     this.stats.commitsAccepted += result.accepted
+    this.stats.commitsDropped += result.dropped
     if (result.rejected.length > 0) {
       this.#log(
-        '%d commits from %s refused: %s',
+        '%d commits from %s refused (%d after them dropped): %s',
         result.rejected.length,
         this.peer,
+        result.dropped,
         result.rejected[0]?.error.message
       )
     }
-    // Something is missing before what arrived (a dropped or reordered message): ask again.
-    if (this.#graph.pendingCount > pendingBefore || (result.pending > 0 && result.accepted === 0)) {
-      await this.#sendHello(false)
+    await this.#askForGaps(result.held)
+  }
+
+  /**
+   * Something is missing before what arrived (a lost or reordered message): ask with a hello. Only newly
+   * held commits raise the question (duplicates of commits already waiting do not), and at most one gap
+   * hello is outstanding: the next one waits until the backoff window of the last has passed, and goes
+   * out with the first message from this peer after that if commits are still waiting.
+   */
+  async #askForGaps(held: number): Promise<void> {
+    if (held > 0) this.#gapWanted = true
+    if (this.#graph.pendingCount === 0) {
+      this.#gapWanted = false
+      this.#gapAttempt = 0
+      this.#gapNotBefore = Number.NEGATIVE_INFINITY
+      return
     }
+    if (!this.#gapWanted) return
+    const now = this.#now()
+    if (now < this.#gapNotBefore) return
+    this.#gapWanted = false
+    this.#gapAttempt++
+    this.#gapNotBefore = now + backoffDelay(this.#gapAttempt, HELLO_BACKOFF)
+    this.stats.gapHellosSent++
+    await this.#emitHello(this.#helloBytes(false))
   }
 
   async #onHello(message: HelloMessage): Promise<void> {
@@ -539,7 +692,7 @@ class GraphSyncPeer implements SyncPeer {
       theirs.set(key(space, author), seq)
       this.#noteRemote(space, author, seq)
     }
-    if (answer) await this.#sendHello(false)
+    if (answer) await this.#replyHello()
     const heads = this.#graph
       .versionVector()
       .filter((head) => (asked === null || asked.has(head.space)) && this.#share(head.space))
@@ -549,13 +702,31 @@ class GraphSyncPeer implements SyncPeer {
     let batch: Uint8Array[] = []
     let size = 0
     for (const head of heads) {
-      let from = (theirs.get(key(head.space, head.author)) ?? 0) + 1
+      const k = key(head.space, head.author)
+      const claimed = theirs.get(k) ?? 0
+      const sentBefore = this.#sent.get(k) ?? 0
+      // What this session already sent and the peer asks for again (a duplicated or crossed hello, or a
+      // lost message) comes out of the resend allowance, so no run of hellos makes us send it over and over.
+      const again = Math.min(sentBefore, head.seq) - claimed
+      if (again > 0) {
+        if (this.#resends + again > this.#firstSends + RESEND_ALLOWANCE) {
+          this.stats.resendsRefused += again
+          this.#log('%s asked again for %d commits of %s; resend allowance used up', this.peer, again, k)
+          continue
+        }
+        this.#resends += again
+        this.stats.commitsResent += again
+      }
+      let from = claimed + 1
       while (from <= head.seq) {
         const to = Math.min(head.seq, from + 511)
         const envelopes = await this.#graph.readChain(head.space, head.author, from, to)
         if (envelopes.length === 0) break
         for (const envelope of envelopes) {
-          if (size + envelope.byteLength > this.#target && batch.length > 0) {
+          if (
+            batch.length >= MAX_COMMITS_SENT_PER_MESSAGE ||
+            (size + envelope.byteLength > this.#target && batch.length > 0)
+          ) {
             await this.#sendCommits(batch)
             batch = []
             size = 0
@@ -565,9 +736,17 @@ class GraphSyncPeer implements SyncPeer {
         }
         from += envelopes.length
       }
+      this.#noteSent(k, Math.max(claimed, sentBefore), from - 1)
       this.#noteRemote(head.space, head.author, from - 1)
     }
     if (batch.length > 0) await this.#sendCommits(batch)
+  }
+
+  /** Records that commits of chain `k` up to `last` were sent; those above `before` were first sends. */
+  #noteSent(k: string, before: number, last: number): void {
+    if (last <= before) return
+    this.#firstSends += last - before
+    this.#sent.set(k, last)
   }
 
   #flushOutbox(): void {
@@ -581,7 +760,11 @@ class GraphSyncPeer implements SyncPeer {
       const k = key(commit.space, commit.author)
       if ((this.#remote.get(k) ?? 0) >= commit.seq) continue
       this.#remote.set(k, commit.seq)
-      if (size + commit.envelope.byteLength > this.#target && batch.length > 0) {
+      this.#noteSent(k, this.#sent.get(k) ?? 0, commit.seq)
+      if (
+        batch.length >= MAX_COMMITS_SENT_PER_MESSAGE ||
+        (size + commit.envelope.byteLength > this.#target && batch.length > 0)
+      ) {
         sends.push(this.#sendCommits(batch))
         batch = []
         size = 0
@@ -604,13 +787,38 @@ class GraphSyncPeer implements SyncPeer {
     if ((this.#remote.get(k) ?? 0) < seq) this.#remote.set(k, seq)
   }
 
-  async #sendHello(reply: boolean): Promise<void> {
-    this.#helloSent = true
+  #helloBytes(reply: boolean): Uint8Array {
     const vector = this.#graph
       .versionVector(this.#wanted)
       .map((head) => [head.space, head.author, head.seq] as const)
     const spaces = this.#wanted === undefined ? null : [...this.#wanted].sort()
-    const bytes = encodeHello({ vector, spaces, reply })
+    return encodeHello({ vector, spaces, reply })
+  }
+
+  /**
+   * Answers the peer's hello with ours. The same hello again (nothing changed here) goes out at most
+   * once per backoff window, so a peer repeating its hello cannot make us repeat ours (our whole
+   * version vector) every time; a peer that lost ours gets it again after the window, or from `sync()`.
+   */
+  async #replyHello(): Promise<void> {
+    const bytes = this.#helloBytes(false)
+    if (
+      this.#lastHello !== undefined &&
+      equalBytes(bytes, this.#lastHello) &&
+      this.#now() < this.#repeatNotBefore
+    ) {
+      this.#log('not repeating an unchanged hello to %s yet', this.peer)
+      return
+    }
+    await this.#emitHello(bytes)
+  }
+
+  async #emitHello(bytes: Uint8Array): Promise<void> {
+    this.#helloSent = true
+    const same = this.#lastHello !== undefined && equalBytes(bytes, this.#lastHello)
+    this.#sameHelloCount = same ? this.#sameHelloCount + 1 : 1
+    this.#lastHello = bytes
+    this.#repeatNotBefore = this.#now() + backoffDelay(this.#sameHelloCount, HELLO_BACKOFF)
     const job = this.#sendTail.then(() => this.#emit(bytes))
     this.#sendTail = job.catch(() => {})
     await job

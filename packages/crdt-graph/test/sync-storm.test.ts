@@ -1,7 +1,14 @@
 import type { Identity } from '@araliya/identity'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createSyncPeer, decodeSyncMessage, encodeCommits, encodeHello, type Graph, type SyncPeer } from '../src/index.js'
+import {
+  createSyncPeer,
+  decodeSyncMessage,
+  encodeCommits,
+  encodeHello,
+  type Graph,
+  type SyncPeer
+} from '../src/index.js'
 import { forge, ManualClock, seeded, startGraph, testIdentity } from './helpers.js'
 
 /** A transport that delivers every message twice, the copy at a random later point, and reorders. */
