@@ -519,6 +519,8 @@ class GraphSyncPeer implements SyncPeer {
   /** Gap hellos sent since the pending buffer was last empty, and when the next one may go. */
   #gapAttempt = 0
   #gapNotBefore = Number.NEGATIVE_INFINITY
+  /** Sends the deferred gap hello when the window ends, if nothing else has by then. */
+  #gapTimer: ReturnType<typeof setTimeout> | undefined
   /** The last hello sent, how often in a row it was the same, and when it may be repeated as a reply. */
   #lastHello: Uint8Array | undefined
   #sameHelloCount = 0
@@ -562,6 +564,7 @@ class GraphSyncPeer implements SyncPeer {
     this.#unsubscribe?.()
     this.#unsubscribe = undefined
     this.#outbox = []
+    this.#clearGapTimer()
   }
 
   sync(): Promise<void> {
@@ -659,8 +662,8 @@ class GraphSyncPeer implements SyncPeer {
   /**
    * Something is missing before what arrived (a lost or reordered message): ask with a hello. Only newly
    * held commits raise the question (duplicates of commits already waiting do not), and at most one gap
-   * hello is outstanding: the next one waits until the backoff window of the last has passed, and goes
-   * out with the first message from this peer after that if commits are still waiting.
+   * hello is outstanding: the next one waits until the backoff window of the last has passed, then goes
+   * out (with the next message from this peer, or from a timer) if commits are still waiting.
    */
   async #askForGaps(held: number): Promise<void> {
     if (held > 0) this.#gapWanted = true
@@ -668,16 +671,41 @@ class GraphSyncPeer implements SyncPeer {
       this.#gapWanted = false
       this.#gapAttempt = 0
       this.#gapNotBefore = Number.NEGATIVE_INFINITY
+      this.#clearGapTimer()
       return
     }
     if (!this.#gapWanted) return
     const now = this.#now()
-    if (now < this.#gapNotBefore) return
+    if (now < this.#gapNotBefore) {
+      this.#armGapTimer(this.#gapNotBefore - now)
+      return
+    }
+    this.#clearGapTimer()
     this.#gapWanted = false
     this.#gapAttempt++
     this.#gapNotBefore = now + backoffDelay(this.#gapAttempt, HELLO_BACKOFF)
     this.stats.gapHellosSent++
     await this.#emitHello(this.#helloBytes(false))
+  }
+
+  #armGapTimer(delayMs: number): void {
+    if (this.#gapTimer !== undefined) return
+    const timer = setTimeout(() => {
+      this.#gapTimer = undefined
+      if (!this.#graph.started) return
+      // Through the receive queue, so it is ordered with the messages being handled.
+      const run = this.#queue.then(() => this.#askForGaps(0))
+      this.#queue = run.catch((err: unknown) => this.#onError(err as Error))
+    }, delayMs)
+    // A pending gap hello must not keep a Node process alive.
+    ;(timer as { unref?: () => void }).unref?.()
+    this.#gapTimer = timer
+  }
+
+  #clearGapTimer(): void {
+    if (this.#gapTimer === undefined) return
+    clearTimeout(this.#gapTimer)
+    this.#gapTimer = undefined
   }
 
   async #onHello(message: HelloMessage): Promise<void> {

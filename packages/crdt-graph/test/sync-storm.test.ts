@@ -191,4 +191,31 @@ describe('sync storms', () => {
     await source.stop()
     await graph.stop()
   })
+
+  it('a deferred gap hello goes out by itself once the backoff window has passed', async () => {
+    const [me, writer] = [await testIdentity(419), await testIdentity(420)]
+    const source = await startGraph(writer)
+    for (let i = 0; i < 6; i++) await source.put(`${writer.address}/n`, { v: i })
+    const chain = await source.readChain(writer.address, writer.address, 1, 6)
+    const graph = await startGraph(me)
+    let hellos = 0
+    const peer = createSyncPeer(graph, {
+      peer: 'source',
+      send: (bytes) => {
+        if (decodeSyncMessage(bytes).type === 'hello') hellos++
+      }
+    })
+    await peer.receive(encodeCommits([chain[2] as Uint8Array]))
+    await peer.receive(encodeCommits([chain[4] as Uint8Array]))
+    await peer.idle()
+    expect(hellos).toBe(1)
+    // nothing else arrives: the timer of the backoff window sends the second one
+    const deadline = Date.now() + 30_000
+    while (hellos < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(hellos).toBe(2)
+    expect(peer.stats.gapHellosSent).toBe(2)
+    peer.stop()
+    await source.stop()
+    await graph.stop()
+  }, 60_000)
 })
