@@ -4,6 +4,7 @@ import { type Logger, logger } from '@libp2p/logger'
 import type { Commit } from './commit.js'
 import { SyncProtocolError, TooManyEntriesError } from './errors.js'
 import type { Graph, IngestResult } from './graph.js'
+import { sha256 } from './hash.js'
 import { isSpace } from './model.js'
 import { monotonicMs } from './yield.js'
 
@@ -387,7 +388,10 @@ export interface SyncPeerInit {
   spaces?: Iterable<string>
   /** Which spaces to serve to this peer. Default: every space. */
   share?: (space: string) => boolean
-  /** Aim for messages of about this size when sending many commits (and never more than 1,024 commits). Default 256 KiB. */
+  /**
+   * Aim for messages of about this size when sending many commits. Default 256 KiB. Whatever the size,
+   * a message never carries more than 1,024 commits.
+   */
   targetMessageBytes?: number
   /** Decoder limits for what this peer receives. */
   limits?: Partial<SyncLimits>
@@ -416,7 +420,7 @@ export interface SyncStats {
   messagesRefused: number
   /** Commits not looked at because an earlier commit of the same message could not be decoded or verified. */
   commitsDropped: number
-  /** Commits sent again that this session had already sent (the peer asked for them again); part of `commitsSent`. */
+  /** Commits sent again that this session had sent before (the peer asked again); part of `commitsSent`. */
   commitsResent: number
   /** Commits a hello asked for again that were not resent: the session's resend allowance was used up. */
   resendsRefused: number
@@ -427,8 +431,9 @@ export interface SyncStats {
 /**
  * One side of a sync session with one remote peer: bytes in (`receive`), bytes out (`send`). It exchanges
  * version vectors, sends only the commits the other side lacks, forwards new commits live, and recovers
- * from lost, duplicated and reordered messages (a gap triggers a new hello; `sync()` re-runs the exchange
- * after a reconnect).
+ * from lost, duplicated and reordered messages (newly held commits trigger a new hello, paced with
+ * backoff; `sync()` re-runs the exchange after a reconnect). What it sends again on request is bounded
+ * per session, so no run of duplicates or hellos makes it resend without end.
  */
 export interface SyncPeer {
   /** The remote peer's tag. */
@@ -436,14 +441,17 @@ export interface SyncPeer {
   readonly stats: Readonly<SyncStats>
   /** Starts forwarding new commits and sends the first hello. Safe to call twice. */
   start(): Promise<void>
-  /** Stops forwarding. Safe to call twice. */
+  /** Stops forwarding (and cancels a deferred gap hello). Safe to call twice. */
   stop(): void
   /** Sends a fresh hello: call after a reconnect, or now and then to repair dropped messages. */
   sync(): Promise<void>
   /**
-   * Handles one message from the remote peer. Messages are processed one at a time, in call order.
+   * Handles one message from the remote peer. Messages are processed one at a time, in call order. The
+   * commits of a message are applied up to the first that cannot be decoded or verified; the rest of that
+   * message is dropped (counted in `stats.commitsDropped`).
    *
-   * @throws {SyncProtocolError} or `TooLargeError` for a malformed or oversized message (nothing is applied).
+   * @throws {SyncProtocolError} (or its `TooManyEntriesError`) or `TooLargeError` for a malformed message,
+   * or one over a size or count limit: nothing of it is applied.
    */
   receive(bytes: Uint8Array): Promise<void>
   /**
@@ -521,7 +529,7 @@ class GraphSyncPeer implements SyncPeer {
   #gapNotBefore = Number.NEGATIVE_INFINITY
   /** Sends the deferred gap hello when the window ends, if nothing else has by then. */
   #gapTimer: ReturnType<typeof setTimeout> | undefined
-  /** The last hello sent, how often in a row it was the same, and when it may be repeated as a reply. */
+  /** Digest of the last hello sent, how often in a row it was sent, when it may be repeated as a reply. */
   #lastHello: Uint8Array | undefined
   #sameHelloCount = 0
   #repeatNotBefore = Number.NEGATIVE_INFINITY
@@ -830,22 +838,23 @@ class GraphSyncPeer implements SyncPeer {
    */
   async #replyHello(): Promise<void> {
     const bytes = this.#helloBytes(false)
-    if (
-      this.#lastHello !== undefined &&
-      equalBytes(bytes, this.#lastHello) &&
-      this.#now() < this.#repeatNotBefore
-    ) {
+    if (this.#now() < this.#repeatNotBefore && this.#isLastHello(sha256(bytes))) {
       this.#log('not repeating an unchanged hello to %s yet', this.peer)
       return
     }
     await this.#emitHello(bytes)
   }
 
+  #isLastHello(digest: Uint8Array): boolean {
+    return this.#lastHello !== undefined && equalBytes(digest, this.#lastHello)
+  }
+
   async #emitHello(bytes: Uint8Array): Promise<void> {
     this.#helloSent = true
-    const same = this.#lastHello !== undefined && equalBytes(bytes, this.#lastHello)
-    this.#sameHelloCount = same ? this.#sameHelloCount + 1 : 1
-    this.#lastHello = bytes
+    // A digest, not the bytes: a hello carries our whole version vector (megabytes), and this is per peer.
+    const digest = sha256(bytes)
+    this.#sameHelloCount = this.#isLastHello(digest) ? this.#sameHelloCount + 1 : 1
+    this.#lastHello = digest
     this.#repeatNotBefore = this.#now() + backoffDelay(this.#sameHelloCount, HELLO_BACKOFF)
     const job = this.#sendTail.then(() => this.#emit(bytes))
     this.#sendTail = job.catch(() => {})
