@@ -53,9 +53,9 @@ export interface SyncLimits {
    */
   maxCommitsPerMessage: number
   /**
-   * Most version-vector entries (chains) in a hello. Default 100,000. A hello is also refused, while its
-   * CBOR items are counted and before it is decoded, when an array in it declares more entries than
-   * this, or when it holds more items than `16 + maxSpaces + 6 × maxVectorEntries`.
+   * Most version-vector entries (chains) in a hello. Default 100,000. Hellos are counted before they are
+   * decoded: one whose `v` (or `s`) array declares more entries than this (or `maxSpaces`), or that holds
+   * more CBOR items than `16 + maxSpaces + 6 × maxVectorEntries`, is refused (`TooManyEntriesError`).
    */
   maxVectorEntries: number
   /** Most spaces a hello may ask for. Default 10,000. */
@@ -196,10 +196,11 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
 
 /**
  * Counts the CBOR data items of a hello before it is decoded and refuses it as soon as the count is over
- * the limits: an array directly inside the hello's map that declares more than `maxVectorEntries`
- * elements (refused from its header alone), or more items in all than a hello within the limits can
- * hold. The walk costs one step per item up to that budget, whatever the message's size. Anything it
- * does not follow (indefinite lengths, truncation, reserved values) is left to the decoder to refuse.
+ * the limits: an array directly inside the hello's map that declares more elements than its key allows
+ * (`v`: `maxVectorEntries`, `s`: `maxSpaces`, any other key: the larger of the two), refused from its
+ * header alone, or more items in all than a hello within the limits can hold. The walk costs one step
+ * per item up to that budget, whatever the message's size. Anything it does not follow (indefinite
+ * lengths, truncation, reserved values) is left to the decoder to refuse.
  */
 function countHelloItems(bytes: Uint8Array, limits: SyncLimits): void {
   const budget = HELLO_BASE_ITEMS + limits.maxSpaces + limits.maxVectorEntries * HELLO_ITEMS_PER_VECTOR_ENTRY
@@ -207,6 +208,8 @@ function countHelloItems(bytes: Uint8Array, limits: SyncLimits): void {
   const left: number[] = [1]
   let offset = 2
   let items = 0
+  // The last key read directly inside the top-level map (one-character keys only; '' for others).
+  let key = ''
   while (left.length > 0) {
     const level = left.length - 1
     if (left[level] === 0) {
@@ -228,11 +231,21 @@ function countHelloItems(bytes: Uint8Array, limits: SyncLimits): void {
       for (let i = 0; i < size; i++) argument = argument * 256 + (bytes[offset + i] as number)
       offset += size
     }
+    // Inside the top-level map, an odd count left after taking this item means it is a key.
+    const isKey = level === 1 && (left[level] as number) % 2 === 1
+    if (isKey) key = major === 3 && argument === 1 ? String.fromCharCode(bytes[offset] as number) : ''
     if (major === 2 || major === 3) {
       offset += argument
     } else if (major === 4) {
-      if (level === 1 && argument > limits.maxVectorEntries)
-        throw new TooManyEntriesError('hello array', argument, limits.maxVectorEntries)
+      if (level === 1 && !isKey) {
+        const most =
+          key === 'v'
+            ? limits.maxVectorEntries
+            : key === 's'
+              ? limits.maxSpaces
+              : Math.max(limits.maxVectorEntries, limits.maxSpaces)
+        if (argument > most) throw new TooManyEntriesError(`hello ${key || 'array'}`, argument, most)
+      }
       left.push(argument)
     } else if (major === 5) {
       left.push(argument * 2)

@@ -1,5 +1,6 @@
 import { encodeCanonical } from '@araliya/identity'
-import { InvalidInputError } from '@araliya/interface'
+import { InvalidInputError, TooLargeError } from '@araliya/interface'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   compressCommits,
@@ -7,7 +8,9 @@ import {
   DEFAULT_SYNC_LIMITS,
   decodeSyncMessage,
   encodeCommits,
+  encodeHello,
   type Graph,
+  inflateSyncMessage,
   TooManyEntriesError
 } from '../src/index.js'
 import { allEnvelopes, startGraph, testIdentity } from './helpers.js'
@@ -160,6 +163,11 @@ describe('sync messages: work is bounded, not only bytes', () => {
     expect(() => decodeSyncMessage(over, { maxVectorEntries: limit + 1 })).not.toThrow()
     const atLimit = decodeSyncMessage(helloWith(Array.from({ length: limit }, (_, i) => ['', '', i])))
     expect(atLimit.type === 'hello' && atLimit.vector.length).toBe(limit)
+    // the spaces asked for are counted against their own limit the same way
+    const spaces = Array.from({ length: DEFAULT_SYNC_LIMITS.maxSpaces + 1 }, (_, i) => `s${i}`)
+    const tooMany = encodeHello({ vector: [], spaces, reply: false })
+    expect(() => decodeSyncMessage(tooMany)).toThrow(TooManyEntriesError)
+    expect(() => decodeSyncMessage(tooMany, { maxSpaces: spaces.length })).not.toThrow()
   }, 60_000)
 
   it('hellos whose entries hold too many items are refused while counting, before decoding', () => {
@@ -212,4 +220,59 @@ describe('sync messages: work is bounded, not only bytes', () => {
     expect(turns).toBeGreaterThanOrEqual(3)
     await graph.stop()
   }, 60_000)
+
+  it('huge CBOR headers in a hello are refused with typed errors, without walking what they announce', () => {
+    // { r: false, s: null, v: <array of 2^64 - 1 entries> } and the same one level deeper
+    const head = [0xa3, 0x61, 0x72, 0xf4, 0x61, 0x73, 0xf6, 0x61, 0x76]
+    const huge = [0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+    const top = Uint8Array.from([1, 1, ...head, ...huge])
+    expect(() => decodeSyncMessage(top)).toThrow(TooManyEntriesError)
+    const nested = Uint8Array.from([1, 1, ...head, 0x81, ...huge, 0x00])
+    const error = (() => {
+      try {
+        decodeSyncMessage(nested)
+      } catch (err) {
+        return err
+      }
+      return undefined
+    })()
+    expect(InvalidInputError.isInstance(error)).toBe(true)
+    // a map announcing 2^32 pairs at the top
+    const map = Uint8Array.from([1, 1, 0xba, 0xff, 0xff, 0xff, 0xff, 0x61, 0x72, 0xf4])
+    expect(() => decodeSyncMessage(map)).toThrow(InvalidInputError)
+  })
+
+  it('a 64 MiB deflate bomb is refused once the inflated output passes the limit', async () => {
+    const zeros = new Uint8Array(64 * 1024 * 1024 + 2)
+    zeros[0] = 1
+    zeros[1] = 2
+    const bomb = await compressCommits(zeros)
+    expect(bomb[1]).toBe(3)
+    expect(bomb.byteLength).toBeLessThan(DEFAULT_SYNC_LIMITS.maxMessageBytes)
+    await expect(inflateSyncMessage(bomb)).rejects.toBeInstanceOf(TooLargeError)
+    const graph = await startGraph(await testIdentity(421))
+    const peer = createSyncPeer(graph, { peer: 'hostile', send: () => {}, onError: () => {} })
+    await expect(peer.receive(bomb)).rejects.toBeInstanceOf(TooLargeError)
+    expect(peer.stats.messagesRefused).toBe(1)
+    await graph.stop()
+  }, 60_000)
+
+  it('property: every hello within the limits still decodes to what was encoded', () => {
+    const text = fc.string({ maxLength: 60 })
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(text, text, fc.nat({ max: 2 ** 40 })), { maxLength: 50 }),
+        fc.option(fc.array(text, { maxLength: 20 }), { nil: null }),
+        fc.boolean(),
+        (vector, spaces, reply) => {
+          const message = decodeSyncMessage(encodeHello({ vector, spaces, reply }), {
+            maxVectorEntries: Math.max(vector.length, 1),
+            maxSpaces: spaces?.length ?? 0
+          })
+          expect(message).toEqual({ type: 'hello', vector, spaces, reply })
+        }
+      ),
+      { numRuns: 300, seed: 12 }
+    )
+  })
 })
