@@ -546,6 +546,10 @@ class GraphSyncPeer implements SyncPeer {
   #lastHello: Uint8Array | undefined
   #sameHelloCount = 0
   #repeatNotBefore = Number.NEGATIVE_INFINITY
+  /** The same for the last hello received and answered: a repeat within its window gets no resend. */
+  #lastAsked: Uint8Array | undefined
+  #sameAskCount = 0
+  #askRepeatNotBefore = Number.NEGATIVE_INFINITY
 
   constructor(graph: Graph, init: SyncPeerInit) {
     this.#graph = graph
@@ -630,7 +634,7 @@ class GraphSyncPeer implements SyncPeer {
       }
       this.stats.messagesReceived++
       this.stats.bytesReceived += bytes.byteLength
-      run = this.#queue.then(() => this.#handle(message))
+      run = this.#queue.then(() => this.#handle(message, bytes))
     }
     this.#queue = run.catch((err: unknown) => this.#onError(err as Error))
     return run
@@ -653,9 +657,9 @@ class GraphSyncPeer implements SyncPeer {
     }
   }
 
-  async #handle(message: SyncMessage): Promise<void> {
+  async #handle(message: SyncMessage, bytes?: Uint8Array): Promise<void> {
     if (message.type === 'hello') {
-      await this.#onHello(message)
+      await this.#onHello(message, bytes ?? encodeHello(message))
       return
     }
     const envelopes = message.envelopes
@@ -729,12 +733,24 @@ class GraphSyncPeer implements SyncPeer {
     this.#gapTimer = undefined
   }
 
-  async #onHello(message: HelloMessage): Promise<void> {
+  async #onHello(message: HelloMessage, bytes: Uint8Array): Promise<void> {
+    // The same hello again within the window of the last one answered: a duplicate, or one that crossed
+    // our answer. It gets what was never sent, not a resend; after the window it may get one.
+    const digest = sha256(bytes)
+    const now = this.#now()
+    const same = this.#lastAsked !== undefined && equalBytes(digest, this.#lastAsked)
+    const repeat = same && now < this.#askRepeatNotBefore
+    if (!repeat) {
+      this.#sameAskCount = same ? this.#sameAskCount + 1 : 1
+      this.#lastAsked = digest
+      this.#askRepeatNotBefore = now + backoffDelay(this.#sameAskCount, HELLO_BACKOFF)
+    }
     const asked = message.spaces === null ? null : new Set(message.spaces.filter((space) => isSpace(space)))
     this.#remoteSpaces = asked
     // Answer a hello with our own only when ours is not already on its way: when both sides start at once
     // each answers the other's hello with commits, and a second round of hellos would send everything twice.
-    const answer = message.reply && !this.#helloOutstanding
+    // A repeat of a hello just answered (a duplicate) is not answered again either.
+    const answer = message.reply && !this.#helloOutstanding && !repeat
     this.#helloOutstanding = false
     const theirs = new Map<string, number>()
     for (const [space, author, seq] of message.vector) {
@@ -758,9 +774,15 @@ class GraphSyncPeer implements SyncPeer {
       // lost message) comes out of the resend allowance, so no run of hellos makes us send it over and over.
       const again = Math.min(sentBefore, head.seq) - claimed
       if (again > 0) {
-        if (this.#resends + again > this.#firstSends + RESEND_ALLOWANCE) {
+        if (repeat || this.#resends + again > this.#firstSends + RESEND_ALLOWANCE) {
           this.stats.resendsRefused += again
-          this.#log('%s asked again for %d commits of %s; resend allowance used up', this.peer, again, k)
+          this.#log(
+            '%s asked again for %d commits of %s; %s',
+            this.peer,
+            again,
+            k,
+            repeat ? 'the same hello was answered moments ago' : 'resend allowance used up'
+          )
           continue
         }
         this.#resends += again
