@@ -1,4 +1,10 @@
-import { AbortedError, type AbortOptions, backoffDelay, type Startable, throwIfAborted } from '@araliya/interface'
+import {
+  AbortedError,
+  type AbortOptions,
+  backoffDelay,
+  type Startable,
+  throwIfAborted
+} from '@araliya/interface'
 import { type ComponentLogger, logger as defaultLogger, type Logger } from '@libp2p/logger'
 import {
   SubsystemConfigError,
