@@ -756,8 +756,8 @@ export class Graph {
    * predecessors are missing wait in a bounded buffer. Resolves once the accepted ones are durable.
    * Never throws for bad input: refusals are listed in the result and emitted as `commit:rejected`.
    *
-   * The batch stops at the first commit that cannot be decoded or whose signature (or a grant it
-   * carries) does not verify: the commits after it are not looked at and are counted as `dropped`.
+   * The batch stops at the first commit that cannot be decoded, or whose signature (or a grant or
+   * revocation it carries) does not verify: the commits after it are not looked at (`dropped`).
    * A commit refused for clock skew does not stop the batch. Checking yields to the event loop every
    * 512 commits or 20 ms, whichever comes first, so a long batch never holds the loop for long.
    */
