@@ -1,4 +1,10 @@
-import { AbortedError, type AbortOptions, type Startable, throwIfAborted } from '@araliya/interface'
+import {
+  AbortedError,
+  type AbortOptions,
+  backoffDelay,
+  type Startable,
+  throwIfAborted
+} from '@araliya/interface'
 import { type ComponentLogger, logger as defaultLogger, type Logger } from '@libp2p/logger'
 import {
   SubsystemConfigError,
@@ -419,7 +425,7 @@ class SupervisorImpl implements Supervisor {
     const count = this.restartsInWindow(entry)
     if (count >= policy.maxRestarts) return undefined
     entry.restartTimes.push(Date.now())
-    return Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** count)
+    return backoffDelay(count + 1, { ...policy, jitter: 0 })
   }
 
   async stop(options: AbortOptions = {}): Promise<void> {

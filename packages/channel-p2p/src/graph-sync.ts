@@ -7,7 +7,7 @@ import {
   type SyncStats
 } from '@araliya/crdt-graph'
 import type { DhtNode } from '@araliya/dht-node'
-import type { AbortOptions } from '@araliya/interface'
+import { type AbortOptions, backoffDelay } from '@araliya/interface'
 import type { Connection, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
@@ -164,7 +164,12 @@ export class GraphSyncCarrier {
     const failures = (this.#failures.get(peer) ?? 0) + 1
     this.#failures.set(peer, failures)
     // Exponential backoff, capped at a minute: a broken peer costs little.
-    const delay = Math.min(60_000, (this.#options.retryDelayMs ?? 1000) * 2 ** Math.min(failures - 1, 10))
+    const delay = backoffDelay(failures, {
+      initialDelayMs: this.#options.retryDelayMs ?? 1000,
+      maxDelayMs: 60_000,
+      factor: 2,
+      jitter: 0
+    })
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
       const connected = this.#node.libp2p.getConnections().some((c) => c.remotePeer.toString() === peer)

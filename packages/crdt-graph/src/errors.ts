@@ -97,3 +97,26 @@ export class SyncProtocolError extends InvalidInputError {
   static override readonly code: string = 'ERR_GRAPH_SYNC_PROTOCOL'
   override name = 'SyncProtocolError'
 }
+
+/**
+ * A sync message holds more entries (commits, version-vector entries, CBOR items) than the receiver's
+ * limit allows. It is refused as soon as the count passes the limit, before the entries are decoded, so
+ * refusing it costs about `limit` steps whatever its size. The sender should split its batches (senders
+ * of this package put at most 1,024 commits in a message); raise the limit only for peers you trust.
+ */
+export class TooManyEntriesError extends SyncProtocolError {
+  static override readonly code: string = 'ERR_GRAPH_SYNC_TOO_MANY_ENTRIES'
+  override name = 'TooManyEntriesError'
+  /** How many entries were counted when the message was refused (at least `limit + 1`). */
+  readonly count: number
+  /** The configured limit. */
+  readonly limit: number
+  constructor(what: string, count: number, limit: number) {
+    super(
+      `${what} holds at least ${count} entries, over the limit of ${limit}; the sender must split it ` +
+        '(or raise the limit option for a peer you trust)'
+    )
+    this.count = count
+    this.limit = limit
+  }
+}

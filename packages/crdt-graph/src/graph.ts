@@ -59,6 +59,7 @@ import { HLC_UNITS_PER_MS, HybridClock, hlcMs } from './hlc.js'
 import { checkField, checkValue, type GraphValue, isLink, parseSoul, type Soul } from './model.js'
 import { MemoryGraphStore } from './store/memory.js'
 import type { GraphStore, StoreProblem, StoredCommit } from './store/types.js'
+import { YieldPacer } from './yield.js'
 
 /** What {@link createGraph} needs. */
 export interface GraphInit {
@@ -150,6 +151,16 @@ export interface IngestResult {
   rejected: Array<{ readonly id?: string; readonly error: Error }>
   /** Commits outside the `spaces` asked for, skipped. */
   ignored: number
+  /**
+   * Commits of this call that went into the pending buffer (they wait for a predecessor or a grant).
+   * Commits already waiting there, offered again, count as `duplicates`, not here.
+   */
+  held: number
+  /**
+   * Commits not looked at because an earlier one in the same call could not be decoded or verified:
+   * a batch stops at its first invalid commit (one bad entry costs one check, not one per entry).
+   */
+  dropped: number
 }
 
 /** Options of {@link Graph.ingest}. */
@@ -346,6 +357,10 @@ function commitSignedBytes(body: Uint8Array): Uint8Array {
 
 /** The append tail when no append is waiting to be issued. */
 const SETTLED: Promise<void> = Promise.resolve()
+/** `ingest` yields to the event loop after this many commits… */
+const INGEST_YIELD_EVERY_COMMITS = 512
+/** …or this many milliseconds of checking, whichever comes first. */
+const INGEST_YIELD_EVERY_MS = 20
 const EMPTY_REVOCATIONS: readonly Revocation[] = []
 /** Stands in for a chain this replica has nothing of (read only: a real one is made when a commit applies). */
 const EMPTY_CHAIN: ChainState = Object.freeze({
@@ -799,6 +814,11 @@ export class Graph {
    * for clock skew, signature, chain position and authority; duplicates are ignored; commits whose
    * predecessors are missing wait in a bounded buffer. Resolves once the accepted ones are durable.
    * Never throws for bad input: refusals are listed in the result and emitted as `commit:rejected`.
+   *
+   * The batch stops at the first commit that cannot be decoded, or whose signature (or a grant or
+   * revocation it carries) does not verify: the commits after it are not looked at (`dropped`).
+   * A commit refused for clock skew does not stop the batch. Checking yields to the event loop every
+   * 512 commits or 20 ms, whichever comes first, so a long batch never holds the loop for long.
    */
   async ingest(
     envelopes: readonly Uint8Array[],
@@ -806,17 +826,34 @@ export class Graph {
     options?: IngestOptions
   ): Promise<IngestResult> {
     this.#requireStarted()
-    const result: IngestResult = { accepted: 0, duplicates: 0, pending: 0, rejected: [], ignored: 0 }
+    const result: IngestResult = {
+      accepted: 0,
+      duplicates: 0,
+      pending: 0,
+      rejected: [],
+      ignored: 0,
+      held: 0,
+      dropped: 0
+    }
     const spaces = options?.spaces
     const checked: Prepared[] = []
-    for (const envelope of envelopes) {
+    const pacer = new YieldPacer(INGEST_YIELD_EVERY_COMMITS, INGEST_YIELD_EVERY_MS)
+    for (let index = 0; index < envelopes.length; index++) {
+      if (index > 0 && pacer.due()) {
+        // Nothing is applied yet, so other work (and other ingests) may run here; the second pass
+        // below checks again what became known meanwhile.
+        await pacer.yield()
+        if (this.#status !== 'started') break
+      }
       throwIfAborted(options?.signal)
+      const envelope = envelopes[index] as Uint8Array
       let commit: Commit
       try {
         commit = decodeCommit(envelope, this.#limits)
       } catch (err) {
         this.#reject(result, undefined, err as Error, origin)
-        continue
+        result.dropped = envelopes.length - index - 1
+        break
       }
       if (spaces !== undefined && !spaces.has(commit.space)) {
         result.ignored++
@@ -845,6 +882,8 @@ export class Graph {
         checked.push(prepared instanceof Promise ? await prepared : prepared)
       } catch (err) {
         this.#reject(result, commit.id, err as Error, origin)
+        result.dropped = envelopes.length - index - 1
+        break
       }
     }
     if (this.#status !== 'started')
@@ -852,7 +891,10 @@ export class Graph {
     const accepted: Prepared[] = []
     for (const prepared of checked) {
       if (this.#known(prepared.commit, origin, result)) continue
+      const waiting = this.#pendingCount
       this.#offer(prepared, origin, accepted, result)
+      // Parking adds exactly one and releases nothing; applying can only release.
+      if (this.#pendingCount > waiting) result.held++
     }
     result.accepted = accepted.length
     result.pending = this.#pendingCount

@@ -1,15 +1,18 @@
-import { type CanonicalValue, decodeCanonical, encodeCanonical } from '@araliya/identity'
-import { type Origin, TooLargeError } from '@araliya/interface'
+import { type CanonicalValue, decodeCanonical, encodeCanonical, equalBytes } from '@araliya/identity'
+import { type BackoffPolicy, backoffDelay, type Origin, TooLargeError } from '@araliya/interface'
 import { type Logger, logger } from '@libp2p/logger'
 import type { Commit } from './commit.js'
 import {
   BackdatedCommitError,
   InvalidSignatureError,
   SyncProtocolError,
+  TooManyEntriesError,
   UnauthorizedWriteError
 } from './errors.js'
 import type { Graph, IngestResult } from './graph.js'
+import { sha256 } from './hash.js'
 import { isSpace } from './model.js'
+import { monotonicMs } from './yield.js'
 
 /** The sync wire format version (first byte of every message). See `docs/protocols/graph-sync.md`. */
 export const SYNC_PROTOCOL_VERSION = 1
@@ -21,6 +24,27 @@ const TYPE_COMMITS = 2
 const TYPE_COMMITS_DEFLATE = 3
 /** Commit batches smaller than this are sent uncompressed. */
 const COMPRESS_THRESHOLD = 4096
+/** Senders put at most this many commits in one message (receivers accept `maxCommitsPerMessage`). */
+const MAX_COMMITS_SENT_PER_MESSAGE = 1024
+/**
+ * The most CBOR data items one version-vector entry may take (its array and what is inside), for the
+ * work budget of a hello: today an entry is 4 items (`[space, author, seq]`); the rest is headroom.
+ */
+const HELLO_ITEMS_PER_VECTOR_ENTRY = 6
+/** CBOR items of a hello besides its vector entries and spaces (the map, its keys, `r`, the arrays). */
+const HELLO_BASE_ITEMS = 16
+/**
+ * Commits a session may send again (that it had already sent this peer) on top of one resend of
+ * everything it sent: resends are bounded by `sent + RESEND_ALLOWANCE`.
+ */
+const RESEND_ALLOWANCE = 64
+/** Pacing of hellos sent because commits arrived ahead of their chain, and of repeated hello replies. */
+const HELLO_BACKOFF: BackoffPolicy = Object.freeze({
+  initialDelayMs: 1000,
+  maxDelayMs: 30_000,
+  factor: 2,
+  jitter: 0.1
+})
 
 /** Limits enforced by {@link decodeSyncMessage}. */
 export interface SyncLimits {
@@ -28,7 +52,17 @@ export interface SyncLimits {
   maxMessageBytes: number
   /** Largest commit envelope inside a message. Default 1 MiB. */
   maxCommitBytes: number
-  /** Most version-vector entries (chains) in a hello. Default 100,000. */
+  /**
+   * Most commits in one commits message, counted while framing: one more and the message is refused
+   * (`TooManyEntriesError`) before any commit in it is decoded. Default 4,096. Senders of this package
+   * put at most 1,024 commits in a message; do not set it lower than that.
+   */
+  maxCommitsPerMessage: number
+  /**
+   * Most version-vector entries (chains) in a hello. Default 100,000. Hellos are counted before they are
+   * decoded: one whose `v` (or `s`) array declares more entries than this (or `maxSpaces`), or that holds
+   * more CBOR items than `16 + maxSpaces + 6 × maxVectorEntries`, is refused (`TooManyEntriesError`).
+   */
   maxVectorEntries: number
   /** Most spaces a hello may ask for. Default 10,000. */
   maxSpaces: number
@@ -38,6 +72,7 @@ export interface SyncLimits {
 export const DEFAULT_SYNC_LIMITS: SyncLimits = Object.freeze({
   maxMessageBytes: 4 * 1024 * 1024,
   maxCommitBytes: 1024 * 1024,
+  maxCommitsPerMessage: 4096,
   maxVectorEntries: 100_000,
   maxSpaces: 10_000
 })
@@ -93,9 +128,10 @@ export function encodeCommits(envelopes: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * Decodes a sync message, enforcing every size limit before parsing.
+ * Decodes a sync message, enforcing every size and count limit before parsing.
  *
  * @throws {TooLargeError} for an oversized message or envelope.
+ * @throws {TooManyEntriesError} for a message with more entries than the limits allow.
  * @throws {SyncProtocolError} for an unknown version or type, or a malformed message.
  */
 export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits> = {}): SyncMessage {
@@ -115,6 +151,7 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
     throw new SyncProtocolError('compressed commits: pass the message through inflateSyncMessage() first')
   }
   if (bytes[1] !== TYPE_HELLO) throw new SyncProtocolError(`unknown sync message type ${bytes[1]}`)
+  countHelloItems(bytes, l)
   let raw: CanonicalValue
   try {
     raw = decodeCanonical(bytes.subarray(2), { maxBytes: l.maxMessageBytes, maxDepth: 4 })
@@ -163,10 +200,74 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
   }
 }
 
+/**
+ * Counts the CBOR data items of a hello before it is decoded and refuses it as soon as the count is over
+ * the limits: an array directly inside the hello's map that declares more elements than its key allows
+ * (`v`: `maxVectorEntries`, `s`: `maxSpaces`, any other key: the larger of the two), refused from its
+ * header alone, or more items in all than a hello within the limits can hold. The walk costs one step
+ * per item up to that budget, whatever the message's size. Anything it does not follow (indefinite
+ * lengths, truncation, reserved values) is left to the decoder to refuse.
+ */
+function countHelloItems(bytes: Uint8Array, limits: SyncLimits): void {
+  const budget = HELLO_BASE_ITEMS + limits.maxSpaces + limits.maxVectorEntries * HELLO_ITEMS_PER_VECTOR_ENTRY
+  // Items still to read in each open container; level 0 holds the one top-level item.
+  const left: number[] = [1]
+  let offset = 2
+  let items = 0
+  // The last key read directly inside the top-level map (one-character keys only; '' for others).
+  let key = ''
+  while (left.length > 0) {
+    const level = left.length - 1
+    if (left[level] === 0) {
+      left.pop()
+      continue
+    }
+    left[level] = (left[level] as number) - 1
+    if (++items > budget) throw new TooManyEntriesError('hello (CBOR items)', items, budget)
+    if (offset >= bytes.byteLength) return
+    const initial = bytes[offset++] as number
+    const major = initial >> 5
+    const info = initial & 0x1f
+    let argument = info
+    if (info >= 24) {
+      if (info > 27) return
+      const size = 1 << (info - 24)
+      if (offset + size > bytes.byteLength) return
+      argument = 0
+      for (let i = 0; i < size; i++) argument = argument * 256 + (bytes[offset + i] as number)
+      offset += size
+    }
+    // Inside the top-level map, an odd count left after taking this item means it is a key.
+    const isKey = level === 1 && (left[level] as number) % 2 === 1
+    if (isKey) key = major === 3 && argument === 1 ? String.fromCharCode(bytes[offset] as number) : ''
+    if (major === 2 || major === 3) {
+      offset += argument
+    } else if (major === 4) {
+      if (level === 1 && !isKey) {
+        const most =
+          key === 'v'
+            ? limits.maxVectorEntries
+            : key === 's'
+              ? limits.maxSpaces
+              : Math.max(limits.maxVectorEntries, limits.maxSpaces)
+        if (argument > most) throw new TooManyEntriesError(`hello ${key || 'array'}`, argument, most)
+      }
+      left.push(argument)
+    } else if (major === 5) {
+      left.push(argument * 2)
+    } else if (major === 6) {
+      left[level] = (left[level] as number) + 1
+    }
+  }
+}
+
 function readEnvelopes(bytes: Uint8Array, limits: SyncLimits): Uint8Array[] {
   const out: Uint8Array[] = []
   let offset = 2
   while (offset < bytes.byteLength) {
+    // Counted while framing: a message of many tiny entries is refused after `limit` cheap steps.
+    if (out.length >= limits.maxCommitsPerMessage)
+      throw new TooManyEntriesError('commits message', out.length + 1, limits.maxCommitsPerMessage)
     let length = 0
     let shift = 0
     let byte: number
@@ -306,7 +407,10 @@ export interface SyncPeerInit {
   spaces?: Iterable<string>
   /** Which spaces to serve to this peer. Default: every space. */
   share?: (space: string) => boolean
-  /** Aim for messages of about this size when sending many commits. Default 256 KiB. */
+  /**
+   * Aim for messages of about this size when sending many commits. Default 256 KiB. Whatever the size,
+   * a message never carries more than 1,024 commits.
+   */
   targetMessageBytes?: number
   /** Decoder limits for what this peer receives. */
   limits?: Partial<SyncLimits>
@@ -314,6 +418,11 @@ export interface SyncPeerInit {
   compress?: boolean
   /** Reports problems that are not the caller's to handle (a failed send, a refused commit batch). */
   onError?: (error: Error) => void
+  /**
+   * A monotonic clock in milliseconds, for the backoff of gap hellos and repeated hello replies.
+   * Default `performance.now()`. Inject one in tests.
+   */
+  now?: () => number
   /**
    * Called (while started) for every commit from this peer that the graph refused for a reason no honest
    * relay produces: the transport's hook to penalise the sender (lower its score, disconnect it). Also
@@ -356,18 +465,30 @@ export interface SyncStats {
   messagesReceived: number
   bytesSent: number
   bytesReceived: number
+  /** Commits sent, counting every copy (resends included). */
   commitsSent: number
   commitsReceived: number
   commitsAccepted: number
   /** Commits from this peer refused for a reason no honest relay produces (see {@link MisbehaviourReason}). */
   misbehaviours: number
+  /** Messages refused whole: malformed, or over a size or count limit (nothing in them was applied). */
+  messagesRefused: number
+  /** Commits not looked at because an earlier commit of the same message could not be decoded or verified. */
+  commitsDropped: number
+  /** Commits sent again that this session had sent before (the peer asked again); part of `commitsSent`. */
+  commitsResent: number
+  /** Commits a hello asked for again that were not resent: the session's resend allowance was used up. */
+  resendsRefused: number
+  /** Hellos sent because commits arrived ahead of their chain (gap hellos). */
+  gapHellosSent: number
 }
 
 /**
  * One side of a sync session with one remote peer: bytes in (`receive`), bytes out (`send`). It exchanges
  * version vectors, sends only the commits the other side lacks, forwards new commits live, and recovers
- * from lost, duplicated and reordered messages (a gap triggers a new hello; `sync()` re-runs the exchange
- * after a reconnect).
+ * from lost, duplicated and reordered messages (newly held commits trigger a new hello, paced with
+ * backoff; `sync()` re-runs the exchange after a reconnect). What it sends again on request is bounded
+ * per session, so no run of duplicates or hellos makes it resend without end.
  */
 export interface SyncPeer {
   /** The remote peer's tag. */
@@ -375,14 +496,17 @@ export interface SyncPeer {
   readonly stats: Readonly<SyncStats>
   /** Starts forwarding new commits and sends the first hello. Safe to call twice. */
   start(): Promise<void>
-  /** Stops forwarding. Safe to call twice. */
+  /** Stops forwarding (and cancels a deferred gap hello). Safe to call twice. */
   stop(): void
   /** Sends a fresh hello: call after a reconnect, or now and then to repair dropped messages. */
   sync(): Promise<void>
   /**
-   * Handles one message from the remote peer. Messages are processed one at a time, in call order.
+   * Handles one message from the remote peer. Messages are processed one at a time, in call order. The
+   * commits of a message are applied up to the first that cannot be decoded or verified; the rest of that
+   * message is dropped (counted in `stats.commitsDropped`).
    *
-   * @throws {SyncProtocolError} or `TooLargeError` for a malformed or oversized message (nothing is applied).
+   * @throws {SyncProtocolError} (or its `TooManyEntriesError`) or `TooLargeError` for a malformed message,
+   * or one over a size or count limit: nothing of it is applied.
    */
   receive(bytes: Uint8Array): Promise<void>
   /**
@@ -418,7 +542,12 @@ class GraphSyncPeer implements SyncPeer {
     commitsSent: 0,
     commitsReceived: 0,
     commitsAccepted: 0,
-    misbehaviours: 0
+    misbehaviours: 0,
+    messagesRefused: 0,
+    commitsDropped: 0,
+    commitsResent: 0,
+    resendsRefused: 0,
+    gapHellosSent: 0
   }
   readonly #graph: Graph
   readonly #send: (bytes: Uint8Array) => void | Promise<void>
@@ -445,6 +574,27 @@ class GraphSyncPeer implements SyncPeer {
   #helloSent = false
   /** We asked the peer for its hello and have not heard one since. */
   #helloOutstanding = false
+  readonly #now: () => number
+  /** The highest seq of each chain sent to this peer in this session: asking again for less is a resend. */
+  readonly #sent = new Map<string, number>()
+  /** Commits sent for the first time, and again, in this session (resends are bounded by the first). */
+  #firstSends = 0
+  #resends = 0
+  /** Commits arrived ahead of their chain and we have not asked for the gap yet. */
+  #gapWanted = false
+  /** Gap hellos sent since the pending buffer was last empty, and when the next one may go. */
+  #gapAttempt = 0
+  #gapNotBefore = Number.NEGATIVE_INFINITY
+  /** Sends the deferred gap hello when the window ends, if nothing else has by then. */
+  #gapTimer: ReturnType<typeof setTimeout> | undefined
+  /** Digest of the last hello sent, how often in a row it was sent, when it may be repeated as a reply. */
+  #lastHello: Uint8Array | undefined
+  #sameHelloCount = 0
+  #repeatNotBefore = Number.NEGATIVE_INFINITY
+  /** The same for the last hello received and answered: a repeat within its window gets no resend. */
+  #lastAsked: Uint8Array | undefined
+  #sameAskCount = 0
+  #askRepeatNotBefore = Number.NEGATIVE_INFINITY
 
   constructor(graph: Graph, init: SyncPeerInit) {
     this.#graph = graph
@@ -459,6 +609,7 @@ class GraphSyncPeer implements SyncPeer {
     this.#log = logger('araliya:graph:sync')
     this.#onError = init.onError ?? ((error) => this.#log.error('sync with %s: %e', this.peer, error))
     this.#onMisbehaviour = init.onMisbehaviour
+    this.#now = init.now ?? monotonicMs
   }
 
   async start(): Promise<void> {
@@ -498,11 +649,12 @@ class GraphSyncPeer implements SyncPeer {
     this.#unsubscribeRejected?.()
     this.#unsubscribeRejected = undefined
     this.#outbox = []
+    this.#clearGapTimer()
   }
 
   sync(): Promise<void> {
     this.#helloOutstanding = true
-    return this.#sendHello(true)
+    return this.#emitHello(this.#helloBytes(true))
   }
 
   receive(bytes: Uint8Array): Promise<void> {
@@ -514,6 +666,7 @@ class GraphSyncPeer implements SyncPeer {
       bytes[1] === TYPE_COMMITS_DEFLATE
     ) {
       if (bytes.byteLength > this.#limits.maxMessageBytes) {
+        this.stats.messagesRefused++
         return Promise.reject(
           new TooLargeError('sync message', bytes.byteLength, this.#limits.maxMessageBytes)
         )
@@ -522,19 +675,26 @@ class GraphSyncPeer implements SyncPeer {
       this.stats.bytesReceived += bytes.byteLength
       // Inflated in order, inside the queue; a corrupt stream rejects this call only.
       run = this.#queue.then(async () => {
-        const plain = await inflateSyncMessage(bytes, this.#limits)
-        await this.#handle(decodeSyncMessage(plain, this.#limits))
+        let message: SyncMessage
+        try {
+          message = decodeSyncMessage(await inflateSyncMessage(bytes, this.#limits), this.#limits)
+        } catch (err) {
+          this.stats.messagesRefused++
+          throw err
+        }
+        await this.#handle(message)
       })
     } else {
       let message: SyncMessage
       try {
         message = decodeSyncMessage(bytes, this.#limits)
       } catch (err) {
+        this.stats.messagesRefused++
         return Promise.reject(err)
       }
       this.stats.messagesReceived++
       this.stats.bytesReceived += bytes.byteLength
-      run = this.#queue.then(() => this.#handle(message))
+      run = this.#queue.then(() => this.#handle(message, bytes))
     }
     this.#queue = run.catch((err: unknown) => this.#onError(err as Error))
     return run
@@ -557,48 +717,107 @@ class GraphSyncPeer implements SyncPeer {
     }
   }
 
-  async #handle(message: SyncMessage): Promise<void> {
+  async #handle(message: SyncMessage, bytes?: Uint8Array): Promise<void> {
     if (message.type === 'hello') {
-      await this.#onHello(message)
+      await this.#onHello(message, bytes ?? encodeHello(message))
       return
     }
     const envelopes = message.envelopes
     this.stats.commitsReceived += envelopes.length
     if (envelopes.length === 0) return
-    const pendingBefore = this.#graph.pendingCount
     const result: IngestResult = await this.#graph.ingest(
       envelopes,
       this.#origin,
       this.#wanted === undefined ? undefined : { spaces: this.#wanted }
     )
     this.stats.commitsAccepted += result.accepted
+    this.stats.commitsDropped += result.dropped
     if (result.rejected.length > 0) {
       this.#log(
-        '%d commits from %s refused: %s',
+        '%d commits from %s refused (%d after them dropped): %s',
         result.rejected.length,
         this.peer,
+        result.dropped,
         result.rejected[0]?.error.message
       )
     }
-    // Something is missing before what arrived (a dropped or reordered message): ask again.
-    if (this.#graph.pendingCount > pendingBefore || (result.pending > 0 && result.accepted === 0)) {
-      await this.#sendHello(false)
-    }
+    await this.#askForGaps(result.held)
   }
 
-  async #onHello(message: HelloMessage): Promise<void> {
+  /**
+   * Something is missing before what arrived (a lost or reordered message): ask with a hello. Only newly
+   * held commits raise the question (duplicates of commits already waiting do not), and at most one gap
+   * hello is outstanding: the next one waits until the backoff window of the last has passed, then goes
+   * out (with the next message from this peer, or from a timer) if commits are still waiting.
+   */
+  async #askForGaps(held: number): Promise<void> {
+    if (held > 0) this.#gapWanted = true
+    if (this.#graph.pendingCount === 0) {
+      this.#gapWanted = false
+      this.#gapAttempt = 0
+      this.#gapNotBefore = Number.NEGATIVE_INFINITY
+      this.#clearGapTimer()
+      return
+    }
+    if (!this.#gapWanted) return
+    const now = this.#now()
+    if (now < this.#gapNotBefore) {
+      this.#armGapTimer(this.#gapNotBefore - now)
+      return
+    }
+    this.#clearGapTimer()
+    this.#gapWanted = false
+    this.#gapAttempt++
+    this.#gapNotBefore = now + backoffDelay(this.#gapAttempt, HELLO_BACKOFF)
+    this.stats.gapHellosSent++
+    await this.#emitHello(this.#helloBytes(false))
+  }
+
+  #armGapTimer(delayMs: number): void {
+    if (this.#gapTimer !== undefined) return
+    const timer = setTimeout(() => {
+      this.#gapTimer = undefined
+      if (!this.#graph.started) return
+      // Through the receive queue, so it is ordered with the messages being handled.
+      const run = this.#queue.then(() => this.#askForGaps(0))
+      this.#queue = run.catch((err: unknown) => this.#onError(err as Error))
+    }, delayMs)
+    // A pending gap hello must not keep a Node process alive.
+    ;(timer as { unref?: () => void }).unref?.()
+    this.#gapTimer = timer
+  }
+
+  #clearGapTimer(): void {
+    if (this.#gapTimer === undefined) return
+    clearTimeout(this.#gapTimer)
+    this.#gapTimer = undefined
+  }
+
+  async #onHello(message: HelloMessage, bytes: Uint8Array): Promise<void> {
+    // The same hello again within the window of the last one answered: a duplicate, or one that crossed
+    // our answer. It gets what was never sent, not a resend; after the window it may get one.
+    const digest = sha256(bytes)
+    const now = this.#now()
+    const same = this.#lastAsked !== undefined && equalBytes(digest, this.#lastAsked)
+    const repeat = same && now < this.#askRepeatNotBefore
+    if (!repeat) {
+      this.#sameAskCount = same ? this.#sameAskCount + 1 : 1
+      this.#lastAsked = digest
+      this.#askRepeatNotBefore = now + backoffDelay(this.#sameAskCount, HELLO_BACKOFF)
+    }
     const asked = message.spaces === null ? null : new Set(message.spaces.filter((space) => isSpace(space)))
     this.#remoteSpaces = asked
     // Answer a hello with our own only when ours is not already on its way: when both sides start at once
     // each answers the other's hello with commits, and a second round of hellos would send everything twice.
-    const answer = message.reply && !this.#helloOutstanding
+    // A repeat of a hello just answered (a duplicate) is not answered again either.
+    const answer = message.reply && !this.#helloOutstanding && !repeat
     this.#helloOutstanding = false
     const theirs = new Map<string, number>()
     for (const [space, author, seq] of message.vector) {
       theirs.set(key(space, author), seq)
       this.#noteRemote(space, author, seq)
     }
-    if (answer) await this.#sendHello(false)
+    if (answer) await this.#replyHello()
     const heads = this.#graph
       .versionVector()
       .filter((head) => (asked === null || asked.has(head.space)) && this.#share(head.space))
@@ -608,13 +827,37 @@ class GraphSyncPeer implements SyncPeer {
     let batch: Uint8Array[] = []
     let size = 0
     for (const head of heads) {
-      let from = (theirs.get(key(head.space, head.author)) ?? 0) + 1
+      const k = key(head.space, head.author)
+      const claimed = theirs.get(k) ?? 0
+      const sentBefore = this.#sent.get(k) ?? 0
+      // What this session already sent and the peer asks for again (a duplicated or crossed hello, or a
+      // lost message) comes out of the resend allowance, so no run of hellos makes us send it over and over.
+      const again = Math.min(sentBefore, head.seq) - claimed
+      if (again > 0) {
+        if (repeat || this.#resends + again > this.#firstSends + RESEND_ALLOWANCE) {
+          this.stats.resendsRefused += again
+          this.#log(
+            '%s asked again for %d commits of %s; %s',
+            this.peer,
+            again,
+            k,
+            repeat ? 'the same hello was answered moments ago' : 'resend allowance used up'
+          )
+          continue
+        }
+        this.#resends += again
+        this.stats.commitsResent += again
+      }
+      let from = claimed + 1
       while (from <= head.seq) {
         const to = Math.min(head.seq, from + 511)
         const envelopes = await this.#graph.readChain(head.space, head.author, from, to)
         if (envelopes.length === 0) break
         for (const envelope of envelopes) {
-          if (size + envelope.byteLength > this.#target && batch.length > 0) {
+          if (
+            batch.length >= MAX_COMMITS_SENT_PER_MESSAGE ||
+            (size + envelope.byteLength > this.#target && batch.length > 0)
+          ) {
             await this.#sendCommits(batch)
             batch = []
             size = 0
@@ -624,9 +867,17 @@ class GraphSyncPeer implements SyncPeer {
         }
         from += envelopes.length
       }
+      this.#noteSent(k, Math.max(claimed, sentBefore), from - 1)
       this.#noteRemote(head.space, head.author, from - 1)
     }
     if (batch.length > 0) await this.#sendCommits(batch)
+  }
+
+  /** Records that commits of chain `k` up to `last` were sent; those above `before` were first sends. */
+  #noteSent(k: string, before: number, last: number): void {
+    if (last <= before) return
+    this.#firstSends += last - before
+    this.#sent.set(k, last)
   }
 
   #flushOutbox(): void {
@@ -640,7 +891,11 @@ class GraphSyncPeer implements SyncPeer {
       const k = key(commit.space, commit.author)
       if ((this.#remote.get(k) ?? 0) >= commit.seq) continue
       this.#remote.set(k, commit.seq)
-      if (size + commit.envelope.byteLength > this.#target && batch.length > 0) {
+      this.#noteSent(k, this.#sent.get(k) ?? 0, commit.seq)
+      if (
+        batch.length >= MAX_COMMITS_SENT_PER_MESSAGE ||
+        (size + commit.envelope.byteLength > this.#target && batch.length > 0)
+      ) {
         sends.push(this.#sendCommits(batch))
         batch = []
         size = 0
@@ -663,13 +918,39 @@ class GraphSyncPeer implements SyncPeer {
     if ((this.#remote.get(k) ?? 0) < seq) this.#remote.set(k, seq)
   }
 
-  async #sendHello(reply: boolean): Promise<void> {
-    this.#helloSent = true
+  #helloBytes(reply: boolean): Uint8Array {
     const vector = this.#graph
       .versionVector(this.#wanted)
       .map((head) => [head.space, head.author, head.seq] as const)
     const spaces = this.#wanted === undefined ? null : [...this.#wanted].sort()
-    const bytes = encodeHello({ vector, spaces, reply })
+    return encodeHello({ vector, spaces, reply })
+  }
+
+  /**
+   * Answers the peer's hello with ours. The same hello again (nothing changed here) goes out at most
+   * once per backoff window, so a peer repeating its hello cannot make us repeat ours (our whole
+   * version vector) every time; a peer that lost ours gets it again after the window, or from `sync()`.
+   */
+  async #replyHello(): Promise<void> {
+    const bytes = this.#helloBytes(false)
+    if (this.#now() < this.#repeatNotBefore && this.#isLastHello(sha256(bytes))) {
+      this.#log('not repeating an unchanged hello to %s yet', this.peer)
+      return
+    }
+    await this.#emitHello(bytes)
+  }
+
+  #isLastHello(digest: Uint8Array): boolean {
+    return this.#lastHello !== undefined && equalBytes(digest, this.#lastHello)
+  }
+
+  async #emitHello(bytes: Uint8Array): Promise<void> {
+    this.#helloSent = true
+    // A digest, not the bytes: a hello carries our whole version vector (megabytes), and this is per peer.
+    const digest = sha256(bytes)
+    this.#sameHelloCount = this.#isLastHello(digest) ? this.#sameHelloCount + 1 : 1
+    this.#lastHello = digest
+    this.#repeatNotBefore = this.#now() + backoffDelay(this.#sameHelloCount, HELLO_BACKOFF)
     const job = this.#sendTail.then(() => this.#emit(bytes))
     this.#sendTail = job.catch(() => {})
     await job

@@ -1,10 +1,11 @@
+import { backoffDelay } from '@araliya/interface'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 
 const log = logger('araliya:dht:bootstrap')
 
-/** How bootstrap dials are retried. Delays grow by `factor` per failure up to `maxDelayMs`, with jitter. */
+/** How bootstrap dials are retried. Delays grow by `factor` per failure up to `maxDelayMs`, with ±25% jitter. */
 export interface BootstrapRetryInit {
   /** First retry delay, ms. Default 1000. */
   initialDelayMs?: number
@@ -145,8 +146,12 @@ export class Bootstrapper {
     } catch (err) {
       if (!this.#running) return
       entry.attempt++
-      const base = Math.min(this.#maxDelayMs, this.#initialDelayMs * this.#factor ** (entry.attempt - 1))
-      const delayMs = Math.round(base * (0.75 + Math.random() * 0.5))
+      const delayMs = backoffDelay(entry.attempt, {
+        initialDelayMs: this.#initialDelayMs,
+        maxDelayMs: this.#maxDelayMs,
+        factor: this.#factor,
+        jitter: 0.25
+      })
       log(
         'bootstrap %s unreachable (attempt %d); retrying in %d ms - %e',
         entry.text,

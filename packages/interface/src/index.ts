@@ -1,5 +1,6 @@
 /**
- * Shared types, event maps and error classes used by every Araliya package.
+ * Shared types, event maps and error classes used by every Araliya package, and the few helpers they
+ * must share (one capped exponential backoff).
  *
  * @example
  * ```ts
@@ -14,5 +15,6 @@
  *
  * @packageDocumentation
  */
+export * from './backoff.js'
 export * from './errors.js'
 export * from './types.js'
