@@ -25,7 +25,7 @@ describe('bus <-> swarm bridge', () => {
     a.bus.publish('agents/hello', { text: 'hi swarm', n: 1 })
     await waitFor(
       () => others.every((p) => remote(p.events, 'agents/hello').length >= 1),
-      20_000,
+      60_000,
       'delivery to all'
     )
     // Give duplicates (and any echo) time to show up before counting.
@@ -48,7 +48,7 @@ describe('bus <-> swarm bridge', () => {
     const [a, b] = swarm.peers as [(typeof swarm.peers)[0], (typeof swarm.peers)[0]]
     await a.channel.publish('agent-messages', 'llm/complete', { prompt: 'injected' })
     await a.channel.publish('agent-messages', 'agents/after', { ok: true })
-    await waitFor(() => remote(b.events, 'agents/after').length === 1, 20_000, 'the routed message')
+    await waitFor(() => remote(b.events, 'agents/after').length === 1, 60_000, 'the routed message')
     expect(b.events.some((e) => e.topic === 'llm/complete')).toBe(false)
     expect(b.channel.stats().unrouted).toBeGreaterThanOrEqual(1)
   })
@@ -69,9 +69,9 @@ describe('bus <-> swarm bridge', () => {
       { pin: '4321' },
       { to: c.node.address, encrypt: true }
     )
-    await waitFor(() => remote(c.events, 'agents/secret').length === 1, 20_000, 'the recipient')
+    await waitFor(() => remote(c.events, 'agents/secret').length === 1, 60_000, 'the recipient')
     expect(remote(c.events, 'agents/secret')[0]?.payload).toEqual({ pin: '4321' })
-    await waitFor(() => seenByRelay.length === 1, 20_000, 'the relay to see the envelope')
+    await waitFor(() => seenByRelay.length === 1, 60_000, 'the relay to see the envelope')
     const envelope = seenByRelay[0] as Envelope
     expect(b.events.some((e) => e.topic === 'agents/secret')).toBe(false)
     expect(new TextDecoder().decode(envelope.body)).not.toContain('4321')

@@ -86,7 +86,7 @@ describe('crash (SIGKILL) with a direct message in the outbox', () => {
     bus.subscribe('direct/*', (event) => void received.push(event.payload), { delivery: 'sync' })
     const channel = createChannel({ node: recipient, bus })
     await channel.start()
-    await waitFor(() => recipient.presence !== undefined, 30_000, 'the recipient to publish its presence')
+    await waitFor(() => recipient.presence !== undefined, 60_000, 'the recipient to publish its presence')
     try {
       // The sender restarts from its folder and delivers what its outbox held.
       const resumed = await runChild(
@@ -94,7 +94,7 @@ describe('crash (SIGKILL) with a direct message in the outbox', () => {
         'DELIVERED'
       )
       await new Promise((resolve) => resumed.once('exit', resolve))
-      await waitFor(() => received.length >= 1, 10_000, 'the message at the recipient')
+      await waitFor(() => received.length >= 1, 60_000, 'the message at the recipient')
       await new Promise((resolve) => setTimeout(resolve, 300))
       expect(received).toEqual([{ text: 'sent before the crash' }])
     } finally {

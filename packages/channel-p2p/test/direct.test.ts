@@ -21,7 +21,7 @@ describe('direct messages (/araliya/msg/1.0.0)', () => {
     const d = swarm.peers[4]!
     const receipt = await a.channel.send(d.node.address, 'direct/note', { text: 'for your eyes only' })
     expect(receipt).toMatchObject({ to: d.node.address, duplicate: false })
-    await waitFor(() => d.events.some((e) => e.topic === 'direct/note'), 10_000, 'the note')
+    await waitFor(() => d.events.some((e) => e.topic === 'direct/note'), 60_000, 'the note')
     const got = d.events.filter((e) => e.topic === 'direct/note')
     expect(got).toHaveLength(1)
     expect(got[0]?.payload).toEqual({ text: 'for your eyes only' })
@@ -58,7 +58,7 @@ describe('the outbox survives a restart', () => {
     const pending = a.channel
       .send(recipient.address, 'direct/queued', { text: 'while you were away' }, { ttlMs: 60_000 })
       .catch((err: unknown) => err)
-    await waitFor(() => a.channel.stats().outboxSize === 1, 5_000, 'the message to be queued')
+    await waitFor(() => a.channel.stats().outboxSize === 1, 60_000, 'the message to be queued')
     // The sender goes down with the message undelivered (its promise gives up; the outbox keeps it).
     await a.channel.stop()
     expect((await pending) as Error).toBeInstanceOf(Error)
@@ -77,7 +77,7 @@ describe('the outbox survives a restart', () => {
       await restarted.start()
       a.channel = restarted
       await delivered
-      await waitFor(() => received.length === 1, 10_000, 'the queued message')
+      await waitFor(() => received.length === 1, 60_000, 'the queued message')
       expect(received).toEqual([{ text: 'while you were away' }])
       expect(restarted.stats().outboxSize).toBe(0)
     } finally {

@@ -49,11 +49,11 @@ describe('channel routes on topics dht-node also uses', () => {
             p.events.some((e) => e.topic === 'status/load' && e.origin.kind === 'remote') &&
             p.events.some((e) => e.topic === 'announcements/skill' && e.origin.kind === 'remote')
         ),
-      20_000,
+      60_000,
       'the envelopes on both shared topics'
     )
-    await waitFor(() => heartbeats.includes(a.node.address), 20_000, "a's native heartbeat at b")
-    await waitFor(() => announced.includes(a.node.address), 20_000, "a's native presence announcement at b")
+    await waitFor(() => heartbeats.includes(a.node.address), 60_000, "a's native heartbeat at b")
+    await waitFor(() => announced.includes(a.node.address), 60_000, "a's native presence announcement at b")
     expect(rejects).toEqual([])
   })
 })

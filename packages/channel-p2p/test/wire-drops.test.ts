@@ -68,7 +68,7 @@ describe('envelopes dropped on the wire', () => {
           dropsOf(p, 'undecryptable').length > 0 ||
           p.events.some((e) => e.topic === 'agents/sealed-for-nobody')
       )
-    await waitFor(arrived, 30_000, 'the sealed envelope to reach a neighbour')
+    await waitFor(arrived, 60_000, 'the sealed envelope to reach a neighbour')
     for (const peer of receivers) {
       expect(peer.events.filter((e) => e.topic === 'agents/sealed-for-nobody')).toEqual([])
       for (const drop of dropsOf(peer, 'undecryptable')) expect(drop.action).toBe('ignore')
@@ -86,7 +86,7 @@ describe('envelopes dropped on the wire', () => {
       () =>
         receivers.every((p) => p.events.filter((e) => e.topic === 'agents/fill').length === MAX_SEEN) &&
         receivers.some((p) => (p.channel.stats().drops['seen-set-full'] ?? 0) > 0),
-      30_000,
+      60_000,
       `every receiver to take ${MAX_SEEN} envelopes and a neighbour of the sender to refuse the rest`
     )
     for (const peer of receivers) {

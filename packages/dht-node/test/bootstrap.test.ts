@@ -44,7 +44,7 @@ describe('bootstrap down, then back', () => {
     expect(Date.now() - t0).toBeLessThan(5000)
     // Local work goes on: the gossip layer is up and publishing to nobody is fine.
     expect((await a.gossip.publish('agent-messages', encoder.encode('alone'))).recipients).toBe(0)
-    await waitFor(() => retries.length >= 3, 10_000, 'three retries')
+    await waitFor(() => retries.length >= 3, 60_000, 'three retries')
     expect(retries[2]!).toBeGreaterThan(retries[0]! * 1.2)
     expect(Math.max(...retries)).toBeLessThanOrEqual(400 * 1.25)
 
@@ -63,14 +63,14 @@ describe('bootstrap down, then back', () => {
 
     // The bootstrap is killed later: the existing mesh keeps working.
     await a.dialAgent(b.address)
-    await waitFor(() => a.gossip.getMeshPeers('agent-messages').includes(b.address), 15_000, 'a-b mesh')
+    await waitFor(() => a.gossip.getMeshPeers('agent-messages').includes(b.address), 60_000, 'a-b mesh')
     await bootstrap.stop()
     const received = nextEvent(b, 'gossip:message', (m) => new TextDecoder().decode(m.data) === 'still here')
     await a.gossip.publish('agent-messages', encoder.encode('still here'))
     await received
 
     // And it comes back: the nodes reconnect on their own.
-    const reconnected = nextEvent(a, 'bootstrap:connect', () => true, 20_000)
+    const reconnected = nextEvent(a, 'bootstrap:connect', () => true, 60_000)
     const again = await createMemoryNode({
       ...fastNode,
       network,

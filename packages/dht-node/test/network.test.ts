@@ -63,7 +63,7 @@ describe('a 21-node memory network (1 bootstrap, 17 full, 3 light)', () => {
     expect(summarisers.map((p) => p.address)).toEqual([summariser.address])
     expect(await net.full[5]!.findSkillProviders('no-such-skill', { limit: 5 })).toEqual([])
     // The presence record is republished with the new skill.
-    await waitFor(() => translators[0]!.presence?.skills.includes('translate') === true, 10_000, 'republish')
+    await waitFor(() => translators[0]!.presence?.skills.includes('translate') === true, 60_000, 'republish')
     const info = await net.full[1]!.findAgent(translators[0]!.address)
     expect(info.skills).toContain('translate')
   })
@@ -96,7 +96,7 @@ describe('a 21-node memory network (1 bootstrap, 17 full, 3 light)', () => {
       sent.every(([publisher, text]) =>
         net.all.every((node) => node === publisher || (received.get(node)?.get(text) ?? 0) >= 1)
       )
-    await waitFor(complete, 20_000, 'every message at every node')
+    await waitFor(complete, 60_000, 'every message at every node')
     await sleep(1500)
     for (const [publisher, text] of sent) {
       for (const node of net.all) {
@@ -114,7 +114,7 @@ describe('a 21-node memory network (1 bootstrap, 17 full, 3 light)', () => {
       if (event.detail.status.address === reporter.address) statuses.push(event.detail.status)
     }
     observer.addEventListener('status:receive', fn)
-    await waitFor(() => statuses.length >= 2, 20_000, 'two heartbeats')
+    await waitFor(() => statuses.length >= 2, 60_000, 'two heartbeats')
     observer.removeEventListener('status:receive', fn)
     const status = statuses.at(-1)!
     expect(status.role).toBe('full')

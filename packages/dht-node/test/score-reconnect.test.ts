@@ -59,7 +59,7 @@ describe('gossip penalties survive a reconnect (memory transport)', () => {
     const victimAddr = victim.getMultiaddrs()[0]
     if (victimAddr === undefined) throw new Error('the victim has no listen address')
     await mallory.libp2p.dial(victimAddr)
-    await waitFor(malloryIsSubscribed, 30_000, "the victim to see mallory's subscription")
+    await waitFor(malloryIsSubscribed, 60_000, "the victim to see mallory's subscription")
 
     let sent = 0
     await waitFor(
@@ -67,17 +67,17 @@ describe('gossip penalties survive a reconnect (memory transport)', () => {
         await mallory.gossip.publish('agent-messages', new TextEncoder().encode(`bad:${sent++}`))
         return victim.gossip.getScore(mallory.address) < GRAYLIST
       },
-      30_000,
+      60_000,
       'mallory to fall below the graylist threshold at the victim'
     )
 
     await mallory.libp2p.hangUp(victim.libp2p.peerId)
-    await waitFor(() => !malloryIsGossipPeer(), 30_000, 'the victim to drop mallory from gossipsub')
+    await waitFor(() => !malloryIsGossipPeer(), 60_000, 'the victim to drop mallory from gossipsub')
 
     await mallory.libp2p.dial(victimAddr)
     // Back in gossipsub's peer table (its subscriptions may never be heard: a graylisted peer's RPCs are
     // dropped whole).
-    await waitFor(malloryIsGossipPeer, 30_000, 'mallory to be back in gossipsub at the victim')
+    await waitFor(malloryIsGossipPeer, 60_000, 'mallory to be back in gossipsub at the victim')
     // gossipsub caches a score for one heartbeat interval; two heartbeats later it is computed afresh.
     await heartbeats(victim.gossip.pubsub, 2)
 

@@ -68,7 +68,7 @@ describe('loopback TCP (noise, yamux) with on-disk persistence', () => {
     await Promise.all([boot, full, full2, agent, light].map((n) => waitForOwnPresence(n, 30_000)))
     await waitFor(
       async () => (await full.findSkillProviders('persisted-skill')).length > 0,
-      20_000,
+      60_000,
       'the skill provider record'
     )
     expect((await light.findAgent(agent.address)).address).toBe(agent.address)
@@ -111,7 +111,7 @@ describe('loopback TCP (noise, yamux) with on-disk persistence', () => {
     await newcomer.waitForBootstrap()
     await waitFor(
       () => (newcomer.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0,
-      10_000,
+      60_000,
       'routing table'
     )
     const info = await newcomer.findAgent(agent.address)

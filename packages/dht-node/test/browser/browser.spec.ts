@@ -132,7 +132,7 @@ describe('real browser (headless Chromium): light nodes over WebSockets and WebR
     expect(found.multiaddrs.length).toBeGreaterThan(0)
     await waitFor(
       async () => bootstrap.gossip.getMeshPeers('agent-messages').includes(address),
-      30_000,
+      60_000,
       'the browser in the mesh'
     )
     await waitFor(
@@ -140,7 +140,7 @@ describe('real browser (headless Chromium): light nodes over WebSockets and WebR
         await agent.gossip.publish('agent-messages', new TextEncoder().encode('hello browser'))
         return (await call(page, 'received')).includes('hello browser')
       },
-      30_000,
+      60_000,
       'gossip in the browser'
     )
     // And the other way round.
@@ -158,7 +158,7 @@ describe('real browser (headless Chromium): light nodes over WebSockets and WebR
           new Promise<boolean>((r) => setTimeout(() => r(false), 500))
         ])
       },
-      30_000,
+      60_000,
       'gossip from the browser'
     )
     expect(await fromBrowser).toBe(address)
@@ -174,7 +174,7 @@ describe('real browser (headless Chromium): light nodes over WebSockets and WebR
         webrtcAddr = (await call(first, 'multiaddrs')).find((ma) => ma.includes('/p2p-circuit/webrtc/'))
         return webrtcAddr !== undefined
       },
-      30_000,
+      60_000,
       'a relayed WebRTC address on the first page'
     )
     // The first WebRTC attempt fails about one time in five: dial with retries.
