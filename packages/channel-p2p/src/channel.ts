@@ -331,6 +331,12 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
    * peers, for the subgraphs each side wants; a new session (and a fresh version-vector exchange) starts
    * on every reconnect, so an interrupted sync resumes where it stopped. Resolves once the protocol is
    * served. One graph per channel at a time.
+   *
+   * A peer that sends a commit no honest peer sends (one no authority covers, a backdated one, or one
+   * with a bad signature) loses its session and is refused for a cool-off (see
+   * {@link GraphSyncOptions.misbehaviourCooldownMs} and {@link GraphSyncHandle.misbehaving}).
+   *
+   * @throws {InvalidGraphSyncOptionsError} for an out-of-range `misbehaviourCooldownMs`.
    */
   async syncGraph(graph: Graph, options: GraphSyncOptions = {}): Promise<GraphSyncHandle> {
     this.#assertStarted()
@@ -340,6 +346,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     return {
       sessions: () => carrier.sessions(),
       whenSessionOpen: (peer, opts) => carrier.whenSessionOpen(peer, opts),
+      misbehaving: () => carrier.misbehaving(),
       stop: async () => {
         this.#carriers.delete(carrier)
         await carrier.stop()

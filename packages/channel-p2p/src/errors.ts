@@ -49,3 +49,9 @@ export class ChannelNotStartedError extends AraliyaError {
   static override readonly code: string = 'ERR_CHANNEL_NOT_STARTED'
   override name = 'ChannelNotStartedError'
 }
+
+/** The options given to `channel.syncGraph` are out of range. */
+export class InvalidGraphSyncOptionsError extends AraliyaError {
+  static override readonly code: string = 'ERR_INVALID_GRAPH_SYNC_OPTIONS'
+  override name = 'InvalidGraphSyncOptionsError'
+}

@@ -31,6 +31,7 @@ export { type DirectInit, DIRECT_PROTOCOL, type DirectReceipt, type SendOptions 
 export * from './envelope.js'
 export * from './errors.js'
 export type { GraphSyncHandle, GraphSyncOptions, GraphSyncSession } from './graph-sync.js'
+export type { MisbehavingPeer } from './misbehaviour.js'
 export * from './inbound.js'
 export * from './rate-limit.js'
 export * from './seal.js'
