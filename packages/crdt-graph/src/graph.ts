@@ -763,7 +763,9 @@ export class Graph {
         result.ignored++
         continue
       }
-      if (this.#known(commit, origin, result)) continue
+      // Only an exact replay is settled before the signature is checked: a different commit at a known
+      // position proves nothing until its signature verifies (else anyone could frame an honest key).
+      if (this.#duplicate(commit, result)) continue
       const ahead = commit.maxHlc - (this.#clock.nowMs() * HLC_UNITS_PER_MS + this.#maxSkewUnits)
       if (ahead > 0) {
         const aheadMs = Math.ceil(ahead / HLC_UNITS_PER_MS) + this.#maxSkewUnits / HLC_UNITS_PER_MS
@@ -828,6 +830,19 @@ export class Graph {
       await done
     }
     return result
+  }
+
+  /** True (and counted) when this very commit (same id) is already applied or waiting. */
+  #duplicate(commit: Commit, result: IngestResult): boolean {
+    const key = chainKey(commit.space, commit.author)
+    const chain = this.#chains.get(key)
+    const kept =
+      chain !== undefined && commit.seq <= chain.seq
+        ? chain.ids[commit.seq - 1]
+        : this.#pending.get(key)?.get(commit.seq)?.commit.id
+    if (kept === undefined || !equalBytes(kept, commit.id)) return false
+    result.duplicates++
+    return true
   }
 
   /** True (and counted) when the commit is already applied or waiting; reports equivocation. */
