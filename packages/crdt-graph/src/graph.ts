@@ -23,6 +23,7 @@ import {
 } from '@araliya/identity'
 import { type AbortOptions, LOCAL_ORIGIN, type Origin, throwIfAborted } from '@araliya/interface'
 import { type Logger, logger } from '@libp2p/logger'
+import { type ChainNode, ChainTree, type CommitRef, mergeSeen, NO_NODES, seenCovers } from './chain.js'
 import {
   COMMIT_CONTEXT,
   type Commit,
@@ -33,6 +34,7 @@ import {
   decodeCommit,
   decodeStoredCommit,
   encodeCommitFrame,
+  MAX_SEEN_COMMITS,
   SIGNATURE_BYTES,
   type OpTuple,
   toHex,
@@ -44,7 +46,6 @@ import {
   ChainError,
   ClockSkewError,
   CommitFormatError,
-  EquivocationError,
   GraphError,
   InvalidGraphInputError,
   InvalidSignatureError,
@@ -52,7 +53,7 @@ import {
   UnauthorizedWriteError
 } from './errors.js'
 import { TypedEmitter } from './events.js'
-import { sha256 } from './hash.js'
+import { compareBytes, sha256 } from './hash.js'
 import { HLC_UNITS_PER_MS, HybridClock, hlcMs } from './hlc.js'
 import { checkField, checkValue, type GraphValue, isLink, parseSoul, type Soul } from './model.js'
 import { MemoryGraphStore } from './store/memory.js'
@@ -144,12 +145,34 @@ export interface IngestOptions extends AbortOptions {
   spaces?: ReadonlySet<string>
 }
 
-/** One entry of a version vector: how far a chain (one author in one space) has been applied. */
+/**
+ * One entry of a version vector: a head of a chain (one author in one space) and its position. A chain
+ * has one head, the commit at its highest position, unless its key forked (then one entry per branch).
+ */
 export interface ChainHead {
   readonly space: string
   readonly author: string
   readonly seq: number
+  /** Id of the head commit. */
+  readonly head: Uint8Array
 }
+
+/**
+ * A key that signed more than one commit for one position of its chain (one seed on two devices, a
+ * restored backup, a stolen key): both commits are validly signed, so the fork is proven. Every replica
+ * that holds the same commits reports the same fork.
+ */
+export interface ChainFork {
+  readonly space: string
+  /** The key that forked its chain; treat it as compromised or cloned. */
+  readonly author: string
+  /** The lowest position holding more than one commit. */
+  readonly seq: number
+  /** Hex ids of the commits at that position, in byte order. */
+  readonly commits: readonly string[]
+}
+
+export type { CommitRef }
 
 /** A filter for {@link Graph.subscribe}. */
 export interface SubscribeFilter {
@@ -186,13 +209,16 @@ export interface GraphEvents {
     readonly got: number
     readonly origin: Origin
   }
-  /** Two different commits claim one place of a chain; the first one seen is kept. */
-  'chain:equivocation': {
+  /**
+   * A key signed a second commit for a position of its chain that already holds one (both signatures
+   * verified, both commits accepted): the key is forked. See {@link Graph.forks}.
+   */
+  'chain:forked': {
     readonly space: string
     readonly author: string
     readonly seq: number
-    readonly kept: string
-    readonly refused: string
+    /** Hex ids: a commit that was there first, and the new one. */
+    readonly commits: readonly [string, string]
     readonly origin: Origin
   }
   /** Something stored could not be read back (it was skipped). */
@@ -243,25 +269,20 @@ interface FieldEntry {
   losers: OpRecord[] | undefined
 }
 
-interface ChainState {
-  readonly space: string
-  readonly author: string
-  seq: number
-  head: Uint8Array | null
-  readonly ids: Uint8Array[]
-  /** The highest owner-chain position this chain ever claimed (causal positions only move forward). */
-  dep: number
-}
-
 interface GrantRecord {
   readonly grant: Grant
   readonly id: string
   readonly seq: number
+  /** The owner commit that carried it. */
+  readonly at: ChainNode
 }
 
 interface SpaceAuthority {
   readonly bySubject: Map<string, GrantRecord[]>
-  readonly revocations: Map<string, Array<{ readonly revokedAt: number; readonly seq: number }>>
+  readonly revocations: Map<
+    string,
+    Array<{ readonly revokedAt: number; readonly seq: number; readonly at: ChainNode }>
+  >
 }
 
 interface Prepared {
@@ -284,6 +305,8 @@ interface Plan {
   readonly space: string
   readonly author: string
   readonly dep: number
+  /** The owner commits the new commit names as seen (the heads of the owner's chain here). */
+  readonly declared: readonly ChainNode[]
   readonly base: number
   readonly tuples: OpTuple[]
   readonly decoded: CommitOp[]
@@ -292,6 +315,9 @@ interface Plan {
 }
 
 const EMPTY_GRANTS: readonly Grant[] = []
+const NO_IDS: readonly Uint8Array[] = []
+/** Most heads of one chain a version vector lists (a key that forked more often gets the highest ones). */
+const MAX_HEADS_PER_CHAIN = 16
 /** The fixed prefix `signedBytes(COMMIT_CONTEXT, body)` puts in front of a body (see @araliya/identity). */
 const COMMIT_SIGNING_HEADER = signedBytes(COMMIT_CONTEXT, new Uint8Array(0))
 let signingScratch = new Uint8Array(4096)
@@ -333,9 +359,12 @@ export class Graph {
   readonly #log: Logger
   /** space -> path -> field -> state (two levels, so hot paths never build or hash whole soul strings). */
   readonly #spaces = new Map<string, Map<string, Map<string, FieldEntry>>>()
-  readonly #chains = new Map<string, ChainState>()
+  readonly #chains = new Map<string, ChainTree>()
   readonly #authority = new Map<string, SpaceAuthority>()
-  readonly #pending = new Map<string, Map<number, Prepared>>()
+  /** Verified commits whose predecessor is not accepted yet: chain key -> position -> commits. */
+  readonly #pending = new Map<string, Map<number, Prepared[]>>()
+  /** Verified commits whose predecessor is accepted but not every owner commit they name: space -> commits. */
+  readonly #blocked = new Map<string, Prepared[]>()
   #pendingCount = 0
   readonly #soulSubscribers = new Map<Soul, Set<Subscriber>>()
   readonly #spaceSubscribers = new Map<string, Set<Subscriber>>()
@@ -345,7 +374,7 @@ export class Graph {
   #appendTail: Promise<void> = SETTLED
   #inflight = new Set<Promise<unknown>>()
   #fatal: Error | undefined
-  readonly #ownChains = new Map<string, ChainState>()
+  readonly #ownChains = new Map<string, ChainTree>()
   readonly #soulCache: SoulCache = new Map()
   #backend: Ed25519Backend | undefined
   readonly #liveFields = (soul: Soul): string[] => {
@@ -597,7 +626,7 @@ export class Graph {
   #plan(space: string, ops: readonly LocalOp[], grants: Grant[], revocations: Revocation[]): Plan {
     const author = this.address
     const chain = this.#ownChain(space)
-    if (this.#pendingCount > 0 && this.#pending.has(chainKey(space, author))) {
+    if (chain.waiting > 0) {
       // Later commits of our own chain exist (we hold them) but an earlier one is missing, e.g. after
       // storage damage: signing a new commit now would fork our own chain.
       throw new ChainError(
@@ -605,8 +634,11 @@ export class Graph {
           'sync with a peer that has the missing commits before writing there again'
       )
     }
-    const dep = author === space ? 0 : (this.#chains.get(chainKey(space, space))?.seq ?? 0)
-    const effectiveDep = Math.max(dep, chain.dep)
+    const owner = author === space ? undefined : this.#chains.get(chainKey(space, space))
+    // A writer names every head of the owner's chain it holds, so a revocation on any branch binds it.
+    const declared = owner?.heads(MAX_SEEN_COMMITS) ?? NO_NODES
+    const dep = declared[0]?.seq ?? 0
+    const seen = owner === undefined ? NO_NODES : mergeSeen(owner, chain.tip?.seen ?? NO_NODES, declared)
     const base = this.#clock.tick()
     const tuples: OpTuple[] = new Array(ops.length)
     const decoded: CommitOp[] = new Array(ops.length)
@@ -615,7 +647,7 @@ export class Graph {
       const hlc = i === 0 ? base : this.#clock.tick()
       if (author !== space) {
         const right: GrantRight = op.value === undefined ? 'delete' : 'write'
-        if (!this.#allowed(space, author, op.path, right, hlcMs(hlc), effectiveDep)) {
+        if (!this.#allowed(space, author, op.path, right, hlcMs(hlc), seen)) {
           throw new UnauthorizedWriteError(
             `${author} may not ${right} "${op.path}" in the space of ${space}: ` +
               `ask the owner for a grant covering that path with the "${right}" right, and sync its chain first`
@@ -626,21 +658,26 @@ export class Graph {
       tuples[i] = wire === undefined ? [op.path, op.field, hlc - base] : [op.path, op.field, hlc - base, wire]
       decoded[i] = { path: op.path, field: op.field, hlc, value: op.value, wire }
     }
-    return { space, author, dep, base, tuples, decoded, grants, revocations }
+    return { space, author, dep, declared, base, tuples, decoded, grants, revocations }
   }
 
   #commitLocal(plan: Plan): { receipt: CommitReceipt; done: Promise<void> } {
     const chain = this.#ownChain(plan.space)
-    const seq = chain.seq + 1
+    // Local writes extend the tip (highest position, lowest id), the same one on every replica.
+    const parent = chain.tip
+    const seq = (parent?.seq ?? 0) + 1
+    const prev = parent?.id ?? null
     const encodedGrants = plan.grants.map(encodeGrant)
     const encodedRevocations = plan.revocations.map(encodeRevocation)
+    const seen = plan.declared.length === 0 ? NO_IDS : plan.declared.map((node) => node.id).sort(compareBytes)
     const { body, frame } = encodeCommitFrame({
       space: plan.space,
       author: plan.author,
       seq,
-      prev: chain.head,
+      prev,
       clock: plan.base,
       dep: plan.dep,
+      seen,
       ops: plan.tuples,
       grants: encodedGrants,
       revocations: encodedRevocations
@@ -660,9 +697,10 @@ export class Graph {
       space: plan.space,
       author: plan.author,
       seq,
-      prev: chain.head,
+      prev,
       clock: plan.base,
       dep: plan.dep,
+      seen,
       ops: plan.decoded,
       grants: encodedGrants,
       revocations: encodedRevocations,
@@ -671,7 +709,13 @@ export class Graph {
       envelope: new Uint8Array(0),
       maxHlc
     }
-    this.#apply({ commit, grants: plan.grants, revocations: plan.revocations }, LOCAL_ORIGIN, chain)
+    this.#apply(
+      { commit, grants: plan.grants, revocations: plan.revocations },
+      LOCAL_ORIGIN,
+      chain,
+      parent,
+      plan.declared
+    )
     const previous = this.#appendTail
     let release!: () => void
     const tail = new Promise<void>((resolve) => {
@@ -765,7 +809,10 @@ export class Graph {
       }
       // Only an exact replay is settled before the signature is checked: a different commit at a known
       // position proves nothing until its signature verifies (else anyone could frame an honest key).
-      if (this.#duplicate(commit, result)) continue
+      if (this.#has(commit)) {
+        result.duplicates++
+        continue
+      }
       const ahead = commit.maxHlc - (this.#clock.nowMs() * HLC_UNITS_PER_MS + this.#maxSkewUnits)
       if (ahead > 0) {
         const aheadMs = Math.ceil(ahead / HLC_UNITS_PER_MS) + this.#maxSkewUnits / HLC_UNITS_PER_MS
@@ -794,7 +841,11 @@ export class Graph {
       throw this.#fatal ?? new StoreClosedError('the graph was stopped during ingest')
     const accepted: Prepared[] = []
     for (const prepared of checked) {
-      if (this.#known(prepared.commit, origin, result)) continue
+      // The same commit twice in one batch.
+      if (this.#has(prepared.commit)) {
+        result.duplicates++
+        continue
+      }
       this.#offer(prepared, origin, accepted, result)
     }
     result.accepted = accepted.length
@@ -832,64 +883,14 @@ export class Graph {
     return result
   }
 
-  /** True (and counted) when this very commit (same id) is already applied or waiting. */
-  #duplicate(commit: Commit, result: IngestResult): boolean {
+  /** True when this very commit (same id) is already applied or waiting. */
+  #has(commit: Commit): boolean {
     const key = chainKey(commit.space, commit.author)
-    const chain = this.#chains.get(key)
-    const kept =
-      chain !== undefined && commit.seq <= chain.seq
-        ? chain.ids[commit.seq - 1]
-        : this.#pending.get(key)?.get(commit.seq)?.commit.id
-    if (kept === undefined || !equalBytes(kept, commit.id)) return false
-    result.duplicates++
-    return true
-  }
-
-  /** True (and counted) when the commit is already applied or waiting; reports equivocation. */
-  #known(commit: Commit, origin: Origin, result: IngestResult): boolean {
-    const key = chainKey(commit.space, commit.author)
-    const chain = this.#chains.get(key)
-    if (chain !== undefined && commit.seq <= chain.seq) {
-      const kept = chain.ids[commit.seq - 1] as Uint8Array
-      if (equalBytes(kept, commit.id)) {
-        result.duplicates++
-      } else {
-        this.#equivocation(commit, kept, origin, result)
-      }
-      return true
-    }
-    const waiting = this.#pending.get(key)?.get(commit.seq)
-    if (waiting !== undefined) {
-      if (equalBytes(waiting.commit.id, commit.id)) {
-        result.duplicates++
-      } else {
-        this.#equivocation(commit, waiting.commit.id, origin, result)
-      }
-      return true
-    }
-    return false
-  }
-
-  #equivocation(commit: Commit, kept: Uint8Array, origin: Origin, result: IngestResult): void {
-    const detail = {
-      space: commit.space,
-      author: commit.author,
-      seq: commit.seq,
-      kept: toHex(kept),
-      refused: toHex(commit.id),
-      origin
-    }
-    this.#log.error('equivocation by %s in %s at seq %d', commit.author, commit.space, commit.seq)
-    this.events.emit('chain:equivocation', detail)
-    this.#reject(
-      result,
-      commit.id,
-      new EquivocationError(
-        `${commit.author} signed two different commits for seq ${commit.seq} in the space of ${commit.space}; ` +
-          'the first one seen is kept: treat this key as compromised or buggy'
-      ),
-      origin
-    )
+    if (this.#chains.get(key)?.get(commit.seq, commit.id) !== undefined) return true
+    if (this.#pendingCount === 0) return false
+    const same = (prepared: Prepared): boolean => equalBytes(prepared.commit.id, commit.id)
+    if (this.#pending.get(key)?.get(commit.seq)?.some(same) === true) return true
+    return this.#blocked.get(commit.space)?.some(same) === true
   }
 
   #reject(result: IngestResult | undefined, id: Uint8Array | undefined, error: Error, origin: Origin): void {
@@ -959,8 +960,10 @@ export class Graph {
   }
 
   /**
-   * Applies a verified commit if its chain is ready for it, else holds it (bounded). Then releases every
-   * held commit that became ready. `accepted`/`result` are undefined while loading from the store.
+   * Applies a verified commit once its predecessor and the owner commits it names are accepted, else
+   * holds it (bounded); then releases every held commit that became ready. Any number of commits may
+   * follow one commit (a forked key): each is accepted on its own. `accepted`/`result` are undefined while
+   * loading from the store.
    */
   #offer(
     prepared: Prepared,
@@ -969,32 +972,95 @@ export class Graph {
     result: IngestResult | undefined
   ): void {
     const commit = prepared.commit
-    const key = chainKey(commit.space, commit.author)
-    const chain = this.#chainByKey(key, commit.space, commit.author)
-    if (commit.seq === chain.seq + 1 && this.#ready(commit)) {
-      if (!this.#links(commit, chain, origin, result)) return
-      this.#apply(prepared, origin, chain)
-      accepted?.push(prepared)
-      if (this.#pendingCount > 0) this.#drain(key, origin, accepted, result)
+    const chain = this.#chain(commit.space, commit.author)
+    const parent = commit.seq === 1 ? null : chain.get(commit.seq - 1, commit.prev as Uint8Array)
+    if (parent === undefined) {
+      this.#hold(prepared, chain, origin)
       return
     }
-    if (commit.seq <= chain.seq) return
-    if (this.#pendingCount >= this.#maxPending || commit.seq > chain.seq + this.#maxPendingPerChain) {
-      this.#log(
-        'pending buffer full; dropped %s seq %d (a later sync will offer it again)',
-        commit.author,
-        commit.seq
+    const node = this.#place(prepared, chain, parent, origin, accepted, result)
+    if (node !== undefined && this.#pendingCount > 0) this.#drain(chain, node, origin, accepted, result)
+  }
+
+  /** Applies a commit whose predecessor is accepted, or blocks it until its owner commits are. */
+  #place(
+    prepared: Prepared,
+    chain: ChainTree,
+    parent: ChainNode | null,
+    origin: Origin,
+    accepted: Prepared[] | undefined,
+    result: IngestResult | undefined
+  ): ChainNode | undefined {
+    const declared = this.#seenOwnerCommits(prepared.commit)
+    if (declared === undefined) {
+      this.#block(prepared, chain)
+      return undefined
+    }
+    if (declared.length > 0 && this.#seenOwnerCommit(prepared.commit) === undefined) {
+      this.#reject(
+        result,
+        prepared.commit.id,
+        new ChainError(
+          `commit ${prepared.commit.seq} by ${prepared.commit.author} claims owner position ${prepared.commit.dep} ` +
+            'but names no owner commit there; it is refused'
+        ),
+        origin
       )
-      return
+      return undefined
     }
+    const node = this.#apply(prepared, origin, chain, parent, declared)
+    accepted?.push(prepared)
+    return node
+  }
+
+  /**
+   * The owner commits a commit names as seen (key `h`), or `undefined` while one of them is not accepted
+   * here yet. Empty for owners' commits and commits that saw no owner commit.
+   */
+  #seenOwnerCommits(commit: Commit): readonly ChainNode[] | undefined {
+    if (commit.seen.length === 0) return NO_NODES
+    const owner = this.#chains.get(chainKey(commit.space, commit.space))
+    if (owner === undefined) return undefined
+    const out: ChainNode[] = []
+    for (const id of commit.seen) {
+      const node = owner.get(commit.dep, id) ?? owner.findForked(id)
+      if (node === undefined) return undefined
+      out.push(node)
+    }
+    return out
+  }
+
+  /**
+   * The owner commit this commit has seen: the one it names at its causal position `dep` (the highest
+   * of the owner commits it names). `undefined` when it names none there, or it is not accepted yet.
+   */
+  #seenOwnerCommit(commit: Commit): ChainNode | undefined {
+    const named = this.#seenOwnerCommits(commit)
+    if (named === undefined) return undefined
+    let at: ChainNode | undefined
+    for (const node of named) {
+      if (node.seq > commit.dep) return undefined
+      if (node.seq === commit.dep) at = node
+    }
+    return at
+  }
+
+  /** Holds a commit whose predecessor is missing (bounded), and reports the gap. */
+  #hold(prepared: Prepared, chain: ChainTree, origin: Origin): void {
+    const commit = prepared.commit
+    if (!this.#roomFor(commit, chain)) return
+    const key = chainKey(commit.space, commit.author)
     let waiting = this.#pending.get(key)
     if (waiting === undefined) {
       waiting = new Map()
       this.#pending.set(key, waiting)
     }
-    waiting.set(commit.seq, prepared)
+    const list = waiting.get(commit.seq)
+    if (list === undefined) waiting.set(commit.seq, [prepared])
+    else list.push(prepared)
     this.#pendingCount++
-    if (commit.seq > chain.seq + 1 && this.events.has('chain:gap')) {
+    chain.waiting++
+    if (this.events.has('chain:gap')) {
       this.events.emit('chain:gap', {
         space: commit.space,
         author: commit.author,
@@ -1005,75 +1071,106 @@ export class Graph {
     }
   }
 
-  #links(commit: Commit, chain: ChainState, origin: Origin, result: IngestResult | undefined): boolean {
-    const prev = commit.prev
-    if (chain.head === null ? prev === null : prev !== null && equalBytes(prev, chain.head)) return true
-    this.#reject(
-      result,
-      commit.id,
-      new ChainError(
-        `commit ${commit.seq} by ${commit.author} does not link to the previous commit of its chain ` +
-          '(a fork or a forged prev); it is refused'
-      ),
-      origin
+  /** Holds a commit whose predecessor is accepted until the owner commits it names are (bounded). */
+  #block(prepared: Prepared, chain: ChainTree): void {
+    if (!this.#roomFor(prepared.commit, chain)) return
+    const space = prepared.commit.space
+    const list = this.#blocked.get(space)
+    if (list === undefined) this.#blocked.set(space, [prepared])
+    else list.push(prepared)
+    this.#pendingCount++
+    chain.waiting++
+  }
+
+  #roomFor(commit: Commit, chain: ChainTree): boolean {
+    if (this.#pendingCount < this.#maxPending && commit.seq <= chain.seq + this.#maxPendingPerChain)
+      return true
+    this.#log(
+      'pending buffer full; dropped %s seq %d (a later sync will offer it again)',
+      commit.author,
+      commit.seq
     )
     return false
   }
 
-  #ready(commit: Commit): boolean {
-    if (commit.author === commit.space || commit.dep === 0) return true
-    return (this.#chains.get(chainKey(commit.space, commit.space))?.seq ?? 0) >= commit.dep
-  }
-
+  /** Releases, transitively, every held commit that `node` (just accepted) made ready. */
   #drain(
-    startKey: string,
+    chain: ChainTree,
+    node: ChainNode,
     origin: Origin,
     accepted: Prepared[] | undefined,
     result: IngestResult | undefined
   ): void {
-    if (this.#pendingCount === 0) return
-    const work = [startKey]
-    while (work.length > 0) {
-      const key = work.pop() as string
-      const waiting = this.#pending.get(key)
-      const chain = this.#chains.get(key)
-      if (chain !== undefined && waiting !== undefined) {
-        const next = waiting.get(chain.seq + 1)
-        if (next !== undefined && this.#ready(next.commit)) {
-          waiting.delete(chain.seq + 1)
-          this.#pendingCount--
-          if (waiting.size === 0) this.#pending.delete(key)
-          if (this.#links(next.commit, chain, origin, result)) {
-            this.#apply(next, origin, chain)
-            accepted?.push(next)
-          } else {
-            // The rest of this chain can never link; drop it.
-            this.#pendingCount -= waiting.size
-            this.#pending.delete(key)
-          }
-          work.push(key)
-        }
+    const work: Array<[ChainTree, ChainNode]> = [[chain, node]]
+    while (work.length > 0 && this.#pendingCount > 0) {
+      const [tree, done] = work.pop() as [ChainTree, ChainNode]
+      for (const child of this.#takeChildren(tree, done)) {
+        const placed = this.#place(child, tree, done, origin, accepted, result)
+        if (placed !== undefined) work.push([tree, placed])
       }
-      if (chain !== undefined && chain.author === chain.space) {
-        // The owner's chain moved: commits of other authors in this space may now have their grants.
-        const prefix = `${chain.space}\n`
-        for (const pendingKey of this.#pending.keys()) {
-          if (pendingKey !== key && pendingKey.startsWith(prefix)) work.push(pendingKey)
+      // An owner commit: commits of other authors that named it may be ready now.
+      if (tree.author !== tree.space) continue
+      for (const ready of this.#takeUnblocked(tree.space)) {
+        const other = this.#chain(ready.commit.space, ready.commit.author)
+        const parent =
+          ready.commit.seq === 1 ? null : other.get(ready.commit.seq - 1, ready.commit.prev as Uint8Array)
+        if (parent === undefined) {
+          this.#hold(ready, other, origin)
+          continue
         }
+        const placed = this.#place(ready, other, parent, origin, accepted, result)
+        if (placed !== undefined) work.push([other, placed])
       }
     }
   }
 
-  #apply(prepared: Prepared, origin: Origin, known?: ChainState): void {
+  /** Removes and returns the held commits whose predecessor is `parent`. */
+  #takeChildren(chain: ChainTree, parent: ChainNode): Prepared[] {
+    const key = chainKey(chain.space, chain.author)
+    const waiting = this.#pending.get(key)
+    const list = waiting?.get(parent.seq + 1)
+    if (waiting === undefined || list === undefined) return []
+    const children = list.filter((held) => equalBytes(held.commit.prev as Uint8Array, parent.id))
+    if (children.length === 0) return children
+    const rest = list.filter((held) => !children.includes(held))
+    if (rest.length > 0) waiting.set(parent.seq + 1, rest)
+    else waiting.delete(parent.seq + 1)
+    if (waiting.size === 0) this.#pending.delete(key)
+    this.#pendingCount -= children.length
+    chain.waiting -= children.length
+    return children
+  }
+
+  /** Removes and returns the blocked commits of a space whose owner commits are all accepted now. */
+  #takeUnblocked(space: string): Prepared[] {
+    const list = this.#blocked.get(space)
+    if (list === undefined) return []
+    const ready = list.filter((held) => this.#seenOwnerCommits(held.commit) !== undefined)
+    if (ready.length === 0) return ready
+    const rest = list.filter((held) => !ready.includes(held))
+    if (rest.length > 0) this.#blocked.set(space, rest)
+    else this.#blocked.delete(space)
+    this.#pendingCount -= ready.length
+    for (const held of ready) this.#chain(held.commit.space, held.commit.author).waiting--
+    return ready
+  }
+
+  /**
+   * Accepts a commit into its chain (its predecessor `parent` and the owner commits it names, `declared`,
+   * are accepted) and applies its ops that authority allows.
+   */
+  #apply(
+    prepared: Prepared,
+    origin: Origin,
+    chain: ChainTree,
+    parent: ChainNode | null,
+    declared: readonly ChainNode[]
+  ): ChainNode {
     const commit = prepared.commit
-    const chain = known ?? this.#chain(commit.space, commit.author)
-    chain.seq = commit.seq
-    chain.head = commit.id
-    chain.ids.push(commit.id)
-    if (commit.dep > chain.dep) chain.dep = commit.dep
     const space = commit.space
     const author = commit.author
-    if (prepared.grants.length > 0 || prepared.revocations.length > 0) this.#record(prepared)
+    const node = this.#accept(chain, commit, parent, declared, origin)
+    if (prepared.grants.length > 0 || prepared.revocations.length > 0) this.#record(prepared, node)
     const ops = commit.ops
     let paths = this.#spaces.get(space)
     if (paths === undefined) {
@@ -1084,7 +1181,7 @@ export class Graph {
       const op = ops[i] as CommitOp
       if (author !== space) {
         const right: GrantRight = op.wire === undefined ? 'delete' : 'write'
-        if (!this.#allowed(space, author, op.path, right, hlcMs(op.hlc), chain.dep)) {
+        if (!this.#allowed(space, author, op.path, right, hlcMs(op.hlc), node.seen)) {
           if (this.events.has('op:rejected')) {
             this.events.emit('op:rejected', {
               soul: `${space}/${op.path}`,
@@ -1115,9 +1212,42 @@ export class Graph {
         origin
       )
     }
+    return node
   }
 
-  #record(prepared: Prepared): void {
+  /** Chain bookkeeping of an accepted commit; reports a fork when its position was taken already. */
+  #accept(
+    chain: ChainTree,
+    commit: Commit,
+    parent: ChainNode | null,
+    declared: readonly ChainNode[],
+    origin: Origin
+  ): ChainNode {
+    const owner = declared.length === 0 ? undefined : this.#chains.get(chainKey(commit.space, commit.space))
+    // The owner commits that count for this commit: what it names plus what its chain had named before
+    // (causal positions only move forward along a chain, on every branch).
+    const seen =
+      owner === undefined ? (parent?.seen ?? NO_NODES) : mergeSeen(owner, parent?.seen ?? NO_NODES, declared)
+    const { node, sibling } = chain.add(commit.id, commit.seq, parent, seen)
+    if (sibling !== undefined) {
+      this.#log.error(
+        '%s signed two commits for seq %d in the space of %s: treat the key as compromised or cloned',
+        commit.author,
+        commit.seq,
+        commit.space
+      )
+      this.events.emit('chain:forked', {
+        space: commit.space,
+        author: commit.author,
+        seq: commit.seq,
+        commits: [toHex(sibling.id), toHex(commit.id)],
+        origin
+      })
+    }
+    return node
+  }
+
+  #record(prepared: Prepared, at: ChainNode): void {
     const space = prepared.commit.space
     let authority = this.#authority.get(space)
     if (authority === undefined) {
@@ -1131,7 +1261,7 @@ export class Graph {
         list = []
         authority.bySubject.set(grant.subject, list)
       }
-      list.push({ grant, id: grantId(grant), seq })
+      list.push({ grant, id: grantId(grant), seq, at })
     }
     for (const revocation of prepared.revocations) {
       let list = authority.revocations.get(revocation.grantId)
@@ -1139,14 +1269,14 @@ export class Graph {
         list = []
         authority.revocations.set(revocation.grantId, list)
       }
-      list.push({ revokedAt: revocation.revokedAt, seq })
+      list.push({ revokedAt: revocation.revokedAt, seq, at })
     }
   }
 
   /**
    * The authority rule: `author` may use `right` on `path` of `space` at time `atMs` from causal position
-   * `dep` (a prefix of the owner's chain) when a grant in that prefix covers it and no revocation in that
-   * prefix voids it at `atMs`. Owners always may.
+   * `seen` (owner commits; they and their ancestors form a prefix of the owner's chain) when a grant in
+   * that prefix covers it and no revocation in that prefix voids it at `atMs`. Owners always may.
    */
   #allowed(
     space: string,
@@ -1154,19 +1284,20 @@ export class Graph {
     path: string,
     right: GrantRight,
     atMs: number,
-    dep: number
+    seen: readonly ChainNode[]
   ): boolean {
     if (author === space) return true
     const authority = this.#authority.get(space)
     const grants = authority?.bySubject.get(author)
-    if (authority === undefined || grants === undefined) return false
+    const owner = this.#chains.get(chainKey(space, space))
+    if (authority === undefined || grants === undefined || owner === undefined) return false
     for (const record of grants) {
-      if (record.seq > dep) continue
+      if (!seenCovers(owner, seen, record.at)) continue
       const grant = record.grant
       if (atMs < grant.notBefore || atMs >= grant.expiresAt) continue
       if (!grant.scope.rights.includes(right) || !scopeCoversPath(grant.scope, path)) continue
       const revocations = authority.revocations.get(record.id)
-      if (revocations?.some((r) => r.seq <= dep && r.revokedAt <= atMs) === true) continue
+      if (revocations?.some((r) => r.revokedAt <= atMs && seenCovers(owner, seen, r.at)) === true) continue
       return true
     }
     return false
@@ -1249,20 +1380,17 @@ export class Graph {
     }
   }
 
-  #chain(space: string, author: string): ChainState {
-    return this.#chainByKey(chainKey(space, author), space, author)
-  }
-
-  #chainByKey(key: string, space: string, author: string): ChainState {
+  #chain(space: string, author: string): ChainTree {
+    const key = chainKey(space, author)
     let chain = this.#chains.get(key)
     if (chain === undefined) {
-      chain = { space, author, seq: 0, head: null, ids: [], dep: 0 }
+      chain = new ChainTree(space, author)
       this.#chains.set(key, chain)
     }
     return chain
   }
 
-  #ownChain(space: string): ChainState {
+  #ownChain(space: string): ChainTree {
     let chain = this.#ownChains.get(space)
     if (chain === undefined) {
       chain = this.#chain(space, this.address)
@@ -1415,20 +1543,101 @@ export class Graph {
 
   // ---------------------------------------------------------------- sync support
 
-  /** The version vector: how far every known chain has been applied, optionally only in some spaces. */
+  /**
+   * The version vector: the head of every known chain (optionally only in some spaces), the tip first.
+   * A chain whose key forked has one entry per branch head (at most 16: the tip and the highest others).
+   */
   versionVector(spaces?: ReadonlySet<string>): ChainHead[] {
     const out: ChainHead[] = []
     for (const chain of this.#chains.values()) {
       if (chain.seq === 0) continue
       if (spaces !== undefined && !spaces.has(chain.space)) continue
-      out.push({ space: chain.space, author: chain.author, seq: chain.seq })
+      for (const head of chain.heads(MAX_HEADS_PER_CHAIN))
+        out.push({ space: chain.space, author: chain.author, seq: head.seq, head: head.id })
     }
     return out
   }
 
-  /** Applied length of one chain. */
+  /** The highest position applied of one chain. */
   chainLength(space: string, author: string): number {
     return this.#chains.get(chainKey(space, author))?.seq ?? 0
+  }
+
+  /** True when the commit at this position with this id is applied (sync support). */
+  hasCommit(space: string, author: string, seq: number, id: Uint8Array): boolean {
+    return this.#chains.get(chainKey(space, author))?.get(seq, id) !== undefined
+  }
+
+  /** True when the chain holds more than one commit at `seq`: its key forked there (sync support). */
+  isForkedAt(space: string, author: string, seq: number): boolean {
+    return this.#chains.get(chainKey(space, author))?.forkedAt(seq) === true
+  }
+
+  /**
+   * Commits a peer can look for to find where its copy of a chain and ours part (sync support): our heads,
+   * then commits on the path to our tip at exponentially spaced positions below `below`.
+   */
+  chainSample(space: string, author: string, below: number): CommitRef[] {
+    const chain = this.#chains.get(chainKey(space, author))
+    if (chain === undefined) return []
+    const out = new Set<ChainNode>(chain.heads(MAX_HEADS_PER_CHAIN))
+    for (const node of chain.sample(below)) out.add(node)
+    return [...out].map((node) => ({ seq: node.seq, id: node.id }))
+  }
+
+  /**
+   * Reads from the store, in batches and parents first, the commits of one chain that a peer holding
+   * `heads` (and so all their ancestors) lacks (sync support). Heads this replica does not hold are
+   * ignored. Only durable commits are returned.
+   */
+  async *readMissing(
+    space: string,
+    author: string,
+    heads: readonly CommitRef[],
+    options?: AbortOptions
+  ): AsyncGenerator<Uint8Array[]> {
+    this.#requireStarted()
+    const chain = this.#chains.get(chainKey(space, author))
+    if (chain === undefined) return
+    const have: ChainNode[] = []
+    for (const head of heads) {
+      const node = chain.get(head.seq, head.id)
+      if (node !== undefined) have.push(node)
+    }
+    for (const range of chain.missing(have)) {
+      for (let from = range.from; from <= range.to; from += 512) {
+        const to = Math.min(range.to, from + 511)
+        let envelopes = await this.#store.readChain(space, author, from, to, options)
+        // Where the chain forked, a position holds commits of several branches: keep this branch's.
+        if (chain.forkSeq > 0 && to >= chain.forkSeq) {
+          envelopes = envelopes.filter((envelope) => {
+            const node = chain.findForked(commitId(envelope.subarray(SIGNATURE_BYTES)))
+            return node === undefined || node.branch === range.branch
+          })
+        }
+        if (envelopes.length > 0) yield envelopes
+      }
+    }
+  }
+
+  /**
+   * Every chain whose key signed more than one commit for one position, by space and author. Each is
+   * proven by two validly signed commits, which sync carries to every replica of the space; the report is
+   * rebuilt from the store on restart.
+   */
+  forks(): ChainFork[] {
+    const out: ChainFork[] = []
+    for (const chain of this.#chains.values()) {
+      const fork = forkOf(chain)
+      if (fork !== undefined) out.push(fork)
+    }
+    return out.sort((a, b) => compareText(a.space, b.space) || compareText(a.author, b.author))
+  }
+
+  /** The fork of one chain, or `undefined` while its key signed one commit per position. */
+  forkStatus(space: string, author: string): ChainFork | undefined {
+    const chain = this.#chains.get(chainKey(space, author))
+    return chain === undefined ? undefined : forkOf(chain)
   }
 
   /** Reads stored envelopes of one chain (for sync). Only durable commits are returned. */
@@ -1562,6 +1771,24 @@ class TransactionBuilder implements Transaction {
 
 function chainKey(space: string, author: string): string {
   return `${space}\n${author}`
+}
+
+function forkOf(chain: ChainTree): ChainFork | undefined {
+  if (chain.forkSeq === 0) return undefined
+  return {
+    space: chain.space,
+    author: chain.author,
+    seq: chain.forkSeq,
+    commits: chain
+      .at(chain.forkSeq)
+      .map((node) => node.id)
+      .sort(compareBytes)
+      .map(toHex)
+  }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 function toStored(commit: Commit): StoredCommit {

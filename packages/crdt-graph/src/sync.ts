@@ -3,7 +3,7 @@ import { type Origin, TooLargeError } from '@araliya/interface'
 import { type Logger, logger } from '@libp2p/logger'
 import type { Commit } from './commit.js'
 import { SyncProtocolError } from './errors.js'
-import type { Graph, IngestResult } from './graph.js'
+import type { ChainHead, CommitRef, Graph, IngestResult } from './graph.js'
 import { isSpace } from './model.js'
 
 /** The sync wire format version (first byte of every message). See `docs/protocols/graph-sync.md`. */
@@ -14,6 +14,9 @@ export const SYNC_PROTOCOL_ID = '/araliya/graph-sync/1.0.0'
 const TYPE_HELLO = 1
 const TYPE_COMMITS = 2
 const TYPE_COMMITS_DEFLATE = 3
+const TYPE_PROBE = 4
+/** Most commits one chain entry of a probe may list (16 heads and the samples of a 2^53-long path). */
+const MAX_PROBE_REFS = 128
 /** Commit batches smaller than this are sent uncompressed. */
 const COMPRESS_THRESHOLD = 4096
 
@@ -40,8 +43,11 @@ export const DEFAULT_SYNC_LIMITS: SyncLimits = Object.freeze({
 /** "Here is how far I have every chain; send me what I lack (only in `spaces`, when given)". */
 export interface HelloMessage {
   readonly type: 'hello'
-  /** `[space, author, seq]` for every chain the sender has in the spaces it wants. */
-  readonly vector: ReadonlyArray<readonly [string, string, number]>
+  /**
+   * `[space, author, seq, head]` for every head of every chain the sender has in the spaces it wants:
+   * one entry per chain (its commit at its highest position), one per branch where the chain's key forked.
+   */
+  readonly vector: ReadonlyArray<readonly [string, string, number, Uint8Array]>
   /** The spaces (owner addresses) the sender wants; `null` for all. */
   readonly spaces: readonly string[] | null
   /** True when the receiver should answer with its own hello (so both sides fill each other's gaps). */
@@ -54,8 +60,21 @@ export interface CommitsMessage {
   readonly envelopes: readonly Uint8Array[]
 }
 
+/**
+ * "My copy of these chains and yours part somewhere: here are commits I hold (my heads, then commits at
+ * exponentially spaced positions on the path to my tip); send me what I lack above the ones you hold."
+ * Sent when a hello shows that the two copies of a chain differ at a position (a forked key).
+ */
+export interface ProbeMessage {
+  readonly type: 'probe'
+  /** `[space, author, [[seq, id], …]]` per chain. */
+  readonly chains: ReadonlyArray<readonly [string, string, ReadonlyArray<readonly [number, Uint8Array]>]>
+  /** True when the receiver should probe back where it lacks something (false on a probe that answers one). */
+  readonly reply: boolean
+}
+
 /** A decoded sync message. */
-export type SyncMessage = HelloMessage | CommitsMessage
+export type SyncMessage = HelloMessage | CommitsMessage | ProbeMessage
 
 /** Encodes a hello message. */
 export function encodeHello(message: Omit<HelloMessage, 'type'>): Uint8Array {
@@ -67,6 +86,19 @@ export function encodeHello(message: Omit<HelloMessage, 'type'>): Uint8Array {
   const out = new Uint8Array(2 + payload.byteLength)
   out[0] = SYNC_PROTOCOL_VERSION
   out[1] = TYPE_HELLO
+  out.set(payload, 2)
+  return out
+}
+
+/** Encodes a probe message. */
+export function encodeProbe(message: Omit<ProbeMessage, 'type'>): Uint8Array {
+  const payload = encodeCanonical({
+    c: message.chains as unknown as CanonicalValue,
+    r: message.reply
+  })
+  const out = new Uint8Array(2 + payload.byteLength)
+  out[0] = SYNC_PROTOCOL_VERSION
+  out[1] = TYPE_PROBE
   out.set(payload, 2)
   return out
 }
@@ -109,17 +141,43 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
   if (bytes[1] === TYPE_COMMITS_DEFLATE) {
     throw new SyncProtocolError('compressed commits: pass the message through inflateSyncMessage() first')
   }
-  if (bytes[1] !== TYPE_HELLO) throw new SyncProtocolError(`unknown sync message type ${bytes[1]}`)
+  if (bytes[1] === TYPE_HELLO) return decodeHello(bytes, l)
+  if (bytes[1] === TYPE_PROBE) return decodeProbe(bytes, l)
+  throw new SyncProtocolError(`unknown sync message type ${bytes[1]}`)
+}
+
+function decodeMap(
+  bytes: Uint8Array,
+  limits: SyncLimits,
+  what: string,
+  depth: number
+): Record<string, CanonicalValue> {
   let raw: CanonicalValue
   try {
-    raw = decodeCanonical(bytes.subarray(2), { maxBytes: l.maxMessageBytes, maxDepth: 4 })
+    raw = decodeCanonical(bytes.subarray(2), { maxBytes: limits.maxMessageBytes, maxDepth: depth })
   } catch (err) {
-    throw new SyncProtocolError(`hello is not canonical CBOR: ${(err as Error).message}`, { cause: err })
+    throw new SyncProtocolError(`${what} is not canonical CBOR: ${(err as Error).message}`, { cause: err })
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
-    throw new SyncProtocolError('hello is not a map')
+    throw new SyncProtocolError(`${what} is not a map`)
   }
-  const map = raw as Record<string, CanonicalValue>
+  return raw as Record<string, CanonicalValue>
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 128
+}
+
+function isPosition(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1
+}
+
+function isId(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.byteLength === 32
+}
+
+function decodeHello(bytes: Uint8Array, l: SyncLimits): HelloMessage {
+  const map = decodeMap(bytes, l, 'hello', 4)
   if (Object.keys(map).length !== 3) throw new SyncProtocolError('hello has exactly the keys v, s, r')
   const vector = map.v
   const spaces = map.s
@@ -131,24 +189,20 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
   for (const entry of vector) {
     if (
       !Array.isArray(entry) ||
-      entry.length !== 3 ||
-      typeof entry[0] !== 'string' ||
-      typeof entry[1] !== 'string' ||
-      typeof entry[2] !== 'number' ||
-      !Number.isSafeInteger(entry[2]) ||
-      entry[2] < 0 ||
-      entry[0].length > 128 ||
-      entry[1].length > 128
+      entry.length !== 4 ||
+      !isText(entry[0]) ||
+      !isText(entry[1]) ||
+      !isPosition(entry[2]) ||
+      !isId(entry[3])
     ) {
-      throw new SyncProtocolError('hello v entries are [space, author, seq]')
+      throw new SyncProtocolError('hello v entries are [space, author, seq >= 1, 32-byte head id]')
     }
   }
   if (spaces !== null) {
     if (!Array.isArray(spaces) || spaces.length > l.maxSpaces) {
       throw new SyncProtocolError(`hello s must be null or an array of at most ${l.maxSpaces} spaces`)
     }
-    for (const space of spaces)
-      if (typeof space !== 'string' || space.length > 128) throw new SyncProtocolError('bad space')
+    for (const space of spaces) if (!isText(space)) throw new SyncProtocolError('bad space')
   }
   return {
     type: 'hello',
@@ -156,6 +210,34 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
     spaces: spaces as string[] | null,
     reply
   }
+}
+
+function decodeProbe(bytes: Uint8Array, l: SyncLimits): ProbeMessage {
+  const map = decodeMap(bytes, l, 'probe', 5)
+  if (Object.keys(map).length !== 2) throw new SyncProtocolError('probe has exactly the keys c, r')
+  const chains = map.c
+  const reply = map.r
+  if (typeof reply !== 'boolean') throw new SyncProtocolError('probe r must be a boolean')
+  if (!Array.isArray(chains) || chains.length > l.maxVectorEntries) {
+    throw new SyncProtocolError(`probe c must be an array of at most ${l.maxVectorEntries} chains`)
+  }
+  for (const entry of chains) {
+    const refs = Array.isArray(entry) ? entry[2] : undefined
+    if (
+      !Array.isArray(entry) ||
+      entry.length !== 3 ||
+      !isText(entry[0]) ||
+      !isText(entry[1]) ||
+      !Array.isArray(refs) ||
+      refs.length > MAX_PROBE_REFS ||
+      !refs.every((ref) => Array.isArray(ref) && ref.length === 2 && isPosition(ref[0]) && isId(ref[1]))
+    ) {
+      throw new SyncProtocolError(
+        `probe c entries are [space, author, up to ${MAX_PROBE_REFS} [seq >= 1, 32-byte id]]`
+      )
+    }
+  }
+  return { type: 'probe', chains: chains as unknown as ProbeMessage['chains'], reply }
 }
 
 function readEnvelopes(bytes: Uint8Array, limits: SyncLimits): Uint8Array[] {
@@ -401,6 +483,8 @@ class GraphSyncPeer implements SyncPeer {
   #helloSent = false
   /** We asked the peer for its hello and have not heard one since. */
   #helloOutstanding = false
+  /** Chains we sent a probe for since the peer's last hello (so probes answer probes only once). */
+  readonly #probed = new Set<string>()
 
   constructor(graph: Graph, init: SyncPeerInit) {
     this.#graph = graph
@@ -424,7 +508,7 @@ class GraphSyncPeer implements SyncPeer {
         return
       }
       if (!this.#remoteWants(commit.space)) return
-      if ((this.#remote.get(key(commit.space, commit.author)) ?? 0) >= commit.seq) return
+      if (this.#remoteHas(commit)) return
       this.#outbox.push(commit)
       if (!this.#flushScheduled) {
         this.#flushScheduled = true
@@ -503,6 +587,10 @@ class GraphSyncPeer implements SyncPeer {
       await this.#onHello(message)
       return
     }
+    if (message.type === 'probe') {
+      await this.#onProbe(message)
+      return
+    }
     const envelopes = message.envelopes
     this.stats.commitsReceived += envelopes.length
     if (envelopes.length === 0) return
@@ -533,41 +621,93 @@ class GraphSyncPeer implements SyncPeer {
     // Answer a hello with our own only when ours is not already on its way: when both sides start at once
     // each answers the other's hello with commits, and a second round of hellos would send everything twice.
     const answer = message.reply && !this.#helloOutstanding
+    // A hello that answers ours comes from a peer that has our heads: it sends what we lack by itself.
+    const solicited = this.#helloOutstanding
     this.#helloOutstanding = false
-    const theirs = new Map<string, number>()
-    for (const [space, author, seq] of message.vector) {
-      theirs.set(key(space, author), seq)
-      this.#noteRemote(space, author, seq)
-    }
+    this.#probed.clear()
+    const theirs = groupHeads(
+      message.vector.map(([space, author, seq, head]) => ({ space, author, seq, head }))
+    )
+    for (const chain of theirs.values()) this.#noteRemote(chain.space, chain.author, chain.seq)
     if (answer) await this.#sendHello(false)
-    const heads = this.#graph
-      .versionVector()
-      .filter((head) => (asked === null || asked.has(head.space)) && this.#share(head.space))
-      .filter((head) => head.seq > (theirs.get(key(head.space, head.author)) ?? 0))
+    const chains = [...groupHeads(this.#graph.versionVector()).values()]
+      .filter((chain) => (asked === null || asked.has(chain.space)) && this.#share(chain.space))
       // Owners' chains first: other authors' commits depend on the grants in them.
       .sort((a, b) => Number(b.author === b.space) - Number(a.author === a.space))
-    let batch: Uint8Array[] = []
-    let size = 0
-    for (const head of heads) {
-      let from = (theirs.get(key(head.space, head.author)) ?? 0) + 1
-      while (from <= head.seq) {
-        const to = Math.min(head.seq, from + 511)
-        const envelopes = await this.#graph.readChain(head.space, head.author, from, to)
-        if (envelopes.length === 0) break
-        for (const envelope of envelopes) {
-          if (size + envelope.byteLength > this.#target && batch.length > 0) {
-            await this.#sendCommits(batch)
-            batch = []
-            size = 0
-          }
-          batch.push(envelope)
-          size += envelope.byteLength + 4
-        }
-        from += envelopes.length
+    const batch = new Batch(this.#target, (envelopes) => this.#sendCommits(envelopes))
+    const probes: ProbeChain[] = []
+    for (const chain of chains) {
+      const heads = theirs.get(key(chain.space, chain.author))?.heads ?? []
+      const unknown = heads.filter(
+        (head) => !this.#graph.hasCommit(chain.space, chain.author, head.seq, head.id)
+      )
+      if (unknown.length === 0) {
+        await this.#sendMissing(batch, chain.space, chain.author, heads)
+        continue
       }
-      this.#noteRemote(head.space, head.author, from - 1)
+      // The peer holds commits of this chain that we lack. One at or below our highest position proves the
+      // two copies part there (a forked key): find where. One above it may just mean the peer is ahead;
+      // a peer answering our hello sends that by itself, otherwise ask.
+      if (!solicited || unknown.some((head) => head.seq <= chain.seq)) {
+        probes.push(this.#probeFor(chain.space, chain.author, minSeq(unknown)))
+      }
     }
-    if (batch.length > 0) await this.#sendCommits(batch)
+    await batch.flush()
+    if (probes.length > 0) await this.#sendProbe(probes, true)
+  }
+
+  /** Sends what the prober lacks above the commits it listed that we hold; probes back once where we lack. */
+  async #onProbe(message: ProbeMessage): Promise<void> {
+    const batch = new Batch(this.#target, (envelopes) => this.#sendCommits(envelopes))
+    const back: ProbeChain[] = []
+    for (const [space, author, refs] of message.chains) {
+      if (!isSpace(space) || !this.#share(space)) continue
+      const held: CommitRef[] = []
+      const lacking: CommitRef[] = []
+      for (const [seq, id] of refs) {
+        ;(this.#graph.hasCommit(space, author, seq, id) ? held : lacking).push({ seq, id })
+      }
+      await this.#sendMissing(batch, space, author, held)
+      const probed = this.#probed.has(key(space, author))
+      if (message.reply && lacking.length > 0 && !probed && this.#graph.chainLength(space, author) > 0) {
+        back.push(this.#probeFor(space, author, minSeq(lacking)))
+      }
+    }
+    await batch.flush()
+    if (back.length > 0) await this.#sendProbe(back, false)
+  }
+
+  /** Queues what a peer holding `heads` lacks of one chain; afterwards it is believed to have it all. */
+  async #sendMissing(
+    batch: Batch,
+    space: string,
+    author: string,
+    heads: readonly CommitRef[]
+  ): Promise<void> {
+    for await (const envelopes of this.#graph.readMissing(space, author, heads)) {
+      for (const envelope of envelopes) await batch.add(envelope)
+    }
+    this.#noteRemote(space, author, this.#graph.chainLength(space, author))
+  }
+
+  #probeFor(space: string, author: string, below: number): ProbeChain {
+    this.#probed.add(key(space, author))
+    const refs = this.#graph.chainSample(space, author, below).map((ref) => [ref.seq, ref.id] as const)
+    return [space, author, refs]
+  }
+
+  async #sendProbe(chains: ProbeChain[], reply: boolean): Promise<void> {
+    const bytes = encodeProbe({ chains, reply })
+    const job = this.#sendTail.then(() => this.#emit(bytes))
+    this.#sendTail = job.catch(() => {})
+    await job
+  }
+
+  /** True when the peer is believed to hold `commit` (live forwarding skips it). */
+  #remoteHas(commit: Commit): boolean {
+    if ((this.#remote.get(key(commit.space, commit.author)) ?? 0) < commit.seq) return false
+    // Where the key forked, a position says nothing about which of its commits the peer holds.
+    return !this.#graph.isForkedAt(commit.space, commit.author, commit.seq)
   }
 
   #flushOutbox(): void {
@@ -578,9 +718,8 @@ class GraphSyncPeer implements SyncPeer {
     let size = 0
     const sends: Promise<void>[] = []
     for (const commit of commits) {
-      const k = key(commit.space, commit.author)
-      if ((this.#remote.get(k) ?? 0) >= commit.seq) continue
-      this.#remote.set(k, commit.seq)
+      if (this.#remoteHas(commit)) continue
+      this.#noteRemote(commit.space, commit.author, commit.seq)
       if (size + commit.envelope.byteLength > this.#target && batch.length > 0) {
         sends.push(this.#sendCommits(batch))
         batch = []
@@ -608,7 +747,7 @@ class GraphSyncPeer implements SyncPeer {
     this.#helloSent = true
     const vector = this.#graph
       .versionVector(this.#wanted)
-      .map((head) => [head.space, head.author, head.seq] as const)
+      .map((head) => [head.space, head.author, head.seq, head.head] as const)
     const spaces = this.#wanted === undefined ? null : [...this.#wanted].sort()
     const bytes = encodeHello({ vector, spaces, reply })
     const job = this.#sendTail.then(() => this.#emit(bytes))
@@ -643,4 +782,62 @@ class GraphSyncPeer implements SyncPeer {
 
 function key(space: string, author: string): string {
   return `${space}\n${author}`
+}
+
+type ProbeChain = readonly [string, string, ReadonlyArray<readonly [number, Uint8Array]>]
+
+interface ChainHeads {
+  readonly space: string
+  readonly author: string
+  /** The highest position among the heads. */
+  seq: number
+  readonly heads: CommitRef[]
+}
+
+/** Groups version-vector entries (one per head) by chain. */
+function groupHeads(vector: Iterable<ChainHead>): Map<string, ChainHeads> {
+  const out = new Map<string, ChainHeads>()
+  for (const { space, author, seq, head } of vector) {
+    const k = key(space, author)
+    const chain = out.get(k)
+    if (chain === undefined) out.set(k, { space, author, seq, heads: [{ seq, id: head }] })
+    else {
+      chain.heads.push({ seq, id: head })
+      if (seq > chain.seq) chain.seq = seq
+    }
+  }
+  return out
+}
+
+function minSeq(refs: readonly CommitRef[]): number {
+  let min = Number.POSITIVE_INFINITY
+  for (const ref of refs) if (ref.seq < min) min = ref.seq
+  return min
+}
+
+/** Collects envelopes into commits messages of about `target` bytes. */
+class Batch {
+  #envelopes: Uint8Array[] = []
+  #size = 0
+  readonly #target: number
+  readonly #send: (envelopes: Uint8Array[]) => Promise<void>
+
+  constructor(target: number, send: (envelopes: Uint8Array[]) => Promise<void>) {
+    this.#target = target
+    this.#send = send
+  }
+
+  async add(envelope: Uint8Array): Promise<void> {
+    if (this.#size + envelope.byteLength > this.#target && this.#envelopes.length > 0) await this.flush()
+    this.#envelopes.push(envelope)
+    this.#size += envelope.byteLength + 4
+  }
+
+  async flush(): Promise<void> {
+    if (this.#envelopes.length === 0) return
+    const envelopes = this.#envelopes
+    this.#envelopes = []
+    this.#size = 0
+    await this.#send(envelopes)
+  }
 }

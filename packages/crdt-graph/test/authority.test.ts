@@ -1,7 +1,16 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type Graph, UnauthorizedWriteError } from '../src/index.js'
-import { allEnvelopes, forge, fromHex, ManualClock, snapshot, startGraph, testIdentity } from './helpers.js'
+import {
+  allEnvelopes,
+  forge,
+  fromHex,
+  headIds,
+  ManualClock,
+  snapshot,
+  startGraph,
+  testIdentity
+} from './helpers.js'
 
 async function copyAll(from: Graph, to: Graph): Promise<void> {
   await to.ingest(await allEnvelopes(from), { kind: 'remote', peer: 'test' })
@@ -74,6 +83,7 @@ describe('authority', () => {
       prev: fromHex(chainIds),
       clock: clock.ms * 1024,
       dep: 1,
+      seen: headIds(a, owner.address, owner.address),
       ops: [
         ['private/1', 'text', 0, 'out of scope'],
         ['memory/1', 'text', 1],
@@ -121,6 +131,7 @@ describe('authority', () => {
       prev: fromHex(bHead),
       clock: clock.ms * 1024,
       dep: 2,
+      seen: headIds(a, owner.address, owner.address),
       ops: [['n', 'after', 0, 3]]
     })
     const envelopes = [...(await allEnvelopes(a)), ...(await allEnvelopes(b)), forgedAfter]
