@@ -363,8 +363,13 @@ export class Graph {
   readonly #authority = new Map<string, SpaceAuthority>()
   /** Verified commits whose predecessor is not accepted yet: chain key -> position -> commits. */
   readonly #pending = new Map<string, Map<number, Prepared[]>>()
-  /** Verified commits whose predecessor is accepted but not every owner commit they name: space -> commits. */
+  /**
+   * Verified commits whose predecessor is accepted but not an owner commit they name, by that owner
+   * commit (space and hex id), so accepting an owner commit looks only at the commits waiting for it.
+   */
   readonly #blocked = new Map<string, Prepared[]>()
+  /** Hex ids of the commits in `#blocked`. */
+  readonly #blockedIds = new Set<string>()
   #pendingCount = 0
   readonly #soulSubscribers = new Map<Soul, Set<Subscriber>>()
   readonly #spaceSubscribers = new Map<string, Set<Subscriber>>()
@@ -890,7 +895,7 @@ export class Graph {
     if (this.#pendingCount === 0) return false
     const same = (prepared: Prepared): boolean => equalBytes(prepared.commit.id, commit.id)
     if (this.#pending.get(key)?.get(commit.seq)?.some(same) === true) return true
-    return this.#blocked.get(commit.space)?.some(same) === true
+    return this.#blockedIds.size > 0 && this.#blockedIds.has(toHex(commit.id))
   }
 
   #reject(result: IngestResult | undefined, id: Uint8Array | undefined, error: Error, origin: Origin): void {
@@ -1073,11 +1078,17 @@ export class Graph {
 
   /** Holds a commit whose predecessor is accepted until the owner commits it names are (bounded). */
   #block(prepared: Prepared, chain: ChainTree): void {
-    if (!this.#roomFor(prepared.commit, chain)) return
-    const space = prepared.commit.space
-    const list = this.#blocked.get(space)
-    if (list === undefined) this.#blocked.set(space, [prepared])
+    const commit = prepared.commit
+    if (!this.#roomFor(commit, chain)) return
+    const owner = this.#chains.get(chainKey(commit.space, commit.space))
+    const missing = commit.seen.find(
+      (id) => (owner?.get(commit.dep, id) ?? owner?.findForked(id)) === undefined
+    )
+    const key = `${commit.space}\n${toHex(missing ?? (commit.seen[0] as Uint8Array))}`
+    const list = this.#blocked.get(key)
+    if (list === undefined) this.#blocked.set(key, [prepared])
     else list.push(prepared)
+    this.#blockedIds.add(toHex(commit.id))
     this.#pendingCount++
     chain.waiting++
   }
@@ -1108,9 +1119,10 @@ export class Graph {
         const placed = this.#place(child, tree, done, origin, accepted, result)
         if (placed !== undefined) work.push([tree, placed])
       }
-      // An owner commit: commits of other authors that named it may be ready now.
-      if (tree.author !== tree.space) continue
-      for (const ready of this.#takeUnblocked(tree.space)) {
+      // An owner commit: commits of other authors that named it may be ready now (or blocked again, on
+      // another owner commit they name).
+      if (tree.author !== tree.space || this.#blocked.size === 0) continue
+      for (const ready of this.#takeUnblocked(tree.space, done)) {
         const other = this.#chain(ready.commit.space, ready.commit.author)
         const parent =
           ready.commit.seq === 1 ? null : other.get(ready.commit.seq - 1, ready.commit.prev as Uint8Array)
@@ -1141,18 +1153,18 @@ export class Graph {
     return children
   }
 
-  /** Removes and returns the blocked commits of a space whose owner commits are all accepted now. */
-  #takeUnblocked(space: string): Prepared[] {
-    const list = this.#blocked.get(space)
+  /** Removes and returns the blocked commits that waited for the owner commit `node` of `space`. */
+  #takeUnblocked(space: string, node: ChainNode): Prepared[] {
+    const key = `${space}\n${toHex(node.id)}`
+    const list = this.#blocked.get(key)
     if (list === undefined) return []
-    const ready = list.filter((held) => this.#seenOwnerCommits(held.commit) !== undefined)
-    if (ready.length === 0) return ready
-    const rest = list.filter((held) => !ready.includes(held))
-    if (rest.length > 0) this.#blocked.set(space, rest)
-    else this.#blocked.delete(space)
-    this.#pendingCount -= ready.length
-    for (const held of ready) this.#chain(held.commit.space, held.commit.author).waiting--
-    return ready
+    this.#blocked.delete(key)
+    this.#pendingCount -= list.length
+    for (const held of list) {
+      this.#blockedIds.delete(toHex(held.commit.id))
+      this.#chain(held.commit.space, held.commit.author).waiting--
+    }
+    return list
   }
 
   /**
