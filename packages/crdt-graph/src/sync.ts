@@ -621,8 +621,9 @@ class GraphSyncPeer implements SyncPeer {
     // Answer a hello with our own only when ours is not already on its way: when both sides start at once
     // each answers the other's hello with commits, and a second round of hellos would send everything twice.
     const answer = message.reply && !this.#helloOutstanding
-    // A hello that answers ours comes from a peer that has our heads: it sends what we lack by itself.
-    const solicited = this.#helloOutstanding
+    // The peer gets our heads (our hello answers this one, or this one answers ours) and sends what we
+    // lack by itself, unless it sent an unprompted hello that asks for no answer (a gap hello).
+    const peerGetsOurHeads = message.reply || this.#helloOutstanding
     this.#helloOutstanding = false
     this.#probed.clear()
     const theirs = groupHeads(
@@ -646,9 +647,9 @@ class GraphSyncPeer implements SyncPeer {
         continue
       }
       // The peer holds commits of this chain that we lack. One at or below our highest position proves the
-      // two copies part there (a forked key): find where. One above it may just mean the peer is ahead;
-      // a peer answering our hello sends that by itself, otherwise ask.
-      if (!solicited || unknown.some((head) => head.seq <= chain.seq)) {
+      // two copies part there (a forked key): find where. One above it may just mean the peer is ahead:
+      // a peer that gets our heads sends that by itself, otherwise ask.
+      if (!peerGetsOurHeads || unknown.some((head) => head.seq <= chain.seq)) {
         probes.push(this.#probeFor(chain.space, chain.author, minSeq(unknown)))
       }
     }
