@@ -407,6 +407,45 @@ describe('forks (one key signing two commits at one position)', () => {
     }
   })
 
+  it('without a fork, a replica that is behind gets each missing commit once, whichever side starts first', async () => {
+    const [owner, device] = [await testIdentity(313), await testIdentity(314)]
+    for (const awaitDelivery of [true, false]) {
+      const a = await startGraph(owner)
+      const b = await startGraph(device)
+      await a.grant(device.address, { pathPrefix: '', rights: ['write'] }, { expiresAt: Date.now() + 60_000 })
+      await b.ingest(await allEnvelopes(a))
+      for (let i = 0; i < 30; i++) await a.put(`${owner.address}/a${i}`, { i })
+      for (let i = 0; i < 20; i++) await b.put(`${owner.address}/b${i}`, { i })
+      const types: number[] = []
+      const peerA: SyncPeer = createSyncPeer(a, {
+        peer: 'B',
+        send: (bytes) => {
+          types.push(bytes[1] as number)
+          return awaitDelivery ? peerB.receive(bytes) : void peerB.receive(bytes)
+        }
+      })
+      const peerB: SyncPeer = createSyncPeer(b, {
+        peer: 'A',
+        send: (bytes) => {
+          types.push(bytes[1] as number)
+          return awaitDelivery ? peerA.receive(bytes) : void peerA.receive(bytes)
+        }
+      })
+      await peerA.start()
+      await peerB.start()
+      for (let i = 0; i < 20; i++) {
+        await Promise.all([peerA.idle(), peerB.idle()])
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      expect(snapshot(a)).toBe(snapshot(b))
+      expect(peerA.stats.commitsSent).toBe(30)
+      expect(peerB.stats.commitsSent).toBe(20)
+      // no probe (message type 4)
+      expect(types).not.toContain(4)
+      for (const graph of [a, b]) await graph.stop()
+    }
+  })
+
   it('a fork made while connected reaches the other side live', async () => {
     const [key, watcher] = [await testIdentity(310), await testIdentity(311)]
     const laptop = await startGraph(key)
