@@ -145,6 +145,13 @@ export interface IngestOptions extends AbortOptions {
   spaces?: ReadonlySet<string>
 }
 
+/** A batch read by {@link Graph.readMissing}: envelopes of one chain, parents first. */
+export interface MissingCommits {
+  readonly envelopes: Uint8Array[]
+  /** The highest position among them. */
+  readonly seq: number
+}
+
 /**
  * One entry of a version vector: a head of a chain (one author in one space) and its position. A chain
  * has one head, the commit at its highest position, unless its key forked (then one entry per branch).
@@ -278,6 +285,8 @@ interface GrantRecord {
 }
 
 interface SpaceAuthority {
+  /** The owner's chain of the space, where the grants and revocations below live. */
+  readonly owner: ChainTree
   readonly bySubject: Map<string, GrantRecord[]>
   readonly revocations: Map<
     string,
@@ -1263,7 +1272,7 @@ export class Graph {
     const space = prepared.commit.space
     let authority = this.#authority.get(space)
     if (authority === undefined) {
-      authority = { bySubject: new Map(), revocations: new Map() }
+      authority = { owner: this.#chain(space, space), bySubject: new Map(), revocations: new Map() }
       this.#authority.set(space, authority)
     }
     const seq = prepared.commit.seq
@@ -1301,8 +1310,8 @@ export class Graph {
     if (author === space) return true
     const authority = this.#authority.get(space)
     const grants = authority?.bySubject.get(author)
-    const owner = this.#chains.get(chainKey(space, space))
-    if (authority === undefined || grants === undefined || owner === undefined) return false
+    if (authority === undefined || grants === undefined) return false
+    const owner = authority.owner
     for (const record of grants) {
       if (!seenCovers(owner, seen, record.at)) continue
       const grant = record.grant
@@ -1607,7 +1616,7 @@ export class Graph {
     author: string,
     heads: readonly CommitRef[],
     options?: AbortOptions
-  ): AsyncGenerator<Uint8Array[]> {
+  ): AsyncGenerator<MissingCommits> {
     this.#requireStarted()
     const chain = this.#chains.get(chainKey(space, author))
     if (chain === undefined) return
@@ -1627,7 +1636,8 @@ export class Graph {
             return node === undefined || node.branch === range.branch
           })
         }
-        if (envelopes.length > 0) yield envelopes
+        // A branch has one commit per position, and durable commits are a prefix of it.
+        if (envelopes.length > 0) yield { envelopes, seq: from + envelopes.length - 1 }
       }
     }
   }

@@ -57,6 +57,7 @@ export {
   type HistoryEntry,
   type IngestOptions,
   type IngestResult,
+  type MissingCommits,
   type SubscribeFilter,
   type Transaction,
   type TraversalStep,

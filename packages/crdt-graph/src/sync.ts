@@ -642,6 +642,9 @@ class GraphSyncPeer implements SyncPeer {
       const unknown = heads.filter(
         (head) => !this.#graph.hasCommit(chain.space, chain.author, head.seq, head.id)
       )
+      // The common case: our chain never forked and the peer holds its head.
+      const theirTop = theirs.get(key(chain.space, chain.author))?.seq ?? 0
+      if (unknown.length === 0 && chain.heads.length === 1 && theirTop >= chain.seq) continue
       if (unknown.length === 0) {
         await this.#sendMissing(batch, chain.space, chain.author, heads)
         continue
@@ -678,17 +681,18 @@ class GraphSyncPeer implements SyncPeer {
     if (back.length > 0) await this.#sendProbe(back, false)
   }
 
-  /** Queues what a peer holding `heads` lacks of one chain; afterwards it is believed to have it all. */
+  /** Queues what a peer holding `heads` lacks of one chain; afterwards it is believed to have it. */
   async #sendMissing(
     batch: Batch,
     space: string,
     author: string,
     heads: readonly CommitRef[]
   ): Promise<void> {
-    for await (const envelopes of this.#graph.readMissing(space, author, heads)) {
+    for await (const { envelopes, seq } of this.#graph.readMissing(space, author, heads)) {
       for (const envelope of envelopes) await batch.add(envelope)
+      // Only what was read counts: a commit not durable yet goes out live once it is.
+      this.#noteRemote(space, author, seq)
     }
-    this.#noteRemote(space, author, this.#graph.chainLength(space, author))
   }
 
   #probeFor(space: string, author: string, below: number): ProbeChain {
