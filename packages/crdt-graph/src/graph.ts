@@ -642,10 +642,10 @@ export class Graph {
     const chain = this.#ownChain(space)
     if (chain.waiting > 0) {
       // Later commits of our own chain exist (we hold them) but an earlier one is missing, e.g. after
-      // storage damage: signing a new commit now would fork our own chain.
+      // storage damage or from another device with this key: signing now would fork our own chain.
       throw new ChainError(
-        `this replica's chain in ${space} has a gap after seq ${chain.seq} (damaged storage?); ` +
-          'sync with a peer that has the missing commits before writing there again'
+        `this replica's chain in ${space} has a gap after seq ${chain.seq} (damaged storage, or this key ` +
+          'in use on another device?); sync with a peer that has the missing commits before writing there again'
       )
     }
     const owner = author === space ? undefined : this.#chains.get(chainKey(space, space))
