@@ -638,26 +638,39 @@ class GraphSyncPeer implements SyncPeer {
     const batch = new Batch(this.#target, (envelopes) => this.#sendCommits(envelopes))
     const probes: ProbeChain[] = []
     for (const chain of chains) {
-      const heads = theirs.get(key(chain.space, chain.author))?.heads ?? []
-      const unknown = heads.filter(
-        (head) => !this.#graph.hasCommit(chain.space, chain.author, head.seq, head.id)
-      )
-      // The common case: our chain never forked and the peer holds its head.
-      const theirTop = theirs.get(key(chain.space, chain.author))?.seq ?? 0
-      if (unknown.length === 0 && chain.heads.length === 1 && theirTop >= chain.seq) continue
-      if (unknown.length === 0) {
-        await this.#sendMissing(batch, chain.space, chain.author, heads)
-        continue
-      }
-      // The peer holds commits of this chain that we lack. One at or below our highest position proves the
-      // two copies part there (a forked key): find where. One above it may just mean the peer is ahead:
-      // a peer that gets our heads sends that by itself, otherwise ask.
-      if (!peerGetsOurHeads || unknown.some((head) => head.seq <= chain.seq)) {
-        probes.push(this.#probeFor(chain.space, chain.author, minSeq(unknown)))
-      }
+      const peer = theirs.get(key(chain.space, chain.author))
+      const probe = await this.#answerChain(batch, chain, peer, peerGetsOurHeads)
+      if (probe !== undefined) probes.push(probe)
     }
     await batch.flush()
     if (probes.length > 0) await this.#sendProbe(probes, true)
+  }
+
+  /**
+   * What a hello asks of one of our chains: the commits the peer lacks when we hold every head it listed;
+   * otherwise a probe to find where the two copies part (or nothing, when the peer is only ahead of us and
+   * learns our heads anyway).
+   */
+  async #answerChain(
+    batch: Batch,
+    ours: ChainHeads,
+    peer: ChainHeads | undefined,
+    peerGetsOurHeads: boolean
+  ): Promise<ProbeChain | undefined> {
+    const { space, author } = ours
+    const heads = peer?.heads ?? []
+    const unknown = heads.filter((head) => !this.#graph.hasCommit(space, author, head.seq, head.id))
+    if (unknown.length === 0) {
+      // The common case: our chain never forked and the peer holds its head.
+      if (ours.heads.length === 1 && (peer?.seq ?? 0) >= ours.seq) return undefined
+      await this.#sendMissing(batch, space, author, heads)
+      return undefined
+    }
+    // The peer holds commits of this chain that we lack. One at or below our highest position proves the
+    // two copies part there (a forked key): find where. One above it may just mean the peer is ahead: a
+    // peer that gets our heads sends that by itself, otherwise ask.
+    if (peerGetsOurHeads && unknown.every((head) => head.seq > ours.seq)) return undefined
+    return this.#probeFor(space, author, minSeq(unknown))
   }
 
   /** Sends what the prober lacks above the commits it listed that we hold; probes back once where we lack. */
