@@ -134,7 +134,7 @@ describe('sync storms', () => {
       send: (bytes) => {
         const message = decodeSyncMessage(bytes)
         if (message.type === 'hello') sent.hellos++
-        else sent.commits += message.envelopes.length
+        else if (message.type === 'commits') sent.commits += message.envelopes.length
       }
     })
     const hello = encodeHello({ vector: [], spaces: null, reply: true })
