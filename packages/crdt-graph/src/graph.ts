@@ -405,7 +405,7 @@ const EMPTY_REVOCATIONS: readonly Revocation[] = []
  * See the package README for the model and `docs/internals/crdt-graph.md` for the algorithm.
  */
 export class Graph {
-  /** Typed events: `change`, `commit:accepted`, `commit:rejected`, `op:rejected`, `chain:gap`, … */
+  /** Typed events: `change`, `commit:accepted`, `commit:rejected`, `chain:gap`, `chain:forked`, … */
   readonly events: TypedEmitter<GraphEvents>
   /** This replica's signing address. */
   readonly address: string
@@ -1127,7 +1127,9 @@ export class Graph {
    * while one of them is not accepted here yet. Owners' commits, and commits at position 0, have seen
    * nothing. Every position- and stamp-based authority decision goes through here.
    */
-  #seenOwnerCommit(commit: Pick<CommitBody, 'space' | 'author' | 'dep' | 'seen'>): SeenOwnerCommit | undefined {
+  #seenOwnerCommit(
+    commit: Pick<CommitBody, 'space' | 'author' | 'dep' | 'seen'>
+  ): SeenOwnerCommit | undefined {
     if (commit.author === commit.space || commit.seen.length === 0) return NOTHING_SEEN
     const owner = this.#chains.get(chainKey(commit.space, commit.space))
     if (owner === undefined) return undefined

@@ -191,8 +191,7 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
     throw new SyncProtocolError('compressed commits: pass the message through inflateSyncMessage() first')
   }
   if (bytes[1] === TYPE_HELLO) {
-    const budget =
-      HELLO_BASE_ITEMS + l.maxSpaces + l.maxVectorEntries * HELLO_ITEMS_PER_VECTOR_ENTRY
+    const budget = HELLO_BASE_ITEMS + l.maxSpaces + l.maxVectorEntries * HELLO_ITEMS_PER_VECTOR_ENTRY
     const other = Math.max(l.maxVectorEntries, l.maxSpaces)
     countItems(bytes, 'hello', budget, (key) =>
       key === 'v' ? l.maxVectorEntries : key === 's' ? l.maxSpaces : other
@@ -200,7 +199,12 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
     return decodeHello(bytes, l)
   }
   if (bytes[1] === TYPE_PROBE) {
-    countItems(bytes, 'probe', PROBE_BASE_ITEMS + MAX_PROBE_CHAINS * PROBE_ITEMS_PER_CHAIN, () => MAX_PROBE_CHAINS)
+    countItems(
+      bytes,
+      'probe',
+      PROBE_BASE_ITEMS + MAX_PROBE_CHAINS * PROBE_ITEMS_PER_CHAIN,
+      () => MAX_PROBE_CHAINS
+    )
     return decodeProbe(bytes, l)
   }
   throw new SyncProtocolError(`unknown sync message type ${bytes[1]}`)
