@@ -3,7 +3,7 @@ import { TooLargeError } from '@araliya/interface'
 import { CborWriter } from './cbor.js'
 import { readCbor } from './cbor-read.js'
 import { CommitFormatError } from './errors.js'
-import { sha256, toHex } from './hash.js'
+import { compareBytes, sha256, toHex } from './hash.js'
 import { DEFAULT_MODEL_LIMITS, type GraphValue, isSpace, type ModelLimits } from './model.js'
 
 /** The signature context of graph commits (domain separation: such a signature is valid for nothing else). */
@@ -12,6 +12,8 @@ export const COMMIT_CONTEXT = 'araliya/graph-commit/v1'
 export const COMMIT_VERSION = 1
 /** Length of an ed25519 signature; a commit envelope starts with one. */
 export const SIGNATURE_BYTES = 64
+/** Most owner commits one commit may name as seen (key `h`): the heads of a forked owner chain. */
+export const MAX_SEEN_COMMITS = 16
 
 /** Limits enforced by {@link decodeCommit}; all have safe defaults. */
 export interface CommitLimits extends ModelLimits {
@@ -68,6 +70,13 @@ export interface CommitBody {
    * the owner's own commits.
    */
   readonly dep: number
+  /**
+   * The ids of the owner commits the author had applied when it signed (key `h`): the heads of the
+   * owner's chain of this space, one of them at position `dep`, in byte order. One id unless the owner's
+   * own key forked; empty exactly when `dep` is 0. Grants and revocations in these commits and their
+   * ancestors decide what this commit may write.
+   */
+  readonly seen: readonly Uint8Array[]
   readonly ops: readonly CommitOp[]
   /** Encoded grants (only in the owner's own chain). */
   readonly grants: readonly Uint8Array[]
@@ -109,6 +118,8 @@ export interface CommitBodyInit {
   prev: Uint8Array | null
   clock: number
   dep: number
+  /** Owner commit ids seen (key `h`), in byte order; required when `dep > 0`, else empty or absent. */
+  seen?: readonly Uint8Array[]
   ops: readonly OpTuple[]
   grants?: readonly Uint8Array[]
   revocations?: readonly Uint8Array[]
@@ -135,9 +146,13 @@ function writeCommitBody(init: CommitBodyInit, reserve: number): CborWriter {
   const grants = init.grants !== undefined && init.grants.length > 0 ? init.grants : undefined
   const revocations =
     init.revocations !== undefined && init.revocations.length > 0 ? init.revocations : undefined
+  const seen = init.seen !== undefined && init.seen.length > 0 ? init.seen : undefined
   const w = scratch.reset(reserve)
-  // Keys in canonical order (all one byte long, so plain byte order): a d g n o p r s t v.
-  w.head(5, 8 + (grants === undefined ? 0 : 1) + (revocations === undefined ? 0 : 1))
+  // Keys in canonical order (all one byte long, so plain byte order): a d g h n o p r s t v.
+  w.head(
+    5,
+    8 + (grants === undefined ? 0 : 1) + (seen === undefined ? 0 : 1) + (revocations === undefined ? 0 : 1)
+  )
   w.string('a')
   w.string(init.author)
   w.string('d')
@@ -146,6 +161,11 @@ function writeCommitBody(init: CommitBodyInit, reserve: number): CborWriter {
     w.string('g')
     w.head(4, grants.length)
     for (const grant of grants) w.bytes(grant)
+  }
+  if (seen !== undefined) {
+    w.string('h')
+    w.head(4, seen.length)
+    for (const id of seen) w.bytes(id)
   }
   w.string('n')
   w.number(init.seq)
@@ -188,6 +208,7 @@ export function encodeCommitBodyReference(init: CommitBodyInit): Uint8Array {
     o: init.ops as unknown as CanonicalValue
   }
   if (init.grants !== undefined && init.grants.length > 0) body.g = init.grants as Uint8Array[]
+  if (init.seen !== undefined && init.seen.length > 0) body.h = init.seen as Uint8Array[]
   if (init.revocations !== undefined && init.revocations.length > 0) body.r = init.revocations as Uint8Array[]
   return encodeCanonical(body)
 }
@@ -200,7 +221,7 @@ export function makeEnvelope(signature: Uint8Array, body: Uint8Array): Uint8Arra
   return out
 }
 
-const BODY_KEYS = new Set(['v', 's', 'a', 'n', 'p', 't', 'd', 'o', 'g', 'r'])
+const BODY_KEYS = new Set(['v', 's', 'a', 'n', 'p', 't', 'd', 'h', 'o', 'g', 'r'])
 
 /**
  * Decodes a commit envelope, enforcing the size limit before parsing and every shape rule of the format.
@@ -275,6 +296,7 @@ export function decodeCommitUsing(
   if (typeof dep !== 'number' || !Number.isSafeInteger(dep) || dep < 0)
     throw new CommitFormatError('bad commit dep')
   if (author === space && dep !== 0) throw new CommitFormatError("an owner's commit has dep 0")
+  const seen = seenList(b.h, dep)
   const rawOps = b.o
   if (!Array.isArray(rawOps)) throw new CommitFormatError('commit ops must be an array')
   if (rawOps.length > limits.maxOpsPerCommit) {
@@ -310,6 +332,7 @@ export function decodeCommitUsing(
         prev: prev as Uint8Array | null,
         clock,
         dep,
+        seen,
         ops: rawOps as unknown as OpTuple[],
         grants,
         revocations
@@ -325,6 +348,7 @@ export function decodeCommitUsing(
     prev: prev as Uint8Array | null,
     clock,
     dep,
+    seen,
     ops,
     grants,
     revocations,
@@ -333,6 +357,27 @@ export function decodeCommitUsing(
     envelope,
     maxHlc
   }
+}
+
+/** Key `h`: present exactly when `dep > 0`; 1..16 distinct 32-byte ids in byte order. */
+function seenList(value: CanonicalValue | undefined, dep: number): Uint8Array[] {
+  if (value === undefined) {
+    if (dep === 0) return []
+    throw new CommitFormatError('a commit with d > 0 names the owner commits it has seen in h')
+  }
+  if (dep === 0) throw new CommitFormatError('a commit with d = 0 has no h')
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_SEEN_COMMITS) {
+    throw new CommitFormatError(`commit key "h" must hold 1 to ${MAX_SEEN_COMMITS} commit ids`)
+  }
+  let previous: Uint8Array | undefined
+  for (const id of value) {
+    if (!(id instanceof Uint8Array) || id.byteLength !== 32)
+      throw new CommitFormatError('commit key "h" holds 32-byte commit ids')
+    if (previous !== undefined && compareBytes(previous, id) >= 0)
+      throw new CommitFormatError('commit key "h" lists distinct ids in byte order')
+    previous = id
+  }
+  return value as Uint8Array[]
 }
 
 function byteList(value: CanonicalValue | undefined, key: string, limits: CommitLimits): Uint8Array[] {

@@ -56,12 +56,6 @@ export class BackdatedCommitError extends GraphError {
   override name = 'BackdatedCommitError'
 }
 
-/** Two different commits claim the same place in one author's chain. */
-export class EquivocationError extends GraphError {
-  static override readonly code: string = 'ERR_GRAPH_EQUIVOCATION'
-  override name = 'EquivocationError'
-}
-
 /** A commit was rejected for breaking a chain rule (wrong `prev`, bad sequence number, …). */
 export class ChainError extends GraphError {
   static override readonly code: string = 'ERR_GRAPH_CHAIN'

@@ -23,6 +23,7 @@ import {
 } from '@araliya/identity'
 import { type AbortOptions, LOCAL_ORIGIN, type Origin, throwIfAborted } from '@araliya/interface'
 import { type Logger, logger } from '@libp2p/logger'
+import { type ChainNode, ChainTree, type CommitRef, mergeSeen, NO_NODES, seenCovers } from './chain.js'
 import {
   COMMIT_CONTEXT,
   type Commit,
@@ -34,6 +35,7 @@ import {
   decodeCommit,
   decodeStoredCommit,
   encodeCommitFrame,
+  MAX_SEEN_COMMITS,
   SIGNATURE_BYTES,
   type OpTuple,
   toHex,
@@ -46,7 +48,6 @@ import {
   ChainError,
   ClockSkewError,
   CommitFormatError,
-  EquivocationError,
   GraphError,
   InvalidGraphInputError,
   InvalidSignatureError,
@@ -54,7 +55,7 @@ import {
   UnauthorizedWriteError
 } from './errors.js'
 import { TypedEmitter } from './events.js'
-import { sha256 } from './hash.js'
+import { compareBytes, sha256 } from './hash.js'
 import { HLC_UNITS_PER_MS, HybridClock, hlcMs } from './hlc.js'
 import { checkField, checkValue, type GraphValue, isLink, parseSoul, type Soul } from './model.js'
 import { MemoryGraphStore } from './store/memory.js'
@@ -169,12 +170,41 @@ export interface IngestOptions extends AbortOptions {
   spaces?: ReadonlySet<string>
 }
 
-/** One entry of a version vector: how far a chain (one author in one space) has been applied. */
+/** A batch read by {@link Graph.readMissing}: envelopes of one chain, parents first. */
+export interface MissingCommits {
+  readonly envelopes: Uint8Array[]
+  /** The highest position among them. */
+  readonly seq: number
+}
+
+/**
+ * One entry of a version vector: a head of a chain (one author in one space) and its position. A chain
+ * has one head, the commit at its highest position, unless its key forked (then one entry per branch).
+ */
 export interface ChainHead {
   readonly space: string
   readonly author: string
   readonly seq: number
+  /** Id of the head commit. */
+  readonly head: Uint8Array
 }
+
+/**
+ * A key that signed more than one commit for one position of its chain (one seed on two devices, a
+ * restored backup, a stolen key): both commits are validly signed, so the fork is proven. Every replica
+ * that holds the same commits reports the same fork.
+ */
+export interface ChainFork {
+  readonly space: string
+  /** The key that forked its chain; treat it as compromised or cloned. */
+  readonly author: string
+  /** The lowest position holding more than one commit. */
+  readonly seq: number
+  /** Hex ids of the commits at that position, in byte order. */
+  readonly commits: readonly string[]
+}
+
+export type { CommitRef }
 
 /** A filter for {@link Graph.subscribe}. */
 export interface SubscribeFilter {
@@ -205,13 +235,16 @@ export interface GraphEvents {
     readonly got: number
     readonly origin: Origin
   }
-  /** Two different commits claim one place of a chain; the first one seen is kept. */
-  'chain:equivocation': {
+  /**
+   * A key signed a second commit for a position of its chain that already holds one (both signatures
+   * verified, both commits accepted): the key is forked. See {@link Graph.forks}.
+   */
+  'chain:forked': {
     readonly space: string
     readonly author: string
     readonly seq: number
-    readonly kept: string
-    readonly refused: string
+    /** Hex ids: a commit that was there first, and the new one. */
+    readonly commits: readonly [string, string]
     readonly origin: Origin
   }
   /** Something stored could not be read back (it was skipped). */
@@ -262,28 +295,21 @@ interface FieldEntry {
   losers: OpRecord[] | undefined
 }
 
-interface ChainState {
-  readonly space: string
-  readonly author: string
-  seq: number
-  head: Uint8Array | null
-  readonly ids: Uint8Array[]
-  /** The highest stamp of each applied commit, by position (stamps only grow along a chain). */
-  readonly stamps: number[]
-  /** The owner-chain position the last applied commit declared (positions only move forward). */
-  dep: number
-}
-
-/** The owner commit a writer declares it had seen when it signed (see `Graph.#seenOwnerCommit`). */
+/**
+ * The owner commits a writer declares it had seen when it signed (key `h`, see `Graph.#seenOwnerCommit`):
+ * the heads of the owner's chain it had applied (one, unless the owner's key forked).
+ */
 interface SeenOwnerCommit {
-  /** Its position in the owner's chain: the grants and revocations at or before it are the ones that count. */
+  /** The owner commits named (all accepted here). */
+  readonly nodes: readonly ChainNode[]
+  /** Their highest position (the commit's `dep`). */
   readonly seq: number
-  /** Its highest stamp: every stamp of the writer's commit must be above it. */
+  /** The highest stamp over them: every stamp of the writer's commit must be above it. */
   readonly maxHlc: number
 }
 
 /** What an owner's commit, or a commit at position 0, has seen of the owner's chain: nothing. */
-const NOTHING_SEEN: SeenOwnerCommit = Object.freeze({ seq: 0, maxHlc: -1 })
+const NOTHING_SEEN: SeenOwnerCommit = Object.freeze({ nodes: NO_NODES, seq: 0, maxHlc: -1 })
 
 /** What the authority rules look at in a commit (a decoded commit, or a local one before it is signed). */
 type Judged = Pick<CommitBody, 'space' | 'author' | 'seq' | 'dep' | 'clock' | 'ops'>
@@ -292,12 +318,16 @@ interface GrantRecord {
   readonly grant: Grant
   readonly id: string
   readonly seq: number
+  /** The owner commit that carried it. */
+  readonly at: ChainNode
 }
 
 interface SpaceAuthority {
+  /** The owner's chain of the space, where the grants and revocations below live. */
+  readonly owner: ChainTree
   readonly bySubject: Map<string, GrantRecord[]>
-  /** grant id -> the owner-chain position of its first revocation. */
-  readonly revokedFrom: Map<string, number>
+  /** grant id -> the owner commits that revoke it (a revocation any seen one reaches voids the grant). */
+  readonly revocations: Map<string, ChainNode[]>
 }
 
 interface Prepared {
@@ -312,6 +342,8 @@ interface Held extends Prepared {
   readonly origin: Origin
   /** Counted against the ungranted share: its position is not here yet and its author holds no known grant. */
   ungranted: boolean
+  /** While it waits for an owner commit it names (its predecessor is accepted): that commit's key. */
+  blockedOn: string | undefined
 }
 
 interface LocalOp {
@@ -329,6 +361,8 @@ interface Plan {
   readonly author: string
   readonly seq: number
   readonly dep: number
+  /** The owner commits the new commit names as seen (the heads of the owner's chain here). */
+  readonly declared: readonly ChainNode[]
   /** The base stamp. */
   readonly clock: number
   readonly tuples: OpTuple[]
@@ -338,6 +372,9 @@ interface Plan {
 }
 
 const EMPTY_GRANTS: readonly Grant[] = []
+const NO_IDS: readonly Uint8Array[] = []
+/** Most heads of one chain a version vector lists (a key that forked more often gets the highest ones). */
+const MAX_HEADS_PER_CHAIN = 16
 /** The fixed prefix `signedBytes(COMMIT_CONTEXT, body)` puts in front of a body (see @araliya/identity). */
 const COMMIT_SIGNING_HEADER = signedBytes(COMMIT_CONTEXT, new Uint8Array(0))
 let signingScratch = new Uint8Array(4096)
@@ -362,23 +399,13 @@ const INGEST_YIELD_EVERY_COMMITS = 512
 /** …or this many milliseconds of checking, whichever comes first. */
 const INGEST_YIELD_EVERY_MS = 20
 const EMPTY_REVOCATIONS: readonly Revocation[] = []
-/** Stands in for a chain this replica has nothing of (read only: a real one is made when a commit applies). */
-const EMPTY_CHAIN: ChainState = Object.freeze({
-  space: '',
-  author: '',
-  seq: 0,
-  head: null,
-  ids: Object.freeze([]) as unknown as Uint8Array[],
-  stamps: Object.freeze([]) as unknown as number[],
-  dep: 0
-})
 
 /**
  * A signed, owner-partitioned CRDT graph replica. Create it with {@link createGraph}, then `start()` it.
  * See the package README for the model and `docs/internals/crdt-graph.md` for the algorithm.
  */
 export class Graph {
-  /** Typed events: `change`, `commit:accepted`, `commit:rejected`, `op:rejected`, `chain:gap`, … */
+  /** Typed events: `change`, `commit:accepted`, `commit:rejected`, `chain:gap`, `chain:forked`, … */
   readonly events: TypedEmitter<GraphEvents>
   /** This replica's signing address. */
   readonly address: string
@@ -395,13 +422,24 @@ export class Graph {
   readonly #log: Logger
   /** space -> path -> field -> state (two levels, so hot paths never build or hash whole soul strings). */
   readonly #spaces = new Map<string, Map<string, Map<string, FieldEntry>>>()
-  readonly #chains = new Map<string, ChainState>()
+  readonly #chains = new Map<string, ChainTree>()
   readonly #authority = new Map<string, SpaceAuthority>()
-  readonly #pending = new Map<string, Map<number, Held>>()
+  /** Verified commits whose predecessor is not accepted yet: chain key -> position -> commits. */
+  readonly #pending = new Map<string, Map<number, Held[]>>()
+  /**
+   * Verified commits whose predecessor is accepted but not an owner commit they name, by that owner
+   * commit (space and hex id), so accepting an owner commit looks only at the commits waiting for it.
+   */
+  readonly #blocked = new Map<string, Held[]>()
+  /** Hex ids of the commits in `#blocked`. */
+  readonly #blockedIds = new Set<string>()
   #pendingCount = 0
-  /** Held commits counted against the ungranted share, in total and per space. */
+  /**
+   * Held commits counted against the ungranted share (in `#pending` or `#blocked`), by space: at most
+   * `maxPendingUngrantedPerSpace` each, so re-judging a space when its owner's chain moves stays cheap.
+   */
+  readonly #ungranted = new Map<string, Set<Held>>()
   #ungrantedCount = 0
-  readonly #ungrantedBySpace = new Map<string, number>()
   readonly #soulSubscribers = new Map<Soul, Set<Subscriber>>()
   readonly #spaceSubscribers = new Map<string, Set<Subscriber>>()
   readonly #allSubscribers = new Set<Subscriber>()
@@ -410,7 +448,7 @@ export class Graph {
   #appendTail: Promise<void> = SETTLED
   #inflight = new Set<Promise<unknown>>()
   #fatal: Error | undefined
-  readonly #ownChains = new Map<string, ChainState>()
+  readonly #ownChains = new Map<string, ChainTree>()
   readonly #soulCache: SoulCache = new Map()
   #backend: Ed25519Backend | undefined
   readonly #liveFields = (soul: Soul): string[] => {
@@ -664,17 +702,19 @@ export class Graph {
   #plan(space: string, ops: readonly LocalOp[], grants: Grant[], revocations: Revocation[]): Plan {
     const author = this.address
     const chain = this.#ownChain(space)
-    if (this.#pendingCount > 0 && this.#pending.has(chainKey(space, author))) {
+    if (chain.waiting > 0) {
       // Later commits of our own chain exist (we hold them) but an earlier one is missing, e.g. after
-      // storage damage: signing a new commit now would fork our own chain.
+      // storage damage or from another device with this key: signing now would fork our own chain.
       throw new ChainError(
-        `this replica's chain in ${space} has a gap after seq ${chain.seq} (damaged storage?); ` +
-          'sync with a peer that has the missing commits before writing there again'
+        `this replica's chain in ${space} has a gap after seq ${chain.seq} (damaged storage, or this key ` +
+          'in use on another device?); sync with a peer that has the missing commits before writing there again'
       )
     }
-    // The position declared is everything of the owner's chain this replica has applied; the clock has
-    // observed all of it, so the stamps below are above the owner commit at that position.
-    const dep = author === space ? 0 : (this.#chains.get(chainKey(space, space))?.seq ?? 0)
+    const owner = author === space ? undefined : this.#chains.get(chainKey(space, space))
+    // A writer names every head of the owner's chain it holds, so a revocation on any branch binds it.
+    // The clock has observed all of them, so the stamps below are above theirs.
+    const declared = owner?.heads(MAX_SEEN_COMMITS) ?? NO_NODES
+    const dep = declared[0]?.seq ?? 0
     const base = this.#clock.tick()
     const tuples: OpTuple[] = new Array(ops.length)
     const decoded: CommitOp[] = new Array(ops.length)
@@ -688,8 +728,9 @@ export class Graph {
     const plan: Plan = {
       space,
       author,
-      seq: chain.seq + 1,
+      seq: (chain.tip?.seq ?? 0) + 1,
       dep,
+      declared,
       clock: base,
       tuples,
       ops: decoded,
@@ -697,24 +738,28 @@ export class Graph {
       revocations
     }
     // The very rules every replica applies on ingest: a local write never signs what they would refuse.
-    const seen = author === space ? NOTHING_SEEN : (this.#seenOwnerCommit(plan) as SeenOwnerCommit)
-    const refusal = this.#judge(plan, seen, chain)
+    const refusal = this.#judge(plan, seenOf(declared), chain.tip)
     if (refusal !== undefined) throw refusal
     return plan
   }
 
   #commitLocal(plan: Plan): { receipt: CommitReceipt; done: Promise<void> } {
     const chain = this.#ownChain(plan.space)
-    const seq = chain.seq + 1
+    // Local writes extend the tip (highest position, lowest id), the same one on every replica.
+    const parent = chain.tip
+    const seq = (parent?.seq ?? 0) + 1
+    const prev = parent?.id ?? null
     const encodedGrants = plan.grants.map(encodeGrant)
     const encodedRevocations = plan.revocations.map(encodeRevocation)
+    const seen = plan.declared.length === 0 ? NO_IDS : plan.declared.map((node) => node.id).sort(compareBytes)
     const { body, frame } = encodeCommitFrame({
       space: plan.space,
       author: plan.author,
       seq,
-      prev: chain.head,
+      prev,
       clock: plan.clock,
       dep: plan.dep,
+      seen,
       ops: plan.tuples,
       grants: encodedGrants,
       revocations: encodedRevocations
@@ -734,9 +779,10 @@ export class Graph {
       space: plan.space,
       author: plan.author,
       seq,
-      prev: chain.head,
+      prev,
       clock: plan.clock,
       dep: plan.dep,
+      seen,
       ops: plan.ops,
       grants: encodedGrants,
       revocations: encodedRevocations,
@@ -745,7 +791,13 @@ export class Graph {
       envelope: new Uint8Array(0),
       maxHlc
     }
-    this.#apply({ commit, grants: plan.grants, revocations: plan.revocations }, LOCAL_ORIGIN, chain)
+    this.#apply(
+      { commit, grants: plan.grants, revocations: plan.revocations },
+      LOCAL_ORIGIN,
+      chain,
+      parent,
+      seenOf(plan.declared)
+    )
     const previous = this.#appendTail
     let release!: () => void
     const tail = new Promise<void>((resolve) => {
@@ -859,7 +911,12 @@ export class Graph {
         result.ignored++
         continue
       }
-      if (this.#known(commit, origin, result)) continue
+      // Only an exact replay is settled before the signature is checked: a different commit at a known
+      // position proves nothing until its signature verifies (else anyone could frame an honest key).
+      if (this.#has(commit)) {
+        result.duplicates++
+        continue
+      }
       const ahead = commit.maxHlc - (this.#clock.nowMs() * HLC_UNITS_PER_MS + this.#maxSkewUnits)
       if (ahead > 0) {
         const aheadMs = Math.ceil(ahead / HLC_UNITS_PER_MS) + this.#maxSkewUnits / HLC_UNITS_PER_MS
@@ -890,7 +947,11 @@ export class Graph {
       throw this.#fatal ?? new StoreClosedError('the graph was stopped during ingest')
     const accepted: Prepared[] = []
     for (const prepared of checked) {
-      if (this.#known(prepared.commit, origin, result)) continue
+      // The same commit twice in one batch.
+      if (this.#has(prepared.commit)) {
+        result.duplicates++
+        continue
+      }
       const waiting = this.#pendingCount
       this.#offer(prepared, origin, accepted, result)
       // Parking adds exactly one and releases nothing; applying can only release.
@@ -931,51 +992,14 @@ export class Graph {
     return result
   }
 
-  /** True (and counted) when the commit is already applied or waiting; reports equivocation. */
-  #known(commit: Commit, origin: Origin, result: IngestResult): boolean {
+  /** True when this very commit (same id) is already applied or waiting. */
+  #has(commit: Commit): boolean {
     const key = chainKey(commit.space, commit.author)
-    const chain = this.#chains.get(key)
-    if (chain !== undefined && commit.seq <= chain.seq) {
-      const kept = chain.ids[commit.seq - 1] as Uint8Array
-      if (equalBytes(kept, commit.id)) {
-        result.duplicates++
-      } else {
-        this.#equivocation(commit, kept, origin, result)
-      }
-      return true
-    }
-    const waiting = this.#pending.get(key)?.get(commit.seq)
-    if (waiting !== undefined) {
-      if (equalBytes(waiting.commit.id, commit.id)) {
-        result.duplicates++
-      } else {
-        this.#equivocation(commit, waiting.commit.id, origin, result)
-      }
-      return true
-    }
-    return false
-  }
-
-  #equivocation(commit: Commit, kept: Uint8Array, origin: Origin, result: IngestResult): void {
-    const detail = {
-      space: commit.space,
-      author: commit.author,
-      seq: commit.seq,
-      kept: toHex(kept),
-      refused: toHex(commit.id),
-      origin
-    }
-    this.#log.error('equivocation by %s in %s at seq %d', commit.author, commit.space, commit.seq)
-    this.events.emit('chain:equivocation', detail)
-    this.#reject(
-      result,
-      commit.id,
-      new EquivocationError(
-        `${commit.author} signed two different commits for seq ${commit.seq} in the space of ${commit.space}; ` +
-          'the first one seen is kept: treat this key as compromised or buggy'
-      ),
-      origin
-    )
+    if (this.#chains.get(key)?.get(commit.seq, commit.id) !== undefined) return true
+    if (this.#pendingCount === 0) return false
+    const same = (prepared: Prepared): boolean => equalBytes(prepared.commit.id, commit.id)
+    if (this.#pending.get(key)?.get(commit.seq)?.some(same) === true) return true
+    return this.#blockedIds.size > 0 && this.#blockedIds.has(toHex(commit.id))
   }
 
   #reject(result: IngestResult | undefined, id: Uint8Array | undefined, error: Error, origin: Origin): void {
@@ -1045,9 +1069,10 @@ export class Graph {
   }
 
   /**
-   * Applies a verified commit if its chain is ready for it (refusing it as a whole if the authority rules
-   * say no), else holds it (bounded). Then releases every held commit that became ready.
-   * `accepted`/`result` are undefined while loading from the store.
+   * Applies a verified commit once its predecessor and the owner commits it names are accepted (refusing
+   * it as a whole if the authority rules say no), else holds it (bounded); then releases every held commit
+   * that became ready. Any number of commits may follow one commit (a forked key): each is judged and
+   * accepted on its own. `accepted`/`result` are undefined while loading from the store.
    */
   #offer(
     prepared: Prepared,
@@ -1056,67 +1081,165 @@ export class Graph {
     result: IngestResult | undefined
   ): void {
     const commit = prepared.commit
-    const key = chainKey(commit.space, commit.author)
     // Chains are created only for commits that are applied or held: a refused commit leaves nothing behind.
-    const chain = this.#chains.get(key)
-    const head = chain?.seq ?? 0
-    if (commit.seq === head + 1) {
-      const seen = commit.author === commit.space ? NOTHING_SEEN : this.#seenOwnerCommit(commit)
-      if (seen !== undefined) {
-        if (!this.#accept(prepared, seen, chain ?? EMPTY_CHAIN, origin, result)) return
-        accepted?.push(prepared)
-        if (this.#pendingCount > 0) this.#drain(key, accepted, result)
-        return
-      }
+    const chain = this.#chains.get(chainKey(commit.space, commit.author))
+    const parent = commit.seq === 1 ? null : chain?.get(commit.seq - 1, commit.prev as Uint8Array)
+    if (parent === undefined) {
+      this.#park(prepared, false, origin, result)
+      return
     }
-    if (commit.seq <= head) return
-    this.#hold(prepared, key, head, origin, result)
+    const node = this.#place(prepared, parent, origin, accepted, result)
+    if (node !== undefined && this.#pendingCount > 0)
+      this.#drain(this.#chain(commit.space, commit.author), node, accepted, result)
   }
 
   /**
-   * Checks the link, judges and applies a commit that is next in its chain and whose declared owner commit
-   * is here. A refused commit is reported and changes nothing. Returns whether it was applied.
+   * Judges and applies a commit whose predecessor `parent` is accepted, or holds it until the owner commits
+   * it names are. A refused commit is reported (against `origin`) and changes nothing. Returns its node
+   * when it was applied.
    */
-  #accept(
+  #place(
     prepared: Prepared,
-    seen: SeenOwnerCommit,
-    known: ChainState,
+    parent: ChainNode | null,
     origin: Origin,
+    accepted: Prepared[] | undefined,
     result: IngestResult | undefined
-  ): boolean {
+  ): ChainNode | undefined {
     const commit = prepared.commit
-    if (!this.#links(commit, known, origin, result)) return false
-    const refusal = this.#judge(commit, seen, known)
+    const seen = this.#seenOwnerCommit(commit)
+    if (seen === undefined) {
+      this.#park(prepared, true, origin, result)
+      return undefined
+    }
+    const refusal = this.#judge(commit, seen, parent)
     if (refusal !== undefined) {
       this.#reject(result, commit.id, refusal, origin)
-      return false
+      return undefined
     }
-    this.#apply(prepared, origin, known === EMPTY_CHAIN ? undefined : known)
-    return true
+    const node = this.#apply(prepared, origin, this.#chain(commit.space, commit.author), parent, seen)
+    accepted?.push(prepared)
+    return node
   }
 
   /**
-   * Puts a commit that cannot be applied yet in the pending buffer, within its bounds:
-   * - a non-owner commit whose declared owner commit is here is judged first, on everything that does not
-   *   need its chain's earlier commits; a refused one is never held;
-   * - one whose declared owner commit is not here yet, by an author holding no grant known here, is
-   *   "ungranted": at most `maxPendingUngrantedPerSpace` per space and `maxPendingUngranted` in total;
-   * - every held commit is within `maxPendingPerChain` of its chain's head (and its declared position
-   *   within as much of the owner's), and the whole buffer holds at most `maxPendingCommits`.
-   * Nothing is ever evicted: a commit that does not fit is dropped (sync offers it again later).
+   * The owner commits a non-owner commit declares it had seen when it was signed (the ids it names in `h`,
+   * at most one per branch head of the owner's chain, the highest at its position `d`), or `undefined`
+   * while one of them is not accepted here yet. Owners' commits, and commits at position 0, have seen
+   * nothing. Every position- and stamp-based authority decision goes through here.
    */
-  #hold(
-    prepared: Prepared,
-    key: string,
-    head: number,
-    origin: Origin,
-    result: IngestResult | undefined
-  ): void {
+  #seenOwnerCommit(
+    commit: Pick<CommitBody, 'space' | 'author' | 'dep' | 'seen'>
+  ): SeenOwnerCommit | undefined {
+    if (commit.author === commit.space || commit.seen.length === 0) return NOTHING_SEEN
+    const owner = this.#chains.get(chainKey(commit.space, commit.space))
+    if (owner === undefined) return undefined
+    const nodes: ChainNode[] = []
+    for (const id of commit.seen) {
+      const node = owner.get(commit.dep, id) ?? owner.findForked(id)
+      if (node === undefined) return undefined
+      nodes.push(node)
+    }
+    return seenOf(nodes)
+  }
+
+  /**
+   * The verdict on a commit at the position it declares: `undefined` when it may be applied, else the error
+   * every replica reaches for it (a pure function of the commit, its predecessor and the owner commits it
+   * names, with their ancestors). `parent` is its predecessor (`null` for seq 1); `undefined` checks only
+   * what does not need it (used before holding a commit whose predecessor is missing), and then refuses
+   * nothing the full check could accept.
+   *
+   * The rules: (1) every stamp is above the predecessor's highest stamp; (2) the declared owner position is
+   * not behind the predecessor's; (3) every stamp is above the highest stamp of the owner commits it names,
+   * and the highest of them is at its declared position; (4) a non-owner commit carries ops, and a grant
+   * covers each at its stamp, given the owner commits that count for it (see `#allowed`). A commit's
+   * lowest stamp is its base clock (op deltas are unsigned), so the floors check only that.
+   */
+  #judge(
+    commit: Judged,
+    seen: SeenOwnerCommit,
+    parent: ChainNode | null | undefined
+  ): GraphError | undefined {
+    const { space, author, seq } = commit
+    if (parent !== undefined) {
+      const last = parent === null ? -1 : parent.maxHlc
+      if (commit.clock <= last) {
+        return new BackdatedCommitError(
+          `commit ${seq} by ${author} in the space of ${space} is stamped ${commit.clock}, not above ${last}, ` +
+            "the highest stamp of its chain's previous commit: a writer's clock only moves forward, so it was " +
+            'backdated (or the key signs on two devices: give each device its own key); it is refused as a whole'
+        )
+      }
+      if (parent !== null && commit.dep < parent.dep) {
+        return new BackdatedCommitError(
+          `commit ${seq} by ${author} in the space of ${space} declares owner position ${commit.dep}, behind ` +
+            `position ${parent.dep} its previous commit declared; positions only move forward, so it is refused ` +
+            "as a whole (a writer that lost part of the owner's chain must sync it again before writing)"
+        )
+      }
+    }
+    if (author === space) return undefined
+    if (seen.seq !== commit.dep) {
+      return new ChainError(
+        `commit ${seq} by ${author} in the space of ${space} claims owner position ${commit.dep} but the owner ` +
+          `commits it names reach position ${seen.seq}; it is refused`
+      )
+    }
+    if (commit.clock <= seen.maxHlc) {
+      return new BackdatedCommitError(
+        `commit ${seq} by ${author} in the space of ${space} is stamped ${commit.clock}, not above ${seen.maxHlc}, ` +
+          `the highest stamp of the owner commits (up to position ${seen.seq}) it declares it had seen: a ` +
+          "writer's clock observes every commit it accepts, so it was backdated; it is refused as a whole"
+      )
+    }
+    if (commit.ops.length === 0) {
+      return new UnauthorizedWriteError(
+        `commit ${seq} by ${author} in the space of ${space} carries no ops: only the owner signs empty commits ` +
+          'in its space; it is refused'
+      )
+    }
+    const owner = this.#chains.get(chainKey(space, space))
+    // What counts: the owner commits named, plus those the earlier commits of its branch named (a writer
+    // that has seen a revocation stays bound by it on every later commit).
+    const counted =
+      parent === undefined || parent === null || owner === undefined
+        ? seen.nodes
+        : mergeSeen(owner, parent.seen, seen.nodes)
+    for (const op of commit.ops) {
+      const right: GrantRight = op.wire === undefined ? 'delete' : 'write'
+      const atMs = hlcMs(op.hlc)
+      if (!this.#allowed(space, author, op.path, right, atMs, counted)) {
+        // Without the predecessor, a forked owner chain may hold a grant on another branch that its
+        // predecessor saw: only the full check can refuse then.
+        if (parent === undefined && owner !== undefined && owner.forkSeq > 0) return undefined
+        return new UnauthorizedWriteError(
+          `${author} holds no grant to ${right} "${op.path}" in the space of ${space} at ` +
+            `${new Date(atMs).toISOString()} from owner position ${seen.seq}, so the commit is refused as a ` +
+            `whole: ask the owner for a grant covering that path with the "${right}" right (a grant whose ` +
+            "revocation the writer has seen no longer counts), and sync the owner's chain before writing"
+        )
+      }
+    }
+    return undefined
+  }
+
+  /**
+   * Puts a commit that cannot be applied yet in the pending buffer, within its bounds. `blocked`: its
+   * predecessor is accepted and it waits for an owner commit it names; else it waits for its predecessor.
+   * - a non-owner commit whose named owner commits are here is judged first, on everything that does not
+   *   need its predecessor; a refused one is never held;
+   * - one whose named owner commits are not all here yet, by an author holding no grant known here, is
+   *   "ungranted": at most `maxPendingUngrantedPerSpace` per space and `maxPendingUngranted` in total;
+   * - every held commit is within `maxPendingPerChain` of its chain's highest position (and its declared
+   *   position within as much of the owner's), and the whole buffer holds at most `maxPendingCommits`.
+   * Nothing is evicted to make room: a commit that does not fit is dropped (sync offers it again later).
+   */
+  #park(prepared: Prepared, blocked: boolean, origin: Origin, result: IngestResult | undefined): void {
     const commit = prepared.commit
     const space = commit.space
     let ungranted = false
     if (commit.author !== space) {
-      const seen = this.#seenOwnerCommit(commit)
+      const seen = blocked ? undefined : this.#seenOwnerCommit(commit)
       if (seen !== undefined) {
         const refusal = this.#judge(commit, seen, undefined)
         if (refusal !== undefined) {
@@ -1137,6 +1260,8 @@ export class Graph {
         ungranted = this.#authority.get(space)?.bySubject.has(commit.author) !== true
       }
     }
+    const key = chainKey(space, commit.author)
+    const head = this.#chains.get(key)?.seq ?? 0
     if (this.#pendingCount >= this.#maxPending || commit.seq > head + this.#maxPendingPerChain) {
       this.#log(
         'pending buffer full; dropped %s seq %d (a later sync will offer it again)',
@@ -1145,9 +1270,12 @@ export class Graph {
       )
       return
     }
+    let strangers = this.#ungranted.get(space)
     if (ungranted) {
-      const inSpace = this.#ungrantedBySpace.get(space) ?? 0
-      if (this.#ungrantedCount >= this.#maxPendingUngranted || inSpace >= this.#maxPendingUngrantedPerSpace) {
+      if (
+        this.#ungrantedCount >= this.#maxPendingUngranted ||
+        (strangers?.size ?? 0) >= this.#maxPendingUngrantedPerSpace
+      ) {
         this.#log(
           'ungranted share of the pending buffer full; dropped %s seq %d in %s',
           commit.author,
@@ -1156,17 +1284,48 @@ export class Graph {
         )
         return
       }
-      this.#countUngranted(space, 1)
     }
-    const chain = this.#chainByKey(key, space, commit.author)
-    let waiting = this.#pending.get(key)
-    if (waiting === undefined) {
-      waiting = new Map()
-      this.#pending.set(key, waiting)
+    const chain = this.#chain(space, commit.author)
+    const held: Held = {
+      commit,
+      grants: prepared.grants,
+      revocations: prepared.revocations,
+      origin,
+      ungranted,
+      blockedOn: undefined
     }
-    waiting.set(commit.seq, { ...prepared, origin, ungranted })
+    if (blocked) {
+      const owner = this.#chains.get(chainKey(space, space))
+      const missing = commit.seen.find(
+        (id) => (owner?.get(commit.dep, id) ?? owner?.findForked(id)) === undefined
+      )
+      const blockKey = `${space}\n${toHex(missing ?? (commit.seen[0] as Uint8Array))}`
+      held.blockedOn = blockKey
+      const list = this.#blocked.get(blockKey)
+      if (list === undefined) this.#blocked.set(blockKey, [held])
+      else list.push(held)
+      this.#blockedIds.add(toHex(commit.id))
+    } else {
+      let waiting = this.#pending.get(key)
+      if (waiting === undefined) {
+        waiting = new Map()
+        this.#pending.set(key, waiting)
+      }
+      const list = waiting.get(commit.seq)
+      if (list === undefined) waiting.set(commit.seq, [held])
+      else list.push(held)
+    }
     this.#pendingCount++
-    if (commit.seq > chain.seq + 1 && this.events.has('chain:gap')) {
+    chain.waiting++
+    if (ungranted) {
+      if (strangers === undefined) {
+        strangers = new Set()
+        this.#ungranted.set(space, strangers)
+      }
+      strangers.add(held)
+      this.#ungrantedCount++
+    }
+    if (!blocked && this.events.has('chain:gap')) {
       this.events.emit('chain:gap', {
         space,
         author: commit.author,
@@ -1177,189 +1336,139 @@ export class Graph {
     }
   }
 
-  #countUngranted(space: string, delta: number): void {
-    this.#ungrantedCount += delta
-    const count = (this.#ungrantedBySpace.get(space) ?? 0) + delta
-    if (count === 0) this.#ungrantedBySpace.delete(space)
-    else this.#ungrantedBySpace.set(space, count)
-  }
-
-  /** Takes one commit out of the pending buffer. */
-  #unhold(key: string, waiting: Map<number, Held>, held: Held): void {
-    waiting.delete(held.commit.seq)
+  /** Counters of a commit leaving the pending buffer (the caller takes it out of its map). */
+  #unpark(held: Held): void {
     this.#pendingCount--
-    if (held.ungranted) this.#countUngranted(held.commit.space, -1)
+    const chain = this.#chains.get(chainKey(held.commit.space, held.commit.author))
+    if (chain !== undefined) chain.waiting--
+    if (held.blockedOn !== undefined) this.#blockedIds.delete(toHex(held.commit.id))
+    if (held.ungranted) this.#countedAsGranted(held)
+  }
+
+  /** Takes a held commit out of the ungranted share (it stays held, or is leaving the buffer). */
+  #countedAsGranted(held: Held): void {
+    held.ungranted = false
+    this.#ungrantedCount--
+    const strangers = this.#ungranted.get(held.commit.space)
+    strangers?.delete(held)
+    if (strangers?.size === 0) this.#ungranted.delete(held.commit.space)
+  }
+
+  /** Removes and returns the held commits whose predecessor is `parent` (of `chain`). */
+  #takeChildren(chain: ChainTree, parent: ChainNode): Held[] {
+    const key = chainKey(chain.space, chain.author)
+    const waiting = this.#pending.get(key)
+    const list = waiting?.get(parent.seq + 1)
+    if (waiting === undefined || list === undefined) return []
+    const children = list.filter((held) => equalBytes(held.commit.prev as Uint8Array, parent.id))
+    if (children.length === 0) return children
+    const rest = list.filter((held) => !children.includes(held))
+    if (rest.length > 0) waiting.set(parent.seq + 1, rest)
+    else waiting.delete(parent.seq + 1)
     if (waiting.size === 0) this.#pending.delete(key)
+    for (const held of children) this.#unpark(held)
+    return children
   }
 
-  #links(commit: Commit, chain: ChainState, origin: Origin, result: IngestResult | undefined): boolean {
-    const prev = commit.prev
-    if (chain.head === null ? prev === null : prev !== null && equalBytes(prev, chain.head)) return true
-    this.#reject(
-      result,
-      commit.id,
-      new ChainError(
-        `commit ${commit.seq} by ${commit.author} does not link to the previous commit of its chain ` +
-          '(a fork or a forged prev); it is refused'
-      ),
-      origin
-    )
-    return false
+  /** Removes and returns the blocked commits that waited for the owner commit `node` of `space`. */
+  #takeUnblocked(space: string, node: ChainNode): Held[] {
+    const key = `${space}\n${toHex(node.id)}`
+    const list = this.#blocked.get(key)
+    if (list === undefined) return []
+    this.#blocked.delete(key)
+    for (const held of list) this.#unpark(held)
+    return list
   }
 
-  /**
-   * The owner commit a non-owner commit declares it had seen when it was signed, or `undefined` while this
-   * replica does not have it yet. Today a commit names it by position (`dep`, a length of the owner's chain
-   * of its space; 0 = nothing seen). Every position- and stamp-based authority decision goes through here.
-   */
-  #seenOwnerCommit(commit: Pick<CommitBody, 'space' | 'dep'>): SeenOwnerCommit | undefined {
-    if (commit.dep === 0) return NOTHING_SEEN
-    const owner = this.#chains.get(chainKey(commit.space, commit.space))
-    if (owner === undefined || owner.seq < commit.dep) return undefined
-    return { seq: commit.dep, maxHlc: owner.stamps[commit.dep - 1] as number }
-  }
-
-  /**
-   * The verdict on a commit at the position it declares: `undefined` when it may be applied, else the error
-   * every replica reaches for it (a pure function of the commit, its chain's previous commit and the owner
-   * commits up to `seen`). `chain` is the author's chain when the commit is next in it (the full check);
-   * `undefined` checks only what does not need the chain's earlier commits (used before holding a commit).
-   *
-   * The rules: (1) every stamp is above the previous commit of the chain; (2) the declared owner position
-   * is not behind the previous commit's; (3) every stamp is above the owner commit it declares it had seen;
-   * (4) a non-owner commit carries ops, and a grant at that position covers each (see `#allowed`).
-   * A commit's lowest stamp is its base clock (op deltas are unsigned), so the floors check only that.
-   */
-  #judge(commit: Judged, seen: SeenOwnerCommit, chain: ChainState | undefined): GraphError | undefined {
-    const { space, author, seq } = commit
-    if (chain !== undefined) {
-      const last = chain.stamps.length === 0 ? -1 : (chain.stamps[chain.stamps.length - 1] as number)
-      if (commit.clock <= last) {
-        return new BackdatedCommitError(
-          `commit ${seq} by ${author} in the space of ${space} is stamped ${commit.clock}, not above ${last}, ` +
-            "the highest stamp of its chain's previous commit: a writer's clock only moves forward, so it was " +
-            'backdated (or the key signs on two devices: give each device its own key); it is refused as a whole'
-        )
+  /** Releases, transitively, every held commit that `node` (just accepted) made ready. */
+  #drain(
+    chain: ChainTree,
+    node: ChainNode,
+    accepted: Prepared[] | undefined,
+    result: IngestResult | undefined
+  ): void {
+    const work: Array<[ChainTree, ChainNode]> = [[chain, node]]
+    while (work.length > 0 && this.#pendingCount > 0) {
+      const [tree, done] = work.pop() as [ChainTree, ChainNode]
+      for (const child of this.#takeChildren(tree, done)) {
+        // A released commit is reported against the peer it came from, not the one that released it.
+        const placed = this.#place(child, done, child.origin, accepted, result)
+        if (placed !== undefined) work.push([tree, placed])
       }
-      if (commit.dep < chain.dep) {
-        return new BackdatedCommitError(
-          `commit ${seq} by ${author} in the space of ${space} declares owner position ${commit.dep}, behind ` +
-            `position ${chain.dep} its chain already declared; positions only move forward, so it is refused ` +
-            "as a whole (a writer that lost part of the owner's chain must sync it again before writing)"
-        )
-      }
-    }
-    if (author === space) return undefined
-    if (commit.clock <= seen.maxHlc) {
-      return new BackdatedCommitError(
-        `commit ${seq} by ${author} in the space of ${space} is stamped ${commit.clock}, not above ${seen.maxHlc}, ` +
-          `the highest stamp of owner commit ${seen.seq} it declares it had seen: a writer's clock observes ` +
-          'every commit it accepts, so it was backdated; it is refused as a whole'
-      )
-    }
-    if (commit.ops.length === 0) {
-      return new UnauthorizedWriteError(
-        `commit ${seq} by ${author} in the space of ${space} carries no ops: only the owner signs empty commits ` +
-          'in its space; it is refused'
-      )
-    }
-    for (const op of commit.ops) {
-      const right: GrantRight = op.wire === undefined ? 'delete' : 'write'
-      const atMs = hlcMs(op.hlc)
-      if (!this.#allowed(space, author, op.path, right, atMs, seen.seq)) {
-        return new UnauthorizedWriteError(
-          `${author} holds no grant to ${right} "${op.path}" in the space of ${space} at ` +
-            `${new Date(atMs).toISOString()} from owner position ${seen.seq}, so the commit is refused as a ` +
-            `whole: ask the owner for a grant covering that path with the "${right}" right (a grant whose ` +
-            "revocation the writer has seen no longer counts), and sync the owner's chain before writing"
-        )
-      }
-    }
-    return undefined
-  }
-
-  #drain(startKey: string, accepted: Prepared[] | undefined, result: IngestResult | undefined): void {
-    if (this.#pendingCount === 0) return
-    const work = [startKey]
-    while (work.length > 0) {
-      const key = work.pop() as string
-      const waiting = this.#pending.get(key)
-      const chain = this.#chains.get(key)
-      if (chain !== undefined && waiting !== undefined) {
-        const next = waiting.get(chain.seq + 1)
-        const commit = next?.commit
-        const seen =
-          commit === undefined
-            ? undefined
-            : commit.author === commit.space
-              ? NOTHING_SEEN
-              : this.#seenOwnerCommit(commit)
-        if (next !== undefined && seen !== undefined) {
-          this.#unhold(key, waiting, next)
-          // A released commit is reported against the peer it came from, not the one that released it.
-          if (this.#accept(next, seen, chain, next.origin, result)) {
-            accepted?.push(next)
-          } else {
-            // The rest of this chain can never link; drop it.
-            for (const rest of waiting.values()) this.#unhold(key, waiting, rest)
-          }
-          work.push(key)
+      if (tree.author !== tree.space) continue
+      // An owner commit: held strangers of its space may be judged now, and commits of other authors that
+      // named it may be ready (or blocked again, on another owner commit they name).
+      if (this.#ungranted.has(tree.space)) this.#rejudgeUngranted(tree.space, result)
+      if (this.#blocked.size === 0) continue
+      for (const ready of this.#takeUnblocked(tree.space, done)) {
+        const other = this.#chain(ready.commit.space, ready.commit.author)
+        const parent =
+          ready.commit.seq === 1 ? null : other.get(ready.commit.seq - 1, ready.commit.prev as Uint8Array)
+        if (parent === undefined) {
+          this.#park(ready, false, ready.origin, result)
+          continue
         }
-      }
-      if (chain !== undefined && chain.author === chain.space) {
-        // The owner's chain moved: commits of other authors in this space may now have their grants.
-        if (this.#ungrantedBySpace.has(chain.space)) this.#rejudgeUngranted(chain.space, result)
-        const prefix = `${chain.space}\n`
-        for (const pendingKey of this.#pending.keys()) {
-          if (pendingKey !== key && pendingKey.startsWith(prefix)) work.push(pendingKey)
-        }
+        const placed = this.#place(ready, parent, ready.origin, accepted, result)
+        if (placed !== undefined) work.push([other, placed])
       }
     }
   }
 
   /**
-   * The owner's chain of `space` moved: ungranted commits held in that space whose declared owner commit is
-   * now here are judged like any commit about to be held. Refused ones leave the buffer (so strangers cannot
-   * keep their share occupied in a space this replica follows); the others stop counting as ungranted.
+   * The owner's chain of `space` moved: ungranted commits held there (waiting for their predecessor) whose
+   * named owner commits are now all here are judged like any commit about to be held. Refused ones leave
+   * the buffer (so strangers cannot keep their share occupied in a space this replica follows); the others
+   * stop counting as ungranted. Blocked ones are judged in full when what they wait for arrives.
    */
   #rejudgeUngranted(space: string, result: IngestResult | undefined): void {
-    const prefix = `${space}\n`
-    for (const [key, waiting] of this.#pending) {
-      if (!key.startsWith(prefix)) continue
-      for (const held of waiting.values()) {
-        if (!held.ungranted) continue
-        const seen = this.#seenOwnerCommit(held.commit)
-        if (seen === undefined) continue
-        const refusal = this.#judge(held.commit, seen, undefined)
-        if (refusal !== undefined) {
-          this.#unhold(key, waiting, held)
-          this.#reject(result, held.commit.id, refusal, held.origin)
-        } else {
-          held.ungranted = false
-          this.#countUngranted(space, -1)
-        }
+    const strangers = this.#ungranted.get(space)
+    if (strangers === undefined) return
+    const ownerHead = this.#chains.get(chainKey(space, space))?.seq ?? 0
+    for (const held of [...strangers]) {
+      if (held.blockedOn !== undefined || held.commit.dep > ownerHead) continue
+      const seen = this.#seenOwnerCommit(held.commit)
+      if (seen === undefined) continue
+      const refusal = this.#judge(held.commit, seen, undefined)
+      if (refusal === undefined) {
+        this.#countedAsGranted(held)
+        continue
       }
+      const key = chainKey(space, held.commit.author)
+      const waiting = this.#pending.get(key)
+      const list = waiting?.get(held.commit.seq)
+      if (waiting !== undefined && list !== undefined) {
+        const rest = list.filter((other) => other !== held)
+        if (rest.length > 0) waiting.set(held.commit.seq, rest)
+        else waiting.delete(held.commit.seq)
+        if (waiting.size === 0) this.#pending.delete(key)
+      }
+      this.#unpark(held)
+      this.#reject(result, held.commit.id, refusal, held.origin)
     }
   }
 
-  #apply(prepared: Prepared, origin: Origin, known?: ChainState): void {
+  /**
+   * Accepts a judged commit into its chain (its predecessor `parent` and the owner commits it names,
+   * `seen`, are accepted) and applies its ops: authority was judged for the whole commit (`#judge`).
+   */
+  #apply(
+    prepared: Prepared,
+    origin: Origin,
+    chain: ChainTree,
+    parent: ChainNode | null,
+    seen: SeenOwnerCommit
+  ): ChainNode {
     const commit = prepared.commit
-    const chain = known ?? this.#chain(commit.space, commit.author)
-    chain.seq = commit.seq
-    chain.head = commit.id
-    chain.ids.push(commit.id)
-    chain.stamps.push(commit.maxHlc)
-    chain.dep = commit.dep
     const space = commit.space
     const author = commit.author
-    if (prepared.grants.length > 0 || prepared.revocations.length > 0) this.#record(prepared)
+    const node = this.#link(chain, commit, parent, seen.nodes, origin)
+    if (prepared.grants.length > 0 || prepared.revocations.length > 0) this.#record(prepared, node)
     const ops = commit.ops
     let paths = this.#spaces.get(space)
     if (paths === undefined) {
       paths = new Map()
       this.#spaces.set(space, paths)
     }
-    // Authority was judged for the whole commit before it got here (`#judge`): every op is applied.
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as CommitOp
       this.#applyOp(
@@ -1377,13 +1486,46 @@ export class Graph {
         origin
       )
     }
+    return node
   }
 
-  #record(prepared: Prepared): void {
+  /** Chain bookkeeping of an accepted commit; reports a fork when its position was taken already. */
+  #link(
+    chain: ChainTree,
+    commit: Commit,
+    parent: ChainNode | null,
+    declared: readonly ChainNode[],
+    origin: Origin
+  ): ChainNode {
+    const owner = declared.length === 0 ? undefined : this.#chains.get(chainKey(commit.space, commit.space))
+    // The owner commits that count for this commit: what it names plus what its branch had named before
+    // (causal positions only move forward along a chain, on every branch).
+    const seen =
+      owner === undefined ? (parent?.seen ?? NO_NODES) : mergeSeen(owner, parent?.seen ?? NO_NODES, declared)
+    const { node, sibling } = chain.add(commit.id, commit.seq, parent, seen, commit.maxHlc, commit.dep)
+    if (sibling !== undefined) {
+      this.#log.error(
+        '%s signed two commits for seq %d in the space of %s: treat the key as compromised or cloned',
+        commit.author,
+        commit.seq,
+        commit.space
+      )
+      this.events.emit('chain:forked', {
+        space: commit.space,
+        author: commit.author,
+        seq: commit.seq,
+        commits: [toHex(sibling.id), toHex(commit.id)],
+        origin
+      })
+    }
+    return node
+  }
+
+  #record(prepared: Prepared, at: ChainNode): void {
     const space = prepared.commit.space
     let authority = this.#authority.get(space)
     if (authority === undefined) {
-      authority = { bySubject: new Map(), revokedFrom: new Map() }
+      authority = { owner: this.#chain(space, space), bySubject: new Map(), revocations: new Map() }
       this.#authority.set(space, authority)
     }
     const seq = prepared.commit.seq
@@ -1393,20 +1535,24 @@ export class Graph {
         list = []
         authority.bySubject.set(grant.subject, list)
       }
-      list.push({ grant, id: grantId(grant), seq })
+      list.push({ grant, id: grantId(grant), seq, at })
     }
-    // The owner's chain is applied in order, so the first position recorded is the earliest.
     for (const revocation of prepared.revocations) {
-      if (!authority.revokedFrom.has(revocation.grantId)) authority.revokedFrom.set(revocation.grantId, seq)
+      let list = authority.revocations.get(revocation.grantId)
+      if (list === undefined) {
+        list = []
+        authority.revocations.set(revocation.grantId, list)
+      }
+      list.push(at)
     }
   }
 
   /**
    * The authority rule: `author` may use `right` on `path` of `space` at time `atMs` from causal position
-   * `seen` (a prefix of the owner's chain) when a grant in that prefix covers the path and right, its
-   * `[notBefore, expiresAt)` contains `atMs`, and no revocation of it is in that prefix. A revocation in the
-   * prefix voids the grant whatever its `revokedAt` and the op's stamp say: a writer that has seen it never
-   * writes under that grant again. Owners always may.
+   * `seen` (owner commits; they and their ancestors form a prefix of the owner's chain) when a grant in
+   * that prefix covers the path and right, its `[notBefore, expiresAt)` contains `atMs`, and no revocation
+   * of it is in that prefix. A revocation in the prefix voids the grant whatever its `revokedAt` and the
+   * op's stamp say: a writer that has seen it never writes under that grant again. Owners always may.
    */
   #allowed(
     space: string,
@@ -1414,19 +1560,20 @@ export class Graph {
     path: string,
     right: GrantRight,
     atMs: number,
-    seen: number
+    seen: readonly ChainNode[]
   ): boolean {
     if (author === space) return true
     const authority = this.#authority.get(space)
     const grants = authority?.bySubject.get(author)
     if (authority === undefined || grants === undefined) return false
+    const owner = authority.owner
     for (const record of grants) {
-      if (record.seq > seen) continue
+      if (!seenCovers(owner, seen, record.at)) continue
       const grant = record.grant
       if (atMs < grant.notBefore || atMs >= grant.expiresAt) continue
       if (!grant.scope.rights.includes(right) || !scopeCoversPath(grant.scope, path)) continue
-      const revokedFrom = authority.revokedFrom.get(record.id)
-      if (revokedFrom !== undefined && revokedFrom <= seen) continue
+      const revocations = authority.revocations.get(record.id)
+      if (revocations?.some((at) => seenCovers(owner, seen, at)) === true) continue
       return true
     }
     return false
@@ -1509,20 +1656,17 @@ export class Graph {
     }
   }
 
-  #chain(space: string, author: string): ChainState {
-    return this.#chainByKey(chainKey(space, author), space, author)
-  }
-
-  #chainByKey(key: string, space: string, author: string): ChainState {
+  #chain(space: string, author: string): ChainTree {
+    const key = chainKey(space, author)
     let chain = this.#chains.get(key)
     if (chain === undefined) {
-      chain = { space, author, seq: 0, head: null, ids: [], stamps: [], dep: 0 }
+      chain = new ChainTree(space, author)
       this.#chains.set(key, chain)
     }
     return chain
   }
 
-  #ownChain(space: string): ChainState {
+  #ownChain(space: string): ChainTree {
     let chain = this.#ownChains.get(space)
     if (chain === undefined) {
       chain = this.#chain(space, this.address)
@@ -1675,20 +1819,102 @@ export class Graph {
 
   // ---------------------------------------------------------------- sync support
 
-  /** The version vector: how far every known chain has been applied, optionally only in some spaces. */
+  /**
+   * The version vector: the head of every known chain (optionally only in some spaces), the tip first.
+   * A chain whose key forked has one entry per branch head (at most 16: the tip and the highest others).
+   */
   versionVector(spaces?: ReadonlySet<string>): ChainHead[] {
     const out: ChainHead[] = []
     for (const chain of this.#chains.values()) {
       if (chain.seq === 0) continue
       if (spaces !== undefined && !spaces.has(chain.space)) continue
-      out.push({ space: chain.space, author: chain.author, seq: chain.seq })
+      for (const head of chain.heads(MAX_HEADS_PER_CHAIN))
+        out.push({ space: chain.space, author: chain.author, seq: head.seq, head: head.id })
     }
     return out
   }
 
-  /** Applied length of one chain. */
+  /** The highest position applied of one chain. */
   chainLength(space: string, author: string): number {
     return this.#chains.get(chainKey(space, author))?.seq ?? 0
+  }
+
+  /** True when the commit at this position with this id is applied (sync support). */
+  hasCommit(space: string, author: string, seq: number, id: Uint8Array): boolean {
+    return this.#chains.get(chainKey(space, author))?.get(seq, id) !== undefined
+  }
+
+  /** True when the chain holds more than one commit at `seq`: its key forked there (sync support). */
+  isForkedAt(space: string, author: string, seq: number): boolean {
+    return this.#chains.get(chainKey(space, author))?.forkedAt(seq) === true
+  }
+
+  /**
+   * Commits a peer can look for to find where its copy of a chain and ours part (sync support): our heads,
+   * then commits on the path to our tip at exponentially spaced positions below `below`.
+   */
+  chainSample(space: string, author: string, below: number): CommitRef[] {
+    const chain = this.#chains.get(chainKey(space, author))
+    if (chain === undefined) return []
+    const out = new Set<ChainNode>(chain.heads(MAX_HEADS_PER_CHAIN))
+    for (const node of chain.sample(below)) out.add(node)
+    return [...out].map((node) => ({ seq: node.seq, id: node.id }))
+  }
+
+  /**
+   * Reads from the store, in batches and parents first, the commits of one chain that a peer holding
+   * `heads` (and so all their ancestors) lacks (sync support). Heads this replica does not hold are
+   * ignored. Only durable commits are returned.
+   */
+  async *readMissing(
+    space: string,
+    author: string,
+    heads: readonly CommitRef[],
+    options?: AbortOptions
+  ): AsyncGenerator<MissingCommits> {
+    this.#requireStarted()
+    const chain = this.#chains.get(chainKey(space, author))
+    if (chain === undefined) return
+    const have: ChainNode[] = []
+    for (const head of heads) {
+      const node = chain.get(head.seq, head.id)
+      if (node !== undefined) have.push(node)
+    }
+    for (const range of chain.missing(have)) {
+      for (let from = range.from; from <= range.to; from += 512) {
+        const to = Math.min(range.to, from + 511)
+        let envelopes = await this.#store.readChain(space, author, from, to, options)
+        // Where the chain forked, a position holds commits of several branches: keep this branch's.
+        if (chain.forkSeq > 0 && to >= chain.forkSeq) {
+          envelopes = envelopes.filter((envelope) => {
+            const node = chain.findForked(commitId(envelope.subarray(SIGNATURE_BYTES)))
+            return node === undefined || node.branch === range.branch
+          })
+        }
+        // A branch has one commit per position, and durable commits are a prefix of it.
+        if (envelopes.length > 0) yield { envelopes, seq: from + envelopes.length - 1 }
+      }
+    }
+  }
+
+  /**
+   * Every chain whose key signed more than one commit for one position, by space and author. Each is
+   * proven by two validly signed commits, which sync carries to every replica of the space; the report is
+   * rebuilt from the store on restart.
+   */
+  forks(): ChainFork[] {
+    const out: ChainFork[] = []
+    for (const chain of this.#chains.values()) {
+      const fork = forkOf(chain)
+      if (fork !== undefined) out.push(fork)
+    }
+    return out.sort((a, b) => compareText(a.space, b.space) || compareText(a.author, b.author))
+  }
+
+  /** The fork of one chain, or `undefined` while its key signed one commit per position. */
+  forkStatus(space: string, author: string): ChainFork | undefined {
+    const chain = this.#chains.get(chainKey(space, author))
+    return chain === undefined ? undefined : forkOf(chain)
   }
 
   /** Reads stored envelopes of one chain (for sync). Only durable commits are returned. */
@@ -1822,6 +2048,36 @@ class TransactionBuilder implements Transaction {
 
 function chainKey(space: string, author: string): string {
   return `${space}\n${author}`
+}
+
+/** What a commit naming `nodes` (owner commits) declares it had seen. */
+function seenOf(nodes: readonly ChainNode[]): SeenOwnerCommit {
+  if (nodes.length === 0) return NOTHING_SEEN
+  let seq = 0
+  let maxHlc = -1
+  for (const node of nodes) {
+    if (node.seq > seq) seq = node.seq
+    if (node.maxHlc > maxHlc) maxHlc = node.maxHlc
+  }
+  return { nodes, seq, maxHlc }
+}
+
+function forkOf(chain: ChainTree): ChainFork | undefined {
+  if (chain.forkSeq === 0) return undefined
+  return {
+    space: chain.space,
+    author: chain.author,
+    seq: chain.forkSeq,
+    commits: chain
+      .at(chain.forkSeq)
+      .map((node) => node.id)
+      .sort(compareBytes)
+      .map(toHex)
+  }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 function toStored(commit: Commit): StoredCommit {

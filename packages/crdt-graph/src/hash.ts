@@ -54,3 +54,12 @@ export function toHex(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i] as number]
   return out
 }
+
+/** Byte order of two byte strings (ids are compared this way wherever an order is needed). */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.byteLength && i < b.byteLength; i++) {
+    const d = (a[i] as number) - (b[i] as number)
+    if (d !== 0) return d
+  }
+  return a.byteLength - b.byteLength
+}

@@ -38,13 +38,16 @@ export {
   type CommitOp,
   DEFAULT_COMMIT_LIMITS,
   decodeCommit,
+  MAX_SEEN_COMMITS,
   SIGNATURE_BYTES
 } from './commit.js'
 export * from './errors.js'
 export type { Listener, TypedEmitter } from './events.js'
 export {
+  type ChainFork,
   type ChainHead,
   type CommitReceipt,
+  type CommitRef,
   createGraph,
   type FieldState,
   Graph,
@@ -54,6 +57,7 @@ export {
   type HistoryEntry,
   type IngestOptions,
   type IngestResult,
+  type MissingCommits,
   type SubscribeFilter,
   type Transaction,
   type TraversalStep,
@@ -82,10 +86,12 @@ export {
   decodeSyncMessage,
   encodeCommits,
   encodeHello,
+  encodeProbe,
   type HelloMessage,
   inflateSyncMessage,
   type MisbehaviourReason,
   SYNC_PROTOCOL_ID,
+  type ProbeMessage,
   SYNC_PROTOCOL_VERSION,
   type SyncLimits,
   type SyncMessage,

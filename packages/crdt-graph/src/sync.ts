@@ -1,7 +1,7 @@
 import { type CanonicalValue, decodeCanonical, encodeCanonical, equalBytes } from '@araliya/identity'
 import { type BackoffPolicy, backoffDelay, type Origin, TooLargeError } from '@araliya/interface'
 import { type Logger, logger } from '@libp2p/logger'
-import type { Commit } from './commit.js'
+import { type Commit, commitId, SIGNATURE_BYTES } from './commit.js'
 import {
   BackdatedCommitError,
   InvalidSignatureError,
@@ -9,8 +9,8 @@ import {
   TooManyEntriesError,
   UnauthorizedWriteError
 } from './errors.js'
-import type { Graph, IngestResult } from './graph.js'
-import { sha256 } from './hash.js'
+import type { ChainHead, CommitRef, Graph, IngestResult } from './graph.js'
+import { sha256, toHex } from './hash.js'
 import { isSpace } from './model.js'
 import { monotonicMs } from './yield.js'
 
@@ -22,15 +22,24 @@ export const SYNC_PROTOCOL_ID = '/araliya/graph-sync/1.0.0'
 const TYPE_HELLO = 1
 const TYPE_COMMITS = 2
 const TYPE_COMMITS_DEFLATE = 3
+const TYPE_PROBE = 4
+/** Most commits one chain entry of a probe may list (16 heads and the samples of a 2^53-long path). */
+const MAX_PROBE_REFS = 128
+/** Most chains one probe message may list (senders split longer probes). */
+const MAX_PROBE_CHAINS = 256
+/** The most CBOR data items one chain entry of a probe takes: `[space, author, [[seq, id], …]]`. */
+const PROBE_ITEMS_PER_CHAIN = 4 + 3 * MAX_PROBE_REFS
+/** CBOR items of a probe besides its chain entries (the map, its keys, `r`, the array). */
+const PROBE_BASE_ITEMS = 16
 /** Commit batches smaller than this are sent uncompressed. */
 const COMPRESS_THRESHOLD = 4096
 /** Senders put at most this many commits in one message (receivers accept `maxCommitsPerMessage`). */
 const MAX_COMMITS_SENT_PER_MESSAGE = 1024
 /**
  * The most CBOR data items one version-vector entry may take (its array and what is inside), for the
- * work budget of a hello: today an entry is 4 items (`[space, author, seq]`); the rest is headroom.
+ * work budget of a hello: an entry is 5 items (`[space, author, seq, head]`). Update it with the shape.
  */
-const HELLO_ITEMS_PER_VECTOR_ENTRY = 6
+const HELLO_ITEMS_PER_VECTOR_ENTRY = 5
 /** CBOR items of a hello besides its vector entries and spaces (the map, its keys, `r`, the arrays). */
 const HELLO_BASE_ITEMS = 16
 /**
@@ -59,9 +68,11 @@ export interface SyncLimits {
    */
   maxCommitsPerMessage: number
   /**
-   * Most version-vector entries (chains) in a hello. Default 100,000. Hellos are counted before they are
-   * decoded: one whose `v` (or `s`) array declares more entries than this (or `maxSpaces`), or that holds
-   * more CBOR items than `16 + maxSpaces + 6 × maxVectorEntries`, is refused (`TooManyEntriesError`).
+   * Most version-vector entries (chain heads: one per chain, one per branch head where a key forked) in a
+   * hello. Default 100,000. Hellos are counted before they are decoded: one whose `v` (or `s`) array
+   * declares more entries than this (or `maxSpaces`), or that holds more CBOR items than
+   * `16 + maxSpaces + 5 × maxVectorEntries`, is refused (`TooManyEntriesError`). Probes are counted the
+   * same way: at most 256 chains of at most 128 commits each (`16 + 256 × 388` items).
    */
   maxVectorEntries: number
   /** Most spaces a hello may ask for. Default 10,000. */
@@ -80,8 +91,11 @@ export const DEFAULT_SYNC_LIMITS: SyncLimits = Object.freeze({
 /** "Here is how far I have every chain; send me what I lack (only in `spaces`, when given)". */
 export interface HelloMessage {
   readonly type: 'hello'
-  /** `[space, author, seq]` for every chain the sender has in the spaces it wants. */
-  readonly vector: ReadonlyArray<readonly [string, string, number]>
+  /**
+   * `[space, author, seq, head]` for every head of every chain the sender has in the spaces it wants:
+   * one entry per chain (its commit at its highest position), one per branch where the chain's key forked.
+   */
+  readonly vector: ReadonlyArray<readonly [string, string, number, Uint8Array]>
   /** The spaces (owner addresses) the sender wants; `null` for all. */
   readonly spaces: readonly string[] | null
   /** True when the receiver should answer with its own hello (so both sides fill each other's gaps). */
@@ -94,8 +108,21 @@ export interface CommitsMessage {
   readonly envelopes: readonly Uint8Array[]
 }
 
+/**
+ * "My copy of these chains and yours part somewhere: here are commits I hold (my heads, then commits at
+ * exponentially spaced positions on the path to my tip); send me what I lack above the ones you hold."
+ * Sent when a hello shows that the two copies of a chain differ at a position (a forked key).
+ */
+export interface ProbeMessage {
+  readonly type: 'probe'
+  /** `[space, author, [[seq, id], …]]` per chain. */
+  readonly chains: ReadonlyArray<readonly [string, string, ReadonlyArray<readonly [number, Uint8Array]>]>
+  /** True when the receiver should probe back where it lacks something (false on a probe that answers one). */
+  readonly reply: boolean
+}
+
 /** A decoded sync message. */
-export type SyncMessage = HelloMessage | CommitsMessage
+export type SyncMessage = HelloMessage | CommitsMessage | ProbeMessage
 
 /** Encodes a hello message. */
 export function encodeHello(message: Omit<HelloMessage, 'type'>): Uint8Array {
@@ -107,6 +134,19 @@ export function encodeHello(message: Omit<HelloMessage, 'type'>): Uint8Array {
   const out = new Uint8Array(2 + payload.byteLength)
   out[0] = SYNC_PROTOCOL_VERSION
   out[1] = TYPE_HELLO
+  out.set(payload, 2)
+  return out
+}
+
+/** Encodes a probe message. */
+export function encodeProbe(message: Omit<ProbeMessage, 'type'>): Uint8Array {
+  const payload = encodeCanonical({
+    c: message.chains as unknown as CanonicalValue,
+    r: message.reply
+  })
+  const out = new Uint8Array(2 + payload.byteLength)
+  out[0] = SYNC_PROTOCOL_VERSION
+  out[1] = TYPE_PROBE
   out.set(payload, 2)
   return out
 }
@@ -150,18 +190,58 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
   if (bytes[1] === TYPE_COMMITS_DEFLATE) {
     throw new SyncProtocolError('compressed commits: pass the message through inflateSyncMessage() first')
   }
-  if (bytes[1] !== TYPE_HELLO) throw new SyncProtocolError(`unknown sync message type ${bytes[1]}`)
-  countHelloItems(bytes, l)
+  if (bytes[1] === TYPE_HELLO) {
+    const budget = HELLO_BASE_ITEMS + l.maxSpaces + l.maxVectorEntries * HELLO_ITEMS_PER_VECTOR_ENTRY
+    const other = Math.max(l.maxVectorEntries, l.maxSpaces)
+    countItems(bytes, 'hello', budget, (key) =>
+      key === 'v' ? l.maxVectorEntries : key === 's' ? l.maxSpaces : other
+    )
+    return decodeHello(bytes, l)
+  }
+  if (bytes[1] === TYPE_PROBE) {
+    countItems(
+      bytes,
+      'probe',
+      PROBE_BASE_ITEMS + MAX_PROBE_CHAINS * PROBE_ITEMS_PER_CHAIN,
+      () => MAX_PROBE_CHAINS
+    )
+    return decodeProbe(bytes, l)
+  }
+  throw new SyncProtocolError(`unknown sync message type ${bytes[1]}`)
+}
+
+function decodeMap(
+  bytes: Uint8Array,
+  limits: SyncLimits,
+  what: string,
+  depth: number
+): Record<string, CanonicalValue> {
   let raw: CanonicalValue
   try {
-    raw = decodeCanonical(bytes.subarray(2), { maxBytes: l.maxMessageBytes, maxDepth: 4 })
+    raw = decodeCanonical(bytes.subarray(2), { maxBytes: limits.maxMessageBytes, maxDepth: depth })
   } catch (err) {
-    throw new SyncProtocolError(`hello is not canonical CBOR: ${(err as Error).message}`, { cause: err })
+    throw new SyncProtocolError(`${what} is not canonical CBOR: ${(err as Error).message}`, { cause: err })
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
-    throw new SyncProtocolError('hello is not a map')
+    throw new SyncProtocolError(`${what} is not a map`)
   }
-  const map = raw as Record<string, CanonicalValue>
+  return raw as Record<string, CanonicalValue>
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 128
+}
+
+function isPosition(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1
+}
+
+function isId(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.byteLength === 32
+}
+
+function decodeHello(bytes: Uint8Array, l: SyncLimits): HelloMessage {
+  const map = decodeMap(bytes, l, 'hello', 4)
   if (Object.keys(map).length !== 3) throw new SyncProtocolError('hello has exactly the keys v, s, r')
   const vector = map.v
   const spaces = map.s
@@ -173,24 +253,20 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
   for (const entry of vector) {
     if (
       !Array.isArray(entry) ||
-      entry.length !== 3 ||
-      typeof entry[0] !== 'string' ||
-      typeof entry[1] !== 'string' ||
-      typeof entry[2] !== 'number' ||
-      !Number.isSafeInteger(entry[2]) ||
-      entry[2] < 0 ||
-      entry[0].length > 128 ||
-      entry[1].length > 128
+      entry.length !== 4 ||
+      !isText(entry[0]) ||
+      !isText(entry[1]) ||
+      !isPosition(entry[2]) ||
+      !isId(entry[3])
     ) {
-      throw new SyncProtocolError('hello v entries are [space, author, seq]')
+      throw new SyncProtocolError('hello v entries are [space, author, seq >= 1, 32-byte head id]')
     }
   }
   if (spaces !== null) {
     if (!Array.isArray(spaces) || spaces.length > l.maxSpaces) {
       throw new SyncProtocolError(`hello s must be null or an array of at most ${l.maxSpaces} spaces`)
     }
-    for (const space of spaces)
-      if (typeof space !== 'string' || space.length > 128) throw new SyncProtocolError('bad space')
+    for (const space of spaces) if (!isText(space)) throw new SyncProtocolError('bad space')
   }
   return {
     type: 'hello',
@@ -201,15 +277,15 @@ export function decodeSyncMessage(bytes: Uint8Array, limits: Partial<SyncLimits>
 }
 
 /**
- * Counts the CBOR data items of a hello before it is decoded and refuses it as soon as the count is over
- * the limits: an array directly inside the hello's map that declares more elements than its key allows
- * (`v`: `maxVectorEntries`, `s`: `maxSpaces`, any other key: the larger of the two), refused from its
- * header alone, or more items in all than a hello within the limits can hold. The walk costs one step
- * per item up to that budget, whatever the message's size. Anything it does not follow (indefinite
- * lengths, truncation, reserved values) is left to the decoder to refuse.
+ * Counts the CBOR data items of a hello or probe (`what`) before it is decoded and refuses it as soon as
+ * the count is over the limits: an array directly inside the message's map that declares more elements
+ * than `most(key)` allows (hello: `v` `maxVectorEntries`, `s` `maxSpaces`, any other key the larger of
+ * the two; probe: 256 chains), refused from its header alone, or more items in all than `budget`, what a
+ * message within the limits can hold. The walk costs one step per item up to that budget, whatever the
+ * message's size. Anything it does not follow (indefinite lengths, truncation, reserved values) is left
+ * to the decoder to refuse.
  */
-function countHelloItems(bytes: Uint8Array, limits: SyncLimits): void {
-  const budget = HELLO_BASE_ITEMS + limits.maxSpaces + limits.maxVectorEntries * HELLO_ITEMS_PER_VECTOR_ENTRY
+function countItems(bytes: Uint8Array, what: string, budget: number, most: (key: string) => number): void {
   // Items still to read in each open container; level 0 holds the one top-level item.
   const left: number[] = [1]
   let offset = 2
@@ -223,7 +299,7 @@ function countHelloItems(bytes: Uint8Array, limits: SyncLimits): void {
       continue
     }
     left[level] = (left[level] as number) - 1
-    if (++items > budget) throw new TooManyEntriesError('hello (CBOR items)', items, budget)
+    if (++items > budget) throw new TooManyEntriesError(`${what} (CBOR items)`, items, budget)
     if (offset >= bytes.byteLength) return
     const initial = bytes[offset++] as number
     const major = initial >> 5
@@ -244,13 +320,8 @@ function countHelloItems(bytes: Uint8Array, limits: SyncLimits): void {
       offset += argument
     } else if (major === 4) {
       if (level === 1 && !isKey) {
-        const most =
-          key === 'v'
-            ? limits.maxVectorEntries
-            : key === 's'
-              ? limits.maxSpaces
-              : Math.max(limits.maxVectorEntries, limits.maxSpaces)
-        if (argument > most) throw new TooManyEntriesError(`hello ${key || 'array'}`, argument, most)
+        const limit = most(key)
+        if (argument > limit) throw new TooManyEntriesError(`${what} ${key || 'array'}`, argument, limit)
       }
       left.push(argument)
     } else if (major === 5) {
@@ -259,6 +330,34 @@ function countHelloItems(bytes: Uint8Array, limits: SyncLimits): void {
       left[level] = (left[level] as number) + 1
     }
   }
+}
+
+function decodeProbe(bytes: Uint8Array, l: SyncLimits): ProbeMessage {
+  const map = decodeMap(bytes, l, 'probe', 5)
+  if (Object.keys(map).length !== 2) throw new SyncProtocolError('probe has exactly the keys c, r')
+  const chains = map.c
+  const reply = map.r
+  if (typeof reply !== 'boolean') throw new SyncProtocolError('probe r must be a boolean')
+  if (!Array.isArray(chains) || chains.length > MAX_PROBE_CHAINS) {
+    throw new SyncProtocolError(`probe c must be an array of at most ${MAX_PROBE_CHAINS} chains`)
+  }
+  for (const entry of chains) {
+    const refs = Array.isArray(entry) ? entry[2] : undefined
+    if (
+      !Array.isArray(entry) ||
+      entry.length !== 3 ||
+      !isText(entry[0]) ||
+      !isText(entry[1]) ||
+      !Array.isArray(refs) ||
+      refs.length > MAX_PROBE_REFS ||
+      !refs.every((ref) => Array.isArray(ref) && ref.length === 2 && isPosition(ref[0]) && isId(ref[1]))
+    ) {
+      throw new SyncProtocolError(
+        `probe c entries are [space, author, up to ${MAX_PROBE_REFS} [seq >= 1, 32-byte id]]`
+      )
+    }
+  }
+  return { type: 'probe', chains: chains as unknown as ProbeMessage['chains'], reply }
 }
 
 function readEnvelopes(bytes: Uint8Array, limits: SyncLimits): Uint8Array[] {
@@ -577,6 +676,8 @@ class GraphSyncPeer implements SyncPeer {
   readonly #now: () => number
   /** The highest seq of each chain sent to this peer in this session: asking again for less is a resend. */
   readonly #sent = new Map<string, number>()
+  /** Hex ids of the commits sent at positions where their chain forked (a position names none of them). */
+  readonly #sentForked = new Set<string>()
   /** Commits sent for the first time, and again, in this session (resends are bounded by the first). */
   #firstSends = 0
   #resends = 0
@@ -591,10 +692,11 @@ class GraphSyncPeer implements SyncPeer {
   #lastHello: Uint8Array | undefined
   #sameHelloCount = 0
   #repeatNotBefore = Number.NEGATIVE_INFINITY
-  /** The same for the last hello received and answered: a repeat within its window gets no resend. */
-  #lastAsked: Uint8Array | undefined
-  #sameAskCount = 0
-  #askRepeatNotBefore = Number.NEGATIVE_INFINITY
+  /** The last hello and the last probe received and answered: a repeat within its window gets no resend. */
+  readonly #askedHellos = new RepeatWindow()
+  readonly #askedProbes = new RepeatWindow()
+  /** Chains we sent a probe for since the peer's last hello (so probes answer probes only once). */
+  readonly #probed = new Set<string>()
 
   constructor(graph: Graph, init: SyncPeerInit) {
     this.#graph = graph
@@ -620,7 +722,7 @@ class GraphSyncPeer implements SyncPeer {
         return
       }
       if (!this.#remoteWants(commit.space)) return
-      if ((this.#remote.get(key(commit.space, commit.author)) ?? 0) >= commit.seq) return
+      if (this.#remoteHas(commit)) return
       this.#outbox.push(commit)
       if (!this.#flushScheduled) {
         this.#flushScheduled = true
@@ -722,6 +824,10 @@ class GraphSyncPeer implements SyncPeer {
       await this.#onHello(message, bytes ?? encodeHello(message))
       return
     }
+    if (message.type === 'probe') {
+      await this.#onProbe(message, bytes ?? encodeProbe(message))
+      return
+    }
     const envelopes = message.envelopes
     this.stats.commitsReceived += envelopes.length
     if (envelopes.length === 0) return
@@ -795,89 +901,188 @@ class GraphSyncPeer implements SyncPeer {
 
   async #onHello(message: HelloMessage, bytes: Uint8Array): Promise<void> {
     // The same hello again within the window of the last one answered: a duplicate, or one that crossed
-    // our answer. It gets what was never sent, not a resend; after the window it may get one.
-    const digest = sha256(bytes)
-    const now = this.#now()
-    const same = this.#lastAsked !== undefined && equalBytes(digest, this.#lastAsked)
-    const repeat = same && now < this.#askRepeatNotBefore
-    if (!repeat) {
-      this.#sameAskCount = same ? this.#sameAskCount + 1 : 1
-      this.#lastAsked = digest
-      this.#askRepeatNotBefore = now + backoffDelay(this.#sameAskCount, HELLO_BACKOFF)
-    }
+    // our answer. It gets what was never sent, not a resend (and no probe); after the window it may.
+    const repeat = this.#askedHellos.repeats(bytes, this.#now())
     const asked = message.spaces === null ? null : new Set(message.spaces.filter((space) => isSpace(space)))
     this.#remoteSpaces = asked
     // Answer a hello with our own only when ours is not already on its way: when both sides start at once
     // each answers the other's hello with commits, and a second round of hellos would send everything twice.
     // A repeat of a hello just answered (a duplicate) is not answered again either.
     const answer = message.reply && !this.#helloOutstanding && !repeat
+    // The peer gets our heads (our hello answers this one, or this one answers ours) and sends what we
+    // lack by itself, unless it sent an unprompted hello that asks for no answer (a gap hello).
+    const peerGetsOurHeads = message.reply || this.#helloOutstanding
     this.#helloOutstanding = false
-    const theirs = new Map<string, number>()
-    for (const [space, author, seq] of message.vector) {
-      theirs.set(key(space, author), seq)
-      this.#noteRemote(space, author, seq)
-    }
+    if (!repeat) this.#probed.clear()
+    const theirs = groupHeads(
+      message.vector.map(([space, author, seq, head]) => ({ space, author, seq, head }))
+    )
+    for (const chain of theirs.values()) this.#noteRemote(chain.space, chain.author, chain.seq)
     if (answer) await this.#replyHello()
-    const heads = this.#graph
-      .versionVector()
-      .filter((head) => (asked === null || asked.has(head.space)) && this.#share(head.space))
-      .filter((head) => head.seq > (theirs.get(key(head.space, head.author)) ?? 0))
+    const chains = [...groupHeads(this.#graph.versionVector()).values()]
+      .filter((chain) => (asked === null || asked.has(chain.space)) && this.#share(chain.space))
       // Owners' chains first: other authors' commits depend on the grants in them.
       .sort((a, b) => Number(b.author === b.space) - Number(a.author === a.space))
-    let batch: Uint8Array[] = []
-    let size = 0
-    for (const head of heads) {
-      const k = key(head.space, head.author)
-      const claimed = theirs.get(k) ?? 0
-      const sentBefore = this.#sent.get(k) ?? 0
-      // What this session already sent and the peer asks for again (a duplicated or crossed hello, or a
-      // lost message) comes out of the resend allowance, so no run of hellos makes us send it over and over.
-      const again = Math.min(sentBefore, head.seq) - claimed
-      if (again > 0) {
-        if (repeat || this.#resends + again > this.#firstSends + RESEND_ALLOWANCE) {
-          this.stats.resendsRefused += again
-          this.#log(
-            '%s asked again for %d commits of %s; %s',
-            this.peer,
-            again,
-            k,
-            repeat ? 'the same hello was answered moments ago' : 'resend allowance used up'
-          )
-          continue
-        }
-        this.#resends += again
-        this.stats.commitsResent += again
-      }
-      let from = claimed + 1
-      while (from <= head.seq) {
-        const to = Math.min(head.seq, from + 511)
-        const envelopes = await this.#graph.readChain(head.space, head.author, from, to)
-        if (envelopes.length === 0) break
-        for (const envelope of envelopes) {
-          if (
-            batch.length >= MAX_COMMITS_SENT_PER_MESSAGE ||
-            (size + envelope.byteLength > this.#target && batch.length > 0)
-          ) {
-            await this.#sendCommits(batch)
-            batch = []
-            size = 0
-          }
-          batch.push(envelope)
-          size += envelope.byteLength + 4
-        }
-        from += envelopes.length
-      }
-      this.#noteSent(k, Math.max(claimed, sentBefore), from - 1)
-      this.#noteRemote(head.space, head.author, from - 1)
+    const batch = new Batch(this.#target, (envelopes) => this.#sendCommits(envelopes))
+    const probes: ProbeChain[] = []
+    for (const chain of chains) {
+      const peer = theirs.get(key(chain.space, chain.author))
+      const probe = await this.#answerChain(batch, chain, peer, peerGetsOurHeads, repeat)
+      if (probe !== undefined && !repeat) probes.push(probe)
     }
-    if (batch.length > 0) await this.#sendCommits(batch)
+    await batch.flush()
+    if (probes.length > 0) await this.#sendProbe(probes, true)
   }
 
-  /** Records that commits of chain `k` up to `last` were sent; those above `before` were first sends. */
-  #noteSent(k: string, before: number, last: number): void {
-    if (last <= before) return
-    this.#firstSends += last - before
-    this.#sent.set(k, last)
+  /**
+   * What a hello asks of one of our chains: the commits the peer lacks when we hold every head it listed;
+   * otherwise a probe to find where the two copies part (or nothing, when the peer is only ahead of us and
+   * learns our heads anyway).
+   */
+  async #answerChain(
+    batch: Batch,
+    ours: ChainHeads,
+    peer: ChainHeads | undefined,
+    peerGetsOurHeads: boolean,
+    repeat: boolean
+  ): Promise<ProbeChain | undefined> {
+    const { space, author } = ours
+    const heads = peer?.heads ?? []
+    const unknown = heads.filter((head) => !this.#graph.hasCommit(space, author, head.seq, head.id))
+    if (unknown.length === 0) {
+      // The common case: our chain never forked and the peer holds its head.
+      if (ours.heads.length === 1 && (peer?.seq ?? 0) >= ours.seq) return undefined
+      await this.#sendMissing(batch, space, author, heads, repeat)
+      return undefined
+    }
+    // The peer holds commits of this chain that we lack. One at or below our highest position proves the
+    // two copies part there (a forked key): find where. One above it may just mean the peer is ahead: a
+    // peer that gets our heads sends that by itself, otherwise ask.
+    if (peerGetsOurHeads && unknown.every((head) => head.seq > ours.seq)) return undefined
+    return this.#probeFor(space, author, minSeq(unknown))
+  }
+
+  /**
+   * Sends what the prober lacks above the commits it listed that we hold; probes back once where we lack.
+   * Probe answers come out of the same resend allowance as hello answers, and the same probe again
+   * within the window of the last one answered gets no resend and no probe back.
+   */
+  async #onProbe(message: ProbeMessage, bytes: Uint8Array): Promise<void> {
+    const repeat = this.#askedProbes.repeats(bytes, this.#now())
+    const batch = new Batch(this.#target, (envelopes) => this.#sendCommits(envelopes))
+    const back: ProbeChain[] = []
+    for (const [space, author, refs] of message.chains) {
+      if (!isSpace(space) || !this.#share(space)) continue
+      const held: CommitRef[] = []
+      const lacking: CommitRef[] = []
+      for (const [seq, id] of refs) {
+        ;(this.#graph.hasCommit(space, author, seq, id) ? held : lacking).push({ seq, id })
+      }
+      await this.#sendMissing(batch, space, author, held, repeat)
+      const probed = this.#probed.has(key(space, author))
+      if (
+        !repeat &&
+        message.reply &&
+        lacking.length > 0 &&
+        !probed &&
+        this.#graph.chainLength(space, author) > 0
+      ) {
+        back.push(this.#probeFor(space, author, minSeq(lacking)))
+      }
+    }
+    await batch.flush()
+    if (back.length > 0) await this.#sendProbe(back, false)
+  }
+
+  /**
+   * Queues what a peer holding `heads` lacks of one chain; afterwards it is believed to have it. What this
+   * session already sent and the peer asks for again (a duplicated or crossed hello or probe, or a lost
+   * message) comes out of the resend allowance (`sent + 64`), so no run of hellos or probes makes us send
+   * it over and over; a `repeat` (the same request within its window) gets no resend at all.
+   */
+  async #sendMissing(
+    batch: Batch,
+    space: string,
+    author: string,
+    heads: readonly CommitRef[],
+    repeat: boolean
+  ): Promise<void> {
+    let refused = 0
+    for await (const { envelopes, seq } of this.#graph.readMissing(space, author, heads)) {
+      const from = seq - envelopes.length + 1
+      // A batch read (up to 512 commits of one branch) is resent whole or not at all.
+      const sentBefore = envelopes.map((envelope, i) => this.#wasSent(space, author, from + i, envelope))
+      const again = sentBefore.filter(Boolean).length
+      const resend = again === 0 || (!repeat && this.#resends + again <= this.#firstSends + RESEND_ALLOWANCE)
+      if (again > 0 && resend) {
+        this.#resends += again
+        this.stats.commitsResent += again
+      } else {
+        refused += again
+      }
+      for (let i = 0; i < envelopes.length; i++) {
+        const envelope = envelopes[i] as Uint8Array
+        if (sentBefore[i] === true && !resend) continue
+        this.#noteSent(space, author, from + i, envelope)
+        await batch.add(envelope)
+      }
+      // Only what was read counts: a commit not durable yet goes out live once it is.
+      this.#noteRemote(space, author, seq)
+    }
+    if (refused > 0) {
+      this.stats.resendsRefused += refused
+      this.#log(
+        '%s asked again for %d commits of %s by %s; %s',
+        this.peer,
+        refused,
+        space,
+        author,
+        repeat ? 'the same request was answered moments ago' : 'resend allowance used up'
+      )
+    }
+  }
+
+  /** True when this session sent the commit at `seq` of a chain (its envelope, or its id) before. */
+  #wasSent(space: string, author: string, seq: number, envelope: Uint8Array, id?: Uint8Array): boolean {
+    // Where the key forked, a position names several commits: which went out is remembered by id.
+    if (this.#graph.isForkedAt(space, author, seq))
+      return this.#sentForked.has(toHex(id ?? commitId(envelope.subarray(SIGNATURE_BYTES))))
+    return seq <= (this.#sent.get(key(space, author)) ?? 0)
+  }
+
+  /**
+   * Records that the commit at `seq` of a chain (its envelope, or its id) goes to the peer; a first send
+   * (one this session had not sent before) is counted towards the resend allowance.
+   */
+  #noteSent(space: string, author: string, seq: number, envelope: Uint8Array, id?: Uint8Array): void {
+    if (this.#wasSent(space, author, seq, envelope, id)) return
+    this.#firstSends++
+    const k = key(space, author)
+    if (this.#graph.isForkedAt(space, author, seq))
+      this.#sentForked.add(toHex(id ?? commitId(envelope.subarray(SIGNATURE_BYTES))))
+    if (seq > (this.#sent.get(k) ?? 0)) this.#sent.set(k, seq)
+  }
+
+  #probeFor(space: string, author: string, below: number): ProbeChain {
+    this.#probed.add(key(space, author))
+    const refs = this.#graph.chainSample(space, author, below).map((ref) => [ref.seq, ref.id] as const)
+    return [space, author, refs]
+  }
+
+  async #sendProbe(chains: ProbeChain[], reply: boolean): Promise<void> {
+    for (let start = 0; start < chains.length; start += MAX_PROBE_CHAINS) {
+      const bytes = encodeProbe({ chains: chains.slice(start, start + MAX_PROBE_CHAINS), reply })
+      const job = this.#sendTail.then(() => this.#emit(bytes))
+      this.#sendTail = job.catch(() => {})
+      await job
+    }
+  }
+
+  /** True when the peer is believed to hold `commit` (live forwarding skips it). */
+  #remoteHas(commit: Commit): boolean {
+    if ((this.#remote.get(key(commit.space, commit.author)) ?? 0) < commit.seq) return false
+    // Where the key forked, a position says nothing about which of its commits the peer holds.
+    return !this.#graph.isForkedAt(commit.space, commit.author, commit.seq)
   }
 
   #flushOutbox(): void {
@@ -888,10 +1093,9 @@ class GraphSyncPeer implements SyncPeer {
     let size = 0
     const sends: Promise<void>[] = []
     for (const commit of commits) {
-      const k = key(commit.space, commit.author)
-      if ((this.#remote.get(k) ?? 0) >= commit.seq) continue
-      this.#remote.set(k, commit.seq)
-      this.#noteSent(k, this.#sent.get(k) ?? 0, commit.seq)
+      if (this.#remoteHas(commit)) continue
+      this.#noteRemote(commit.space, commit.author, commit.seq)
+      this.#noteSent(commit.space, commit.author, commit.seq, commit.envelope, commit.id)
       if (
         batch.length >= MAX_COMMITS_SENT_PER_MESSAGE ||
         (size + commit.envelope.byteLength > this.#target && batch.length > 0)
@@ -921,7 +1125,7 @@ class GraphSyncPeer implements SyncPeer {
   #helloBytes(reply: boolean): Uint8Array {
     const vector = this.#graph
       .versionVector(this.#wanted)
-      .map((head) => [head.space, head.author, head.seq] as const)
+      .map((head) => [head.space, head.author, head.seq, head.head] as const)
     const spaces = this.#wanted === undefined ? null : [...this.#wanted].sort()
     return encodeHello({ vector, spaces, reply })
   }
@@ -983,4 +1187,88 @@ class GraphSyncPeer implements SyncPeer {
 
 function key(space: string, author: string): string {
   return `${space}\n${author}`
+}
+
+type ProbeChain = readonly [string, string, ReadonlyArray<readonly [number, Uint8Array]>]
+
+interface ChainHeads {
+  readonly space: string
+  readonly author: string
+  /** The highest position among the heads. */
+  seq: number
+  readonly heads: CommitRef[]
+}
+
+/** Groups version-vector entries (one per head) by chain. */
+function groupHeads(vector: Iterable<ChainHead>): Map<string, ChainHeads> {
+  const out = new Map<string, ChainHeads>()
+  for (const { space, author, seq, head } of vector) {
+    const k = key(space, author)
+    const chain = out.get(k)
+    if (chain === undefined) out.set(k, { space, author, seq, heads: [{ seq, id: head }] })
+    else {
+      chain.heads.push({ seq, id: head })
+      if (seq > chain.seq) chain.seq = seq
+    }
+  }
+  return out
+}
+
+function minSeq(refs: readonly CommitRef[]): number {
+  let min = Number.POSITIVE_INFINITY
+  for (const ref of refs) if (ref.seq < min) min = ref.seq
+  return min
+}
+
+/** Collects envelopes into commits messages of about `target` bytes. */
+class Batch {
+  #envelopes: Uint8Array[] = []
+  #size = 0
+  readonly #target: number
+  readonly #send: (envelopes: Uint8Array[]) => Promise<void>
+
+  constructor(target: number, send: (envelopes: Uint8Array[]) => Promise<void>) {
+    this.#target = target
+    this.#send = send
+  }
+
+  async add(envelope: Uint8Array): Promise<void> {
+    if (
+      this.#envelopes.length >= MAX_COMMITS_SENT_PER_MESSAGE ||
+      (this.#size + envelope.byteLength > this.#target && this.#envelopes.length > 0)
+    )
+      await this.flush()
+    this.#envelopes.push(envelope)
+    this.#size += envelope.byteLength + 4
+  }
+
+  async flush(): Promise<void> {
+    if (this.#envelopes.length === 0) return
+    const envelopes = this.#envelopes
+    this.#envelopes = []
+    this.#size = 0
+    await this.#send(envelopes)
+  }
+}
+
+/**
+ * The last request of one kind (hello or probe) received and answered: the same bytes again within its
+ * window (backoff from 1 s, doubling to 30 s, per repeat in a row) is a repeat.
+ */
+class RepeatWindow {
+  /** A digest, not the bytes: a hello carries a whole version vector (megabytes), and this is per peer. */
+  #last: Uint8Array | undefined
+  #count = 0
+  #notBefore = Number.NEGATIVE_INFINITY
+
+  /** True when `bytes` repeat the last request within its window; otherwise it becomes the last one. */
+  repeats(bytes: Uint8Array, now: number): boolean {
+    const digest = sha256(bytes)
+    const same = this.#last !== undefined && equalBytes(digest, this.#last)
+    if (same && now < this.#notBefore) return true
+    this.#count = same ? this.#count + 1 : 1
+    this.#last = digest
+    this.#notBefore = now + backoffDelay(this.#count, HELLO_BACKOFF)
+    return false
+  }
 }

@@ -3,7 +3,16 @@ import type { Identity } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
 import { decodeCommit, type Graph, UnauthorizedWriteError } from '../src/index.js'
 import { toHex } from '../src/hash.js'
-import { allEnvelopes, forge, fromHex, ManualClock, snapshot, startGraph, testIdentity } from './helpers.js'
+import {
+  allEnvelopes,
+  forge,
+  fromHex,
+  headIds,
+  ManualClock,
+  snapshot,
+  startGraph,
+  testIdentity
+} from './helpers.js'
 
 function idOf(envelope: Uint8Array): string {
   return toHex(decodeCommit(envelope).id)
@@ -99,6 +108,7 @@ describe('authority', () => {
       prev: fromHex(chainIds),
       clock: clock.ms * 1024,
       dep: 1,
+      seen: headIds(a, owner.address, owner.address),
       ops: [
         ['private/1', 'text', 0, 'out of scope'],
         ['memory/1', 'text', 1],
@@ -119,6 +129,7 @@ describe('authority', () => {
       prev: fromHex(chainIds),
       clock: (clock.ms - 61_000 + 10) * 1024,
       dep: 1,
+      seen: headIds(a, owner.address, owner.address),
       ops: [
         ['memory/4', 'text', 0, 'in scope'],
         ['private/2', 'text', 1, 'out of scope']
@@ -164,6 +175,7 @@ describe('authority', () => {
       prev: fromHex(bHead),
       clock: clock.ms * 1024,
       dep: 2,
+      seen: headIds(a, owner.address, owner.address),
       ops: [['n', 'after', 0, 3]]
     })
     const envelopes = [...(await allEnvelopes(a)), ...(await allEnvelopes(b)), forgedAfter]
@@ -225,6 +237,11 @@ describe('backdating', () => {
     const clock = new ManualClock()
     const t0 = clock.ms
     const a = await startGraph(owner, { now: clock.now })
+    /** The id of the owner commit at `seq` (what a writer that had seen it names in `h`). */
+    const ownerAt = async (seq: number) => {
+      const chain = (await allEnvelopes(a)).map((envelope) => decodeCommit(envelope))
+      return [chain.find((commit) => commit.author === space && commit.seq === seq)?.id as Uint8Array]
+    }
     const devices = await Promise.all([d1, d2, d3, d4].map((d) => startGraph(d, { now: clock.now })))
     const [b1, b2, b3, b4] = devices as [Graph, Graph, Graph, Graph]
     await a.grant(d1.address, { ...everything, rights: [...everything.rights] }, { expiresAt: t0 + 60_000 }) // O1
@@ -272,6 +289,7 @@ describe('backdating', () => {
         prev: fromHex(e1.id),
         clock: (t0 + 30) * 1024,
         dep: 6,
+        seen: await ownerAt(6),
         ops: [['n1', 'late', 0, 'backdated']]
       }),
       // D2 has seen the revocation (position 5); stamps after O5 but before the revokedAt it names
@@ -281,6 +299,7 @@ describe('backdating', () => {
         prev: fromHex(c2.id),
         clock: (t0 + 40) * 1024,
         dep: 5,
+        seen: await ownerAt(5),
         ops: [['n2', 'late', 0, 'after the revocation']]
       }),
       // the owner's own chain going back in time
@@ -298,6 +317,7 @@ describe('backdating', () => {
         prev: fromHex(h3.id),
         clock: h3Stamp - 500 * 1024,
         dep: 6,
+        seen: await ownerAt(6),
         ops: [['n3', 'honest', 0, 'regressed']]
       }),
       // D4 declares an owner position behind the one its chain already declared
@@ -307,6 +327,7 @@ describe('backdating', () => {
         prev: fromHex(h4.id),
         clock: h4Stamp + 1024,
         dep: 4,
+        seen: await ownerAt(4),
         ops: [['n4', 'honest', 0, 'position went back']]
       })
     }
@@ -422,9 +443,14 @@ describe('pending buffer', () => {
       maxPendingUngrantedPerSpace: 8
     })
     expect((await replica.ingest(await allEnvelopes(a))).accepted).toBe(2)
+    // the owner's next commits, which the replica does not have yet
+    clock.advance(10)
+    for (let i = 0; i < 3; i++) await a.put(`${space}/y`, { i }) // O3, O4, O5
+    const ownerChain = await allEnvelopes(a)
+    const ownerAt = (seq: number) => [decodeCommit(ownerChain[seq - 1] as Uint8Array).id]
     clock.advance(10)
     const stamp = clock.ms * 1024
-    const gapped = (signer: Identity, into: string, dep: number, count: number) =>
+    const gapped = (signer: Identity, into: string, dep: number, seen: Uint8Array[], count: number) =>
       Promise.all(
         Array.from({ length: count }, (_, i) =>
           forge(signer, {
@@ -433,31 +459,30 @@ describe('pending buffer', () => {
             prev: new Uint8Array(32).fill(i + 1),
             clock: stamp + i,
             dep,
+            seen,
             ops: [['x', 'v', 0, `junk ${i}`]]
           })
         )
       )
     // validly signed, with a gap, at a position this replica has: judged at once and refused, never held
-    const judged = await replica.ingest(await gapped(stranger, space, 2, 30))
+    const judged = await replica.ingest(await gapped(stranger, space, 2, ownerAt(2), 30))
     expect(judged.rejected).toHaveLength(30)
     expect(judged.rejected.every((r) => UnauthorizedWriteError.isInstance(r.error))).toBe(true)
     expect(replica.pendingCount).toBe(0)
     // at a position it does not have yet (could be honest: a grant it has not received): bounded per space
-    await replica.ingest(await gapped(stranger, space, 5, 30))
+    await replica.ingest(await gapped(stranger, space, 5, ownerAt(5), 30))
     expect(replica.pendingCount).toBe(8)
     // … and in total, over every space
-    await replica.ingest(await gapped(stranger, elsewhere.address, 1, 30))
+    await replica.ingest(await gapped(stranger, elsewhere.address, 1, [new Uint8Array(32).fill(7)], 30))
     expect(replica.pendingCount).toBe(12)
     // strangers never take the place of the owner's or a granted device's commits
-    clock.advance(10)
-    for (let i = 0; i < 3; i++) await a.put(`${space}/y`, { i }) // O3, O4, O5
-    const ownerChain = await allEnvelopes(a)
     const deviceCommit = await forge(device, {
       space,
       seq: 1,
       prev: null,
       clock: (clock.ms + 1) * 1024,
       dep: 5,
+      seen: ownerAt(5),
       ops: [['d', 'v', 0, 'from the device']]
     })
     await replica.ingest([ownerChain[3] as Uint8Array, ownerChain[4] as Uint8Array, deviceCommit])

@@ -8,10 +8,11 @@ import {
   decodeCommitUsing,
   encodeCommitBody,
   encodeCommitBodyReference,
+  makeEnvelope,
   type OpTuple,
   type WireValue
 } from '../src/commit.js'
-import { createGraph, memoryStore } from '../src/index.js'
+import { CommitFormatError, createGraph, memoryStore } from '../src/index.js'
 import { testIdentity } from './helpers.js'
 
 describe('canonical encoding of commit bodies', () => {
@@ -40,6 +41,7 @@ describe('canonical encoding of commit bodies', () => {
           seq: fc.integer({ min: 1, max: 2 ** 40 }),
           clock: fc.maxSafeNat(),
           dep: fc.nat(),
+          seen: fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 3 }),
           prev: fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 })),
           ops: fc.array(op, { maxLength: 30 }),
           grants: fc.array(fc.uint8Array({ maxLength: 50 }), { maxLength: 2 }),
@@ -87,6 +89,14 @@ describe('the commit body reader', () => {
       { expiresAt: Date.now() + 60_000 }
     )
     const samples = await graph.readChain(me.address, me.address, 1, 2)
+    // and a grantee's commit, which names the owner commit it has seen (key h)
+    const device = createGraph({ identity: other, store: memoryStore() })
+    await device.start()
+    await device.ingest(samples)
+    await device.put(`${me.address}/p/1`, { v: 1 })
+    samples.push(...(await device.readChain(me.address, other.address, 1, 1)))
+    expect(decodeCommit(samples.at(-1) as Uint8Array).seen).toHaveLength(1)
+    await device.stop()
     await graph.stop()
     const reference = (body: Uint8Array) => decodeCanonical(body, { maxBytes: 1024 * 1024, maxDepth: 4 })
     const verdict = (envelope: Uint8Array, parse?: (body: Uint8Array) => CanonicalValue) => {
@@ -118,5 +128,39 @@ describe('the commit body reader', () => {
       ),
       { numRuns: 3000, seed: 12 }
     )
+  })
+})
+
+describe('the owner commits a commit has seen (key h)', () => {
+  it('is required exactly when d > 0, and holds 1 to 16 distinct ids in byte order', async () => {
+    const [owner, device] = [await testIdentity(94), await testIdentity(95)]
+    const id = (fill: number) => new Uint8Array(32).fill(fill)
+    const body = (dep: number, seen: Uint8Array[]) =>
+      makeEnvelope(
+        new Uint8Array(64),
+        encodeCommitBodyReference({
+          space: owner.address,
+          author: device.address,
+          seq: 1,
+          prev: null,
+          clock: 1,
+          dep,
+          seen,
+          ops: []
+        })
+      )
+    expect(decodeCommit(body(3, [id(1)])).seen).toEqual([id(1)])
+    expect(decodeCommit(body(3, [id(1), id(2)])).seen).toEqual([id(1), id(2)])
+    expect(decodeCommit(body(0, [])).seen).toEqual([])
+    for (const [dep, seen] of [
+      [3, []],
+      [0, [id(1)]],
+      [3, [id(2), id(1)]],
+      [3, [id(1), id(1)]],
+      [3, [new Uint8Array(31)]],
+      [3, Array.from({ length: 17 }, (_, i) => id(i))]
+    ] as Array<[number, Uint8Array[]]>) {
+      expect(() => decodeCommit(body(dep, seen)), `${dep} ${seen.length}`).toThrow(CommitFormatError)
+    }
   })
 })

@@ -81,13 +81,44 @@ export function shuffle<T>(items: T[], random: () => number): T[] {
 /** A small seeded PRNG (mulberry32). */
 export const seeded = seededRandom
 
-/** Signs a hand-made commit (what a hostile or buggy peer could send). */
+/**
+ * Signs a hand-made commit (what a hostile or buggy peer could send). A commit with `dep > 0` names the
+ * owner commits it has seen in `seen` (ids, any order; sorted here as the format requires).
+ */
 export async function forge(
   signer: Identity,
-  init: { space: string; seq: number; prev: Uint8Array | null; clock: number; dep?: number; ops: OpTuple[] }
+  init: {
+    space: string
+    seq: number
+    prev: Uint8Array | null
+    clock: number
+    dep?: number
+    seen?: Uint8Array[]
+    ops: OpTuple[]
+  }
 ): Promise<Uint8Array> {
-  const body = encodeCommitBody({ author: signer.address, dep: 0, ...init })
+  const seen = [...(init.seen ?? [])].sort(compareBytes)
+  if ((init.dep ?? 0) > 0 && seen.length === 0) {
+    throw new Error('forge: a commit with dep > 0 names the owner commits it has seen; pass seen')
+  }
+  const body = encodeCommitBody({ author: signer.address, dep: 0, ...init, seen })
   return makeEnvelope(await signer.sign(COMMIT_CONTEXT, body), body)
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.byteLength, b.byteLength); i++) {
+    const d = (a[i] as number) - (b[i] as number)
+    if (d !== 0) return d
+  }
+  return a.byteLength - b.byteLength
+}
+
+/** The ids of the heads (branch tips) a graph holds of one chain, highest first. */
+export function headIds(graph: Graph, space: string, author: string): Uint8Array[] {
+  return graph
+    .versionVector(new Set([space]))
+    .filter((head) => head.author === author)
+    .map((head) => head.head)
 }
 
 /** Hex to bytes. */

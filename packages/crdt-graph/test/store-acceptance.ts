@@ -77,6 +77,25 @@ export function graphStoreAcceptance(
       await cleanup?.()
     })
 
+    it('keeps every commit of a position that holds several (a forked key), each once', async () => {
+      const { store, reopen, cleanup } = await makeStore()
+      await store.open()
+      await store.append([fakeCommit('S', 'A', 1, 1), fakeCommit('S', 'A', 2, 2)], { clock: 1 })
+      await store.append([fakeCommit('S', 'A', 2, 7), fakeCommit('S', 'A', 3, 8)], { clock: 2 })
+      await store.append([fakeCommit('S', 'A', 2, 7)], { clock: 3 })
+      const read = async (from: GraphStore, a: number, b: number) =>
+        (await from.readChain('S', 'A', a, b)).map((e) => e[0] as number)
+      expect(await read(store, 1, 3)).toEqual([1, expect.any(Number), expect.any(Number), 8])
+      expect((await read(store, 2, 2)).sort()).toEqual([2, 7])
+      expect(await read(store, 3, 3)).toEqual([8])
+      await store.close()
+      const again = reopen()
+      await again.open()
+      expect((await read(again, 2, 2)).sort()).toEqual([2, 7])
+      await again.close()
+      await cleanup?.()
+    })
+
     it('refuses appends when closed', async () => {
       const { store, cleanup } = await makeStore()
       await expect(store.append([fakeCommit('S', 'A', 1, 1)], { clock: 1 })).rejects.toThrow(/open|closed/)

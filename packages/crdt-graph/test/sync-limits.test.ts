@@ -148,10 +148,13 @@ describe('sync messages: work is bounded, not only bytes', () => {
 
   it('hellos over the vector-entry limit are refused before they are decoded; the limit itself passes', () => {
     const limit = DEFAULT_SYNC_LIMITS.maxVectorEntries
-    const over = helloWith(Array.from({ length: limit + 1 }, (_, i) => ['', '', i]))
+    const head = new Uint8Array(32)
+    // [space, author, seq, head id]: 100,000 of them take more than 4 MiB, so the size limit is raised here
+    const roomy = { maxMessageBytes: 16 * 1024 * 1024 }
+    const over = helloWith(Array.from({ length: limit + 1 }, (_, i) => ['', '', i + 1, head]))
     const error = (() => {
       try {
-        decodeSyncMessage(over)
+        decodeSyncMessage(over, roomy)
       } catch (err) {
         return err
       }
@@ -160,8 +163,11 @@ describe('sync messages: work is bounded, not only bytes', () => {
     // refused from the array's declared length: the entries were not walked
     expect(TooManyEntriesError.isInstance(error)).toBe(true)
     expect((error as TooManyEntriesError).count).toBe(limit + 1)
-    expect(() => decodeSyncMessage(over, { maxVectorEntries: limit + 1 })).not.toThrow()
-    const atLimit = decodeSyncMessage(helloWith(Array.from({ length: limit }, (_, i) => ['', '', i])))
+    expect(() => decodeSyncMessage(over, { ...roomy, maxVectorEntries: limit + 1 })).not.toThrow()
+    const atLimit = decodeSyncMessage(
+      helloWith(Array.from({ length: limit }, (_, i) => ['', '', i + 1, head])),
+      roomy
+    )
     expect(atLimit.type === 'hello' && atLimit.vector.length).toBe(limit)
     // the spaces asked for are counted against their own limit the same way
     const spaces = Array.from({ length: DEFAULT_SYNC_LIMITS.maxSpaces + 1 }, (_, i) => `s${i}`)
@@ -261,7 +267,15 @@ describe('sync messages: work is bounded, not only bytes', () => {
     const text = fc.string({ maxLength: 60 })
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(text, text, fc.nat({ max: 2 ** 40 })), { maxLength: 50 }),
+        fc.array(
+          fc.tuple(
+            text,
+            text,
+            fc.integer({ min: 1, max: 2 ** 40 }),
+            fc.uint8Array({ minLength: 32, maxLength: 32 })
+          ),
+          { maxLength: 50 }
+        ),
         fc.option(fc.array(text, { maxLength: 20 }), { nil: null }),
         fc.boolean(),
         (vector, spaces, reply) => {

@@ -3,13 +3,15 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   createSyncPeer,
+  decodeCommit,
   decodeSyncMessage,
   encodeCommits,
   encodeHello,
+  encodeProbe,
   type Graph,
   type SyncPeer
 } from '../src/index.js'
-import { forge, ManualClock, seeded, startGraph, testIdentity } from './helpers.js'
+import { allEnvelopes, forge, ManualClock, seeded, startGraph, testIdentity } from './helpers.js'
 
 /** A transport that delivers every message twice, the copy at a random later point, and reorders. */
 class DuplicatingNetwork {
@@ -134,7 +136,7 @@ describe('sync storms', () => {
       send: (bytes) => {
         const message = decodeSyncMessage(bytes)
         if (message.type === 'hello') sent.hellos++
-        else sent.commits += message.envelopes.length
+        else if (message.type === 'commits') sent.commits += message.envelopes.length
       }
     })
     const hello = encodeHello({ vector: [], spaces: null, reply: true })
@@ -156,6 +158,48 @@ describe('sync storms', () => {
     expect(sent.commits).toBe(2 * n)
     expect(peer.stats.commitsResent).toBe(n)
     expect(sent.hellos).toBeLessThanOrEqual(7)
+    await graph.stop()
+  }, 60_000)
+
+  it('a peer repeating probes gets the missing commits about once, not once per probe', async () => {
+    const n = 300
+    const me = await testIdentity(422)
+    const graph = await startGraph(me)
+    for (let i = 0; i < n; i++) await graph.put(`${me.address}/n${i % 30}`, { v: i })
+    const ids = (await allEnvelopes(graph)).map((envelope) => decodeCommit(envelope).id)
+    const sent = { commits: 0, other: 0 }
+    const clock = new ManualClock()
+    const peer = createSyncPeer(graph, {
+      peer: 'hostile',
+      now: clock.now,
+      compress: false,
+      send: (bytes) => {
+        const message = decodeSyncMessage(bytes)
+        if (message.type === 'commits') sent.commits += message.envelopes.length
+        else sent.other++
+      }
+    })
+    // "I hold commit `seq` of your chain; send me what is above it"
+    const probe = (seq: number) =>
+      encodeProbe({ chains: [[me.address, me.address, [[seq, ids[seq - 1] as Uint8Array]]]], reply: true })
+    // the same probe over and over within its window: the chain goes out once
+    for (let i = 0; i < 200; i++) {
+      await peer.receive(probe(1))
+      await peer.idle()
+    }
+    expect(sent.commits).toBe(n - 1)
+    expect(peer.stats.commitsSent).toBe(sent.commits)
+    // every ref is known here: no probe back
+    expect(sent.other).toBe(0)
+    // different probes, and the same ones after their window: resent once, then the allowance is used up
+    for (let round = 0; round < 5; round++) {
+      clock.advance(120_000)
+      for (const seq of [1, 2, 3, 4]) await peer.receive(probe(seq))
+      await peer.idle()
+    }
+    expect(sent.commits).toBeLessThanOrEqual(2 * (n - 1) + 64)
+    expect(peer.stats.commitsResent).toBeLessThanOrEqual(n - 1 + 64)
+    expect(peer.stats.resendsRefused).toBeGreaterThan(0)
     await graph.stop()
   }, 60_000)
 

@@ -9,7 +9,7 @@ import {
   type SyncPeer
 } from '../src/index.js'
 import { toHex } from '../src/hash.js'
-import { allEnvelopes, forge, fromHex, ManualClock, startGraph, testIdentity } from './helpers.js'
+import { allEnvelopes, forge, fromHex, headIds, ManualClock, startGraph, testIdentity } from './helpers.js'
 
 function idOf(envelope: Uint8Array): string {
   return toHex(decodeCommit(envelope).id)
@@ -94,6 +94,7 @@ describe('unauthorised commits through sync', () => {
       prev: null,
       clock: clock.ms * 1024,
       dep: 1,
+      seen: headIds(b, owner.address, owner.address),
       ops: [['x', 'v', 0, 'stranger']]
     })
     await strangerSide.receive(encodeCommits([forged]))
@@ -168,6 +169,7 @@ describe('unauthorised commits through sync', () => {
         prev: fromHex(fromPhone.id),
         clock: (t0 + 30) * 1024,
         dep: ownerHead,
+        seen: headIds(a, space, space),
         ops: [['notes/1', 'text', 0, 'backdated by the phone']]
       }),
       await forge(laptop, {
@@ -176,6 +178,7 @@ describe('unauthorised commits through sync', () => {
         prev: fromHex(fromLaptop.id),
         clock: (t0 + 30) * 1024,
         dep: ownerHead,
+        seen: headIds(a, space, space),
         ops: [['notes/2', 'text', 0, 'backdated by the laptop']]
       })
     ]

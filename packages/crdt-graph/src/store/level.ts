@@ -17,6 +17,7 @@
 import { openBackend, SYNC_WRITES } from '#level-backend'
 import { type AbortOptions, throwIfAborted } from '@araliya/interface'
 import { StoreClosedError, StoreCorruptError, StoreError, StoreLockedError } from '../errors.js'
+import { toHex } from '../hash.js'
 import type { LevelDatabase } from './level-backend.js'
 import type { GraphStore, StoreProblem, StoreState, StoredCommit } from './types.js'
 
@@ -30,8 +31,18 @@ function logKey(index: number): string {
   return LOG_PREFIX + index.toString(16).padStart(INDEX_DIGITS, '0')
 }
 
+/** Where the chain index entries of one position start (and, for `seq + 1`, where they end). */
 function chainKey(space: string, author: string, seq: number): string {
   return CHAIN_PREFIX + space + SEP + author + SEP + seq.toString(16).padStart(INDEX_DIGITS, '0')
+}
+
+/**
+ * The chain index key of one commit: its position and its id, so a position can hold several commits
+ * (an author whose key forked). Keys written before ids were added (position only) sort in the same
+ * range and are read alike.
+ */
+function commitKey(space: string, author: string, seq: number, id: Uint8Array): string {
+  return chainKey(space, author, seq) + SEP + toHex(id)
 }
 
 function numberBytes(value: number): Uint8Array {
@@ -191,7 +202,7 @@ export class LevelGraphStore implements GraphStore {
             operations.push({ type: 'put', key: logKey(at), value: commit.envelope })
             operations.push({
               type: 'put',
-              key: chainKey(commit.space, commit.author, commit.seq),
+              key: commitKey(commit.space, commit.author, commit.seq, commit.id),
               value: numberBytes(at)
             })
           }
@@ -338,10 +349,18 @@ export class LevelGraphStore implements GraphStore {
     const db = this.#requireOpen()
     const out: Uint8Array[] = []
     const first = Math.max(1, fromSeq)
-    const iterator = db.iterator({ gte: chainKey(space, author, first), lte: chainKey(space, author, toSeq) })
-    let pointers: Array<[string, Uint8Array]>
+    if (toSeq < first) return out
+    const iterator = db.iterator({
+      gte: chainKey(space, author, first),
+      lt: chainKey(space, author, toSeq + 1)
+    })
+    const pointers: Array<[string, Uint8Array]> = []
     try {
-      pointers = await iterator.nextv(Math.max(0, toSeq - first + 1))
+      for (;;) {
+        const entries = await iterator.nextv(Math.max(1, toSeq - first + 1))
+        if (entries.length === 0) break
+        pointers.push(...entries)
+      }
     } finally {
       await iterator.close()
     }

@@ -1,4 +1,5 @@
 import { type AbortOptions, throwIfAborted } from '@araliya/interface'
+import { equalBytes } from '@araliya/identity'
 import { StoreClosedError } from '../errors.js'
 import type { GraphStore, StoreState, StoredCommit } from './types.js'
 
@@ -8,7 +9,8 @@ import type { GraphStore, StoreState, StoredCommit } from './types.js'
  */
 export class MemoryGraphStore implements GraphStore {
   readonly #log: Uint8Array[] = []
-  readonly #chains = new Map<string, Uint8Array[]>()
+  /** Chain key -> envelopes by position (several at a position where the author's key forked). */
+  readonly #chains = new Map<string, Array<Uint8Array | Uint8Array[]>>()
   #state: StoreState | undefined
   #open = false
 
@@ -37,7 +39,11 @@ export class MemoryGraphStore implements GraphStore {
         chain = []
         this.#chains.set(key, chain)
       }
-      chain[commit.seq - 1] = commit.envelope
+      const slot = chain[commit.seq - 1]
+      if (slot === undefined) chain[commit.seq - 1] = commit.envelope
+      else if (!Array.isArray(slot)) {
+        if (!equalBytes(slot, commit.envelope)) chain[commit.seq - 1] = [slot, commit.envelope]
+      } else if (!slot.some((kept) => equalBytes(kept, commit.envelope))) slot.push(commit.envelope)
     }
     this.#state = { clock: Math.max(state.clock, this.#state?.clock ?? 0) }
     return Promise.resolve()
@@ -73,8 +79,9 @@ export class MemoryGraphStore implements GraphStore {
     const chain = this.#chains.get(`${space}\n${author}`) ?? []
     const out: Uint8Array[] = []
     for (let seq = Math.max(1, fromSeq); seq <= toSeq && seq <= chain.length; seq++) {
-      const envelope = chain[seq - 1]
-      if (envelope !== undefined) out.push(envelope)
+      const slot = chain[seq - 1]
+      if (Array.isArray(slot)) out.push(...slot)
+      else if (slot !== undefined) out.push(slot)
     }
     return out
   }

@@ -51,7 +51,11 @@ export interface GraphStore {
   replay(
     options?: AbortOptions & { onProblem?: (problem: StoreProblem) => void }
   ): AsyncIterable<Uint8Array[]>
-  /** Envelopes of one chain (space, author) with `fromSeq <= seq <= toSeq`, in order. */
+  /**
+   * Envelopes of one chain (space, author) with `fromSeq <= seq <= toSeq`, in position order. Where the
+   * author's key forked, a position holds several commits: all of them are returned (in any order among
+   * themselves); appending the same commit twice keeps it once.
+   */
   readChain(
     space: string,
     author: string,
