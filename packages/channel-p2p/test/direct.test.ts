@@ -47,7 +47,7 @@ describe('direct messages (/araliya/msg/1.0.0)', () => {
 describe('the outbox survives a restart', () => {
   it('a message queued for an offline agent is delivered by the next start, exactly once', async () => {
     const { createBus } = await import('@araliya/bus')
-    const { createMemoryNode } = await import('@araliya/dht-node/testing')
+    const { createMemoryNode, waitForOwnPresence } = await import('@araliya/dht-node/testing')
     const { createChannel } = await import('../src/index.js')
     const a = swarm.peers[2]!
     // The recipient exists but is offline: no presence record yet.
@@ -56,7 +56,9 @@ describe('the outbox survives a restart', () => {
       bootstrap: swarm.net.bootstrapAddrs
     })
     const pending = a.channel
-      .send(recipient.address, 'direct/queued', { text: 'while you were away' }, { ttlMs: 60_000 })
+      // A long ttl: this test is about the outbox surviving a restart, not about racing the expiry on a
+      // loaded machine.
+      .send(recipient.address, 'direct/queued', { text: 'while you were away' }, { ttlMs: 600_000 })
       .catch((err: unknown) => err)
     await waitFor(() => a.channel.stats().outboxSize === 1, 60_000, 'the message to be queued')
     // The sender goes down with the message undelivered (its promise gives up; the outbox keeps it).
@@ -70,10 +72,13 @@ describe('the outbox survives a restart', () => {
     await recipient.start()
     await recipientChannel.start()
     try {
+      await waitForOwnPresence(recipient, 60_000)
       const restarted = createChannel({ node: a.node, bus: a.bus, direct: { initialRetryDelayMs: 100 } })
-      const delivered = new Promise<void>((resolve) =>
+      // Settles on the first outcome, so a failed delivery fails the test with its reason, not a timeout.
+      const delivered = new Promise<void>((resolve, reject) => {
         restarted.addEventListener('direct:delivered', () => resolve(), { once: true })
-      )
+        restarted.addEventListener('direct:failed', (event) => reject(event.detail.error), { once: true })
+      })
       await restarted.start()
       a.channel = restarted
       await delivered
