@@ -97,3 +97,20 @@ export function fromHex(hex: string): Uint8Array {
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16)
   return out
 }
+
+/** The fields of `fields` that are not `undefined` (to build a record with one field left out). */
+export function present<T>(fields: Record<string, T | undefined>): { [key: string]: T } {
+  const out: { [key: string]: T } = {}
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value
+  return out
+}
+
+/** Replaces the first occurrence of `from` by `to` in `bytes` (to make a vector that breaks one rule). */
+export function patch(bytes: Uint8Array, from: readonly number[], to: readonly number[]): Uint8Array {
+  for (let i = 0; i + from.length <= bytes.length; i++) {
+    if (from.every((b, j) => bytes[i + j] === b)) {
+      return Uint8Array.from([...bytes.subarray(0, i), ...to, ...bytes.subarray(i + from.length)])
+    }
+  }
+  throw new Error('pattern not found')
+}

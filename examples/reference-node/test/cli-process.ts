@@ -29,7 +29,12 @@ export interface CliProcess {
 }
 
 /** Starts `araliya <args>` with `--conditions=@araliya/source --import tsx`, as the package scripts do. */
-export function startCli(args: string[], env: Record<string, string | undefined> = {}): CliProcess {
+export function startCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  /** Run the CLI as another user (numeric uid and gid), e.g. to see a permission error when tests run as root. */
+  user?: { uid: number; gid: number }
+): CliProcess {
   const child = spawn(
     process.execPath,
     ['--conditions=@araliya/source', '--import', 'tsx', 'src/cli.ts', ...args],
@@ -37,7 +42,8 @@ export function startCli(args: string[], env: Record<string, string | undefined>
       cwd: PACKAGE_DIR,
       stdio: ['ignore', 'pipe', 'pipe'],
       // No inherited DEBUG: stacks are printed only when a test asks for them.
-      env: { ...process.env, DEBUG: undefined, ...env }
+      env: { ...process.env, DEBUG: undefined, ...env },
+      ...user
     }
   ) as ChildProcessByStdio<null, Readable, Readable>
   let stdout = ''

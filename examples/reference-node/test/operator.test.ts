@@ -22,8 +22,13 @@ afterEach(async () => {
 })
 
 /** Runs `araliya <args>` to completion and checks the one-line, no-stack error contract. */
-async function failsWithOneLine(args: string[], expectedCode: number): Promise<string> {
-  const cli = startCli(args)
+async function failsWithOneLine(
+  args: string[],
+  expectedCode: number,
+  env: Record<string, string | undefined> = {},
+  user?: { uid: number; gid: number }
+): Promise<string> {
+  const cli = startCli(args, env, user)
   const { code } = await exitOf(cli, 60_000)
   const lines = nonEmptyLines(cli.stderr())
   expect(code, cli.stderr()).toBe(expectedCode)
@@ -111,12 +116,21 @@ describe('operator errors: one line, non-zero exit, no stack', { timeout: 90_000
     expect(line).toContain('--data-dir')
   })
 
-  it.skipIf(process.getuid?.() === 0)('a data dir without write permission', async () => {
+  it('a data dir without write permission', async () => {
     const { chmod, mkdir } = await import('node:fs/promises')
+    // Root passes every permission check, so as root the CLI runs as the unprivileged user "nobody".
+    const asRoot = process.getuid?.() === 0
+    await chmod(dir, 0o755)
     const readOnly = join(dir, 'read-only')
     await mkdir(readOnly, { mode: 0o500 })
     cleanups.push(() => chmod(readOnly, 0o700))
-    const line = await failsWithOneLine(['start', '--data-dir', join(readOnly, 'data')], 1)
+    const line = await failsWithOneLine(
+      ['start', '--data-dir', join(readOnly, 'data')],
+      1,
+      asRoot ? { HOME: tmpdir() } : {},
+      asRoot ? { uid: 65534, gid: 65534 } : undefined
+    )
+    expect(line).toContain('permission denied')
     expect(line).toContain('--data-dir')
   })
 

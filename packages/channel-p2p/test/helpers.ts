@@ -1,7 +1,13 @@
 import { type Bus, type BusEvent, createBus } from '@araliya/bus'
 import type { DhtNode } from '@araliya/dht-node'
 import { createTestNetwork, type TestNetwork, waitFor } from '@araliya/dht-node/testing'
-import { type ChannelInit, createChannel, type P2PChannel } from '../src/index.js'
+import {
+  CBOR_CONTENT,
+  type ChannelInit,
+  createChannel,
+  type P2PChannel,
+  type UnsignedEnvelope
+} from '../src/index.js'
 
 /** A node with its bus, channel and a log of what reached its bus from elsewhere. */
 export interface Peer {
@@ -49,3 +55,29 @@ export async function createChannelNetwork(
 }
 
 export { waitFor }
+
+/**
+ * An envelope on `agent-messages` from `from` about `topic`, stamped now, with a fresh random id and a CBOR
+ * `null` body; `overrides` change any field.
+ */
+export function unsignedEnvelope(
+  net: string,
+  from: string,
+  topic: string,
+  overrides: Partial<UnsignedEnvelope> = {}
+): UnsignedEnvelope {
+  const id = new Uint8Array(16)
+  globalThis.crypto.getRandomValues(id)
+  return {
+    net,
+    chan: 'agent-messages',
+    from,
+    id,
+    hlc: Date.now() * 1024,
+    ttl: 60_000,
+    topic,
+    ct: CBOR_CONTENT,
+    body: new Uint8Array([0xf6]),
+    ...overrides
+  }
+}

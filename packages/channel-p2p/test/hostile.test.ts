@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  CBOR_CONTENT,
-  type DropDetail,
-  encodeEnvelope,
-  signEnvelope,
-  type UnsignedEnvelope
-} from '../src/index.js'
-import { type ChannelNetwork, createChannelNetwork, type Peer, waitFor } from './helpers.js'
+import { type DropDetail, encodeEnvelope, signEnvelope, type UnsignedEnvelope } from '../src/index.js'
+import { type ChannelNetwork, createChannelNetwork, type Peer, unsignedEnvelope, waitFor } from './helpers.js'
 
 let swarm: ChannelNetwork
 let mallory: Peer
@@ -29,19 +23,7 @@ afterAll(async () => {
 })
 
 function unsigned(from: string, topic = 'agents/x'): UnsignedEnvelope {
-  const id = new Uint8Array(16)
-  globalThis.crypto.getRandomValues(id)
-  return {
-    net: swarm.net.network,
-    chan: 'agent-messages',
-    from,
-    id,
-    hlc: Date.now() * 1024,
-    ttl: 60_000,
-    topic,
-    ct: CBOR_CONTENT,
-    body: new Uint8Array([0xf6])
-  }
+  return unsignedEnvelope(swarm.net.network, from, topic)
 }
 
 /** Rejections blamed on anyone but mallory (there must be none). */

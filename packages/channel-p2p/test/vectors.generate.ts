@@ -6,7 +6,7 @@
  */
 import { type CanonicalValue, encodeCanonical, identityFromSeed, signedBytes } from '@araliya/identity'
 import { lookAlikeAddresses, secondSpellings } from '../../../test-support/addresses.ts'
-import { toHex, writeVectors } from '../../../test-support/doc-vectors.ts'
+import { patch, present, toHex, writeVectors } from '../../../test-support/doc-vectors.ts'
 import { CBOR_CONTENT, ENVELOPE_CONTEXT, InboundPipeline, SEALED_CONTENT, SeenSet } from '../src/index.js'
 import { senderLimiter } from '../src/rate-limit.js'
 
@@ -34,21 +34,6 @@ const base: Fields = {
   topic: 'agents/hello',
   ct: CBOR_CONTENT,
   body: encodeCanonical({ text: 'hello swarm' })
-}
-
-function present(fields: Fields): { [key: string]: CanonicalValue } {
-  const out: { [key: string]: CanonicalValue } = {}
-  for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value
-  return out
-}
-
-function patch(bytes: Uint8Array, from: readonly number[], to: readonly number[]): Uint8Array {
-  for (let i = 0; i + from.length <= bytes.length; i++) {
-    if (from.every((b, j) => bytes[i + j] === b)) {
-      return Uint8Array.from([...bytes.subarray(0, i), ...to, ...bytes.subarray(i + from.length)])
-    }
-  }
-  throw new Error('pattern not found')
 }
 
 interface EnvelopeInit {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  CBOR_CONTENT,
   type DropDetail,
   encodeEnvelope,
   SEALED_CONTENT,
@@ -8,7 +7,7 @@ import {
   signEnvelope,
   type UnsignedEnvelope
 } from '../src/index.js'
-import { type ChannelNetwork, createChannelNetwork, type Peer, waitFor } from './helpers.js'
+import { type ChannelNetwork, createChannelNetwork, type Peer, unsignedEnvelope, waitFor } from './helpers.js'
 
 /** Small enough to fill in a test; every node of this network uses it. */
 const MAX_SEEN = 4
@@ -31,20 +30,7 @@ afterAll(async () => {
 })
 
 function unsigned(from: string, topic: string, overrides: Partial<UnsignedEnvelope> = {}): UnsignedEnvelope {
-  const id = new Uint8Array(16)
-  globalThis.crypto.getRandomValues(id)
-  return {
-    net: swarm.net.network,
-    chan: 'agent-messages',
-    from,
-    id,
-    hlc: Date.now() * 1024,
-    ttl: 60_000,
-    topic,
-    ct: CBOR_CONTENT,
-    body: new Uint8Array([0xf6]),
-    ...overrides
-  }
+  return unsignedEnvelope(swarm.net.network, from, topic, overrides)
 }
 
 const dropsOf = (peer: Peer, reason: string) => (drops.get(peer) ?? []).filter((d) => d.reason === reason)

@@ -1072,9 +1072,7 @@ class GraphSyncPeer implements SyncPeer {
   async #sendProbe(chains: ProbeChain[], reply: boolean): Promise<void> {
     for (let start = 0; start < chains.length; start += MAX_PROBE_CHAINS) {
       const bytes = encodeProbe({ chains: chains.slice(start, start + MAX_PROBE_CHAINS), reply })
-      const job = this.#sendTail.then(() => this.#emit(bytes))
-      this.#sendTail = job.catch(() => {})
-      await job
+      await this.#enqueue(() => this.#emit(bytes))
     }
   }
 
@@ -1155,17 +1153,23 @@ class GraphSyncPeer implements SyncPeer {
     this.#sameHelloCount = this.#isLastHello(digest) ? this.#sameHelloCount + 1 : 1
     this.#lastHello = digest
     this.#repeatNotBefore = this.#now() + backoffDelay(this.#sameHelloCount, HELLO_BACKOFF)
-    const job = this.#sendTail.then(() => this.#emit(bytes))
-    this.#sendTail = job.catch(() => {})
-    await job
+    await this.#enqueue(() => this.#emit(bytes))
   }
 
   #sendCommits(envelopes: Uint8Array[]): Promise<void> {
     this.stats.commitsSent += envelopes.length
     const plain = encodeCommits(envelopes)
     const compress = this.#compress && plain.byteLength >= COMPRESS_THRESHOLD
-    // Sends go out in call order even though compression is asynchronous.
-    const job = this.#sendTail.then(async () => this.#emit(compress ? await compressCommits(plain) : plain))
+    return this.#enqueue(async () => this.#emit(compress ? await compressCommits(plain) : plain))
+  }
+
+  /**
+   * Runs `send` after every earlier send, so messages go out in call order even though compression is
+   * asynchronous. The caller gets the job's own outcome; the tail only orders, so one failed send never
+   * blocks the next.
+   */
+  #enqueue(send: () => Promise<void>): Promise<void> {
+    const job = this.#sendTail.then(send)
     this.#sendTail = job.catch(() => {})
     return job
   }

@@ -6,7 +6,7 @@
  */
 import { type CanonicalValue, encodeCanonical, identityFromSeed, signedBytes } from '@araliya/identity'
 import { secondSpellings } from '../../../test-support/addresses.ts'
-import { toHex, writeVectors } from '../../../test-support/doc-vectors.ts'
+import { patch, present, toHex, writeVectors } from '../../../test-support/doc-vectors.ts'
 import { InvalidRecordError } from '../src/errors.ts'
 import { PRESENCE_CONTEXT, presenceKey, validatePresenceRecord } from '../src/presence.ts'
 import { checkNodeStatus } from '../src/status.ts'
@@ -25,22 +25,6 @@ const BELOW_SAFE = [0x1b, 0x00, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]
 const ABOVE_SAFE = [0x1b, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]
 
 type Fields = Record<string, CanonicalValue | undefined>
-
-function present(fields: Fields): { [key: string]: CanonicalValue } {
-  const out: { [key: string]: CanonicalValue } = {}
-  for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value
-  return out
-}
-
-/** Replaces the first occurrence of `from` by `to` in `bytes`. */
-function patch(bytes: Uint8Array, from: readonly number[], to: readonly number[]): Uint8Array {
-  for (let i = 0; i + from.length <= bytes.length; i++) {
-    if (from.every((b, j) => bytes[i + j] === b)) {
-      return Uint8Array.from([...bytes.subarray(0, i), ...to, ...bytes.subarray(i + from.length)])
-    }
-  }
-  throw new Error('pattern not found')
-}
 
 // ---------------------------------------------------------------- presence records
 
