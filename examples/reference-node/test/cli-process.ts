@@ -62,14 +62,23 @@ export function startCli(
   child.stderr.on('data', (chunk: string) => {
     stderr += chunk
   })
-  const exited = new Promise<CliExit>((resolve) => {
+  const exited = new Promise<CliExit>((resolve, reject) => {
     child.on('exit', (code, signal) => {
       done = true
       running.delete(cli)
       resolve({ code, signal })
       notify()
     })
+    // The process could not be started at all (e.g. the node binary is not executable for `user`).
+    child.on('error', (err) => {
+      done = true
+      running.delete(cli)
+      reject(err)
+      notify()
+    })
   })
+  // A test that never awaits `exited` must not see an unhandled rejection.
+  exited.catch(() => {})
   const cli: CliProcess = {
     child,
     stdout: () => stdout,
