@@ -5,7 +5,7 @@ import { createGraph, createSyncPeer, type Graph, memoryStore } from '@araliya/c
 import { identityFromSeed } from '@araliya/identity'
 import * as Y from 'yjs'
 import { alternate, FULL, median, now, report } from '../lib/report.ts'
-import { seededRandom } from '../../test-support/random.ts'
+import { seededRandom } from '@araliya/test-support/random'
 
 const EDITS = 10_000
 const KEYS = 1000

@@ -21,7 +21,8 @@ import {
   SEALED_CONTENT,
   signEnvelope
 } from '@araliya/channel-p2p'
-import { type GraphValue, HLC_UNITS_PER_MS } from '@araliya/crdt-graph'
+import type { GraphValue } from '@araliya/crdt-graph'
+import { HLC_UNITS_PER_MS } from '@araliya/interface'
 import type { DhtNodeRole } from '@araliya/dht-node'
 import { encodeCanonical, type Identity } from '@araliya/identity'
 import { AraliyaError } from '@araliya/interface'

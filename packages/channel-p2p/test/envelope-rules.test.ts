@@ -1,6 +1,6 @@
 import { encodeCanonical, type Identity, identityFromSeed } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
-import { lookAlikeAddresses, secondSpellings } from '../../../test-support/addresses.ts'
+import { lookAlikeAddresses, secondSpellings } from '@araliya/test-support/addresses'
 import { senderLimiter } from '../src/rate-limit.js'
 import {
   CBOR_CONTENT,

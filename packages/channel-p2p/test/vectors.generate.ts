@@ -5,8 +5,8 @@
  * protocol change and needs the doc's text changed too.
  */
 import { type CanonicalValue, encodeCanonical, identityFromSeed, signedBytes } from '@araliya/identity'
-import { lookAlikeAddresses, secondSpellings } from '../../../test-support/addresses.ts'
-import { patch, present, toHex, writeVectors } from '../../../test-support/doc-vectors.ts'
+import { lookAlikeAddresses, secondSpellings } from '@araliya/test-support/addresses'
+import { patch, present, toHex, writeVectors } from '@araliya/test-support/doc-vectors'
 import { CBOR_CONTENT, ENVELOPE_CONTEXT, InboundPipeline, SEALED_CONTENT, SeenSet } from '../src/index.js'
 import { senderLimiter } from '../src/rate-limit.js'
 

@@ -1,6 +1,6 @@
 import { signedBytes } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
-import { fromHex, readVectors, toHex } from '../../../test-support/doc-vectors.ts'
+import { fromHex, readVectors, toHex } from '@araliya/test-support/doc-vectors'
 import { ENVELOPE_CONTEXT, InboundPipeline, SeenSet } from '../src/index.js'
 import { senderLimiter } from '../src/rate-limit.js'
 

@@ -56,7 +56,7 @@ import {
 } from './errors.js'
 import { TypedEmitter } from './events.js'
 import { compareBytes, sha256 } from './hash.js'
-import { HLC_UNITS_PER_MS, HybridClock, hlcMs } from './hlc.js'
+import { HLC_UNITS_PER_MS, HybridClock, hlcMs } from '@araliya/interface'
 import { checkField, checkValue, type GraphValue, isLink, parseSoul, type Soul } from './model.js'
 import { MemoryGraphStore } from './store/memory.js'
 import type { GraphStore, StoreProblem, StoredCommit } from './store/types.js'

@@ -63,7 +63,6 @@ export {
   type TraversalStep,
   type TraverseOptions
 } from './graph.js'
-export { HLC_UNITS_PER_MS, HybridClock, hlcMs } from './hlc.js'
 export {
   DEFAULT_MODEL_LIMITS,
   type GraphValue,

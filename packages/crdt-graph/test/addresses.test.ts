@@ -2,7 +2,7 @@ import { GrantError } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
 import { COMMIT_CONTEXT, encodeCommitBody, makeEnvelope } from '../src/commit.js'
 import { CommitFormatError, decodeCommit, InvalidGraphInputError, link, parseSoul } from '../src/index.js'
-import { lookAlikeAddresses, secondSpellings } from '../../../test-support/addresses.ts'
+import { lookAlikeAddresses, secondSpellings } from '@araliya/test-support/addresses'
 import { startGraph, testIdentity } from './helpers.js'
 
 describe('spaces, souls and authors are canonical addresses', () => {

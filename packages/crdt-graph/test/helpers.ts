@@ -1,7 +1,7 @@
 import { type Identity, identityFromSeed } from '@araliya/identity'
 import { COMMIT_CONTEXT, encodeCommitBody, makeEnvelope, type OpTuple } from '../src/commit.js'
 import { createGraph, type Graph, type GraphInit, type GraphStore, memoryStore } from '../src/index.js'
-import { seededRandom } from '../../../test-support/random.ts'
+import { seededRandom } from '@araliya/test-support/random'
 
 const cache = new Map<number, Promise<Identity>>()
 

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import { ClockSkewError, HLC_UNITS_PER_MS, HybridClock } from '../src/index.js'
+import { HLC_UNITS_PER_MS, HybridClock } from '@araliya/interface'
+import { ClockSkewError } from '../src/index.js'
 import {
   allEnvelopes,
   forge,

@@ -4,7 +4,7 @@
  * envelopes (each must be accepted) and the envelope under test.
  */
 import type { Identity } from '@araliya/identity'
-import { fromHex, toHex } from '../../../test-support/doc-vectors.ts'
+import { fromHex, toHex } from '@araliya/test-support/doc-vectors'
 import { createGraph, DEFAULT_COMMIT_LIMITS, decodeCommit, memoryStore } from '../src/index.js'
 
 /** One vector as published. */

@@ -13,8 +13,8 @@ import {
   identityFromSeed,
   signedBytes
 } from '@araliya/identity'
-import { secondSpellings } from '../../../test-support/addresses.ts'
-import { toHex, writeVectors } from '../../../test-support/doc-vectors.ts'
+import { secondSpellings } from '@araliya/test-support/addresses'
+import { toHex, writeVectors } from '@araliya/test-support/doc-vectors'
 import { COMMIT_CONTEXT, type CommitBodyInit, encodeCommitBody, makeEnvelope } from '../src/commit.ts'
 import { DEFAULT_COMMIT_LIMITS, decodeCommit } from '../src/index.ts'
 import { type CommitVector, type CommitVectorContext, judgeCommit } from './vectors-verdict.ts'

@@ -1,6 +1,6 @@
 import { identityFromSeed, signedBytes } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
-import { readVectors, toHex } from '../../../test-support/doc-vectors.ts'
+import { readVectors, toHex } from '@araliya/test-support/doc-vectors'
 import { COMMIT_CONTEXT } from '../src/index.js'
 import { type CommitVector, type CommitVectorContext, judgeCommit } from './vectors-verdict.ts'
 

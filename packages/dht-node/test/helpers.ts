@@ -1,6 +1,6 @@
 import { plaintext } from '@libp2p/plaintext'
 import type { DhtNode, DhtNodeEvents, DhtNodeInit } from '../src/node.ts'
-import { seededRandom } from '../../../test-support/random.ts'
+import { seededRandom } from '@araliya/test-support/random'
 
 /**
  * In-process networks use plaintext instead of noise: encryption is not what these tests exercise and the

@@ -1,7 +1,7 @@
 import { encodeCanonical, type Identity, identityFromSeed } from '@araliya/identity'
 import { InvalidInputError } from '@araliya/interface'
 import { describe, expect, it } from 'vitest'
-import { lookAlikeAddresses, secondSpellings } from '../../../test-support/addresses.ts'
+import { lookAlikeAddresses, secondSpellings } from '@araliya/test-support/addresses'
 import { InvalidRecordError } from '../src/errors.ts'
 import { PRESENCE_CONTEXT, presenceKey, validatePresenceRecord } from '../src/presence.ts'
 import { checkNodeStatus, encodeNodeStatus, type NodeStatus } from '../src/status.ts'

@@ -5,8 +5,8 @@
  * a verdict that changes is a protocol change and needs the docs' text changed too.
  */
 import { type CanonicalValue, encodeCanonical, identityFromSeed, signedBytes } from '@araliya/identity'
-import { secondSpellings } from '../../../test-support/addresses.ts'
-import { patch, present, toHex, writeVectors } from '../../../test-support/doc-vectors.ts'
+import { secondSpellings } from '@araliya/test-support/addresses'
+import { patch, present, toHex, writeVectors } from '@araliya/test-support/doc-vectors'
 import { InvalidRecordError } from '../src/errors.ts'
 import { PRESENCE_CONTEXT, presenceKey, validatePresenceRecord } from '../src/presence.ts'
 import { checkNodeStatus } from '../src/status.ts'

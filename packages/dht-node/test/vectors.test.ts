@@ -1,6 +1,6 @@
 import { signedBytes } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
-import { fromHex, readVectors, toHex } from '../../../test-support/doc-vectors.ts'
+import { fromHex, readVectors, toHex } from '@araliya/test-support/doc-vectors'
 import { InvalidRecordError } from '../src/errors.ts'
 import { PRESENCE_CONTEXT, validatePresenceRecord } from '../src/presence.ts'
 import { checkNodeStatus } from '../src/status.ts'

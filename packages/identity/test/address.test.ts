@@ -13,12 +13,7 @@ import {
   publicKeyFromAddress,
   verify
 } from '../src/index.js'
-import {
-  lookAlikeAddresses,
-  peerIdString,
-  replaceAt,
-  secondSpellings
-} from '../../../test-support/addresses.ts'
+import { lookAlikeAddresses, peerIdString, replaceAt, secondSpellings } from '@araliya/test-support/addresses'
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 

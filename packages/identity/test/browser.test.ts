@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { describeInBrowser } from '../../../test-support/browser.ts'
+import { describeInBrowser } from '@araliya/test-support/browser'
 import { generateIdentity, KeystorePassphraseError, verify } from '../src/index.js'
 
 type Api = typeof import('../src/index.js') & {

@@ -3,8 +3,8 @@
  * `pnpm exec tsx --conditions=@araliya/source test/vectors.generate.ts` (from packages/identity).
  * Review the diff: a vector whose verdict changes is a protocol change.
  */
-import { lookAlikeAddresses, replaceAt, secondSpellings } from '../../../test-support/addresses.ts'
-import { writeVectors } from '../../../test-support/doc-vectors.ts'
+import { lookAlikeAddresses, replaceAt, secondSpellings } from '@araliya/test-support/addresses'
+import { writeVectors } from '@araliya/test-support/doc-vectors'
 import { identityFromSeed, InvalidAddressError, publicKeyFromAddress } from '../src/index.js'
 
 const DOC = new URL('../../../docs/protocols/addresses.md', import.meta.url)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { readVectors } from '../../../test-support/doc-vectors.ts'
+import { readVectors } from '@araliya/test-support/doc-vectors'
 import { InvalidAddressError, isAddress, publicKeyFromAddress, signedBytes } from '../src/index.js'
 
 const DOC = new URL('../../../docs/protocols/addresses.md', import.meta.url)

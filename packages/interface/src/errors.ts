@@ -17,7 +17,7 @@ interface ErrorClass {
  *
  * @example
  * ```ts
- * class DiskFullError extends AraliyaError {
+ * class DiskFullError extends AraliyaError<'ERR_DISK_FULL'> {
  *   static override readonly code = 'ERR_DISK_FULL'
  *   override name = 'DiskFullError'
  * }
@@ -25,11 +25,14 @@ interface ErrorClass {
  * catch (err) { if (DiskFullError.isInstance(err)) console.log(err.code) }
  * ```
  */
-export class AraliyaError extends Error {
+export class AraliyaError<Code extends string = string> extends Error {
   /** The code shared by every instance of this class. Subclasses override it. */
   static readonly code: string = 'ERR_ARALIYA'
-  /** A stable, machine-readable code such as `ERR_KEYSTORE_LOCKED`. */
-  readonly code: string
+  /**
+   * A stable, machine-readable code such as `ERR_KEYSTORE_LOCKED`. Its type is the literal code of the
+   * class, so `switch (err.code)` over a package's error union narrows.
+   */
+  readonly code: Code
   override name = 'AraliyaError'
   declare readonly [MARKER]: readonly string[]
 
@@ -42,7 +45,7 @@ export class AraliyaError extends Error {
       const parent: unknown = Object.getPrototypeOf(ctor)
       ctor = typeof parent === 'function' ? (parent as unknown as ErrorClass) : null
     }
-    this.code = codes[0] ?? AraliyaError.code
+    this.code = (codes[0] ?? AraliyaError.code) as Code
     Object.defineProperty(this, MARKER, { value: codes, enumerable: false })
   }
 
@@ -50,7 +53,7 @@ export class AraliyaError extends Error {
    * True when `error` is an instance of this class or one of its subclasses, even if it was created by
    * another installed copy of the package.
    */
-  static isInstance<T extends AraliyaError>(
+  static isInstance<T extends AraliyaError<string>>(
     this: { readonly code: string; readonly prototype: T },
     error: unknown
   ): error is T {
@@ -61,7 +64,7 @@ export class AraliyaError extends Error {
 }
 
 /** An operation was cancelled through its `AbortSignal`. */
-export class AbortedError extends AraliyaError {
+export class AbortedError extends AraliyaError<'ERR_ABORTED'> {
   static override readonly code: string = 'ERR_ABORTED'
   override name = 'AbortedError'
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
@@ -70,13 +73,13 @@ export class AbortedError extends AraliyaError {
 }
 
 /** Input bytes could not be decoded, were too large, or broke a format rule. */
-export class InvalidInputError extends AraliyaError {
+export class InvalidInputError<Code extends string = 'ERR_INVALID_INPUT'> extends AraliyaError<Code> {
   static override readonly code: string = 'ERR_INVALID_INPUT'
   override name = 'InvalidInputError'
 }
 
 /** Input was larger than the configured limit; it was rejected before any parsing. */
-export class TooLargeError extends InvalidInputError {
+export class TooLargeError extends InvalidInputError<'ERR_TOO_LARGE'> {
   static override readonly code: string = 'ERR_TOO_LARGE'
   override name = 'TooLargeError'
   /** The size that was seen, in bytes (or items). */
@@ -87,6 +90,18 @@ export class TooLargeError extends InvalidInputError {
     super(`${what} is ${size} bytes, over the limit of ${limit}; send less, or raise the limit option`)
     this.size = size
     this.limit = limit
+  }
+}
+
+/**
+ * A method that needs a running component was called before `start()` or after `stop()`. Every Araliya
+ * component throws this one class (packages may subclass it to name the component).
+ */
+export class NotStartedError<Code extends string = 'ERR_NOT_STARTED'> extends AraliyaError<Code> {
+  static override readonly code: string = 'ERR_NOT_STARTED'
+  override name = 'NotStartedError'
+  constructor(component: string, options?: { cause?: unknown }) {
+    super(`${component} is not started; call start() first (and do not use it after stop())`, options)
   }
 }
 

@@ -16,5 +16,8 @@
  * @packageDocumentation
  */
 export * from './backoff.js'
+export type * from './bus.js'
 export * from './errors.js'
+export * from './hlc.js'
+export type * from './sync.js'
 export * from './types.js'

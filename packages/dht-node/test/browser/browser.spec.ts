@@ -6,7 +6,7 @@ import { generateIdentity } from '@araliya/identity'
 import { build } from 'esbuild'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium } from '../../../../test-support/browser.ts'
+import { launchChromium } from '@araliya/test-support/browser'
 import { createDhtNode, type DhtNode } from '../../src/node.ts'
 import { randomNetworkName, waitFor, waitForOwnPresence } from '../../src/testing.ts'
 
