@@ -1,6 +1,7 @@
 /**
- * Shared types, event maps and error classes used by every Araliya package, and the few helpers they
- * must share (one capped exponential backoff).
+ * The contracts Araliya packages share (types, event maps, error classes, the sync-endpoint, swarm
+ * gossip, agent locator and structural bus contracts) and the few mechanisms they must share: one capped
+ * exponential backoff, the hybrid logical clock and the record-shape checks.
  *
  * @example
  * ```ts
@@ -19,5 +20,7 @@ export * from './backoff.js'
 export type * from './bus.js'
 export * from './errors.js'
 export * from './hlc.js'
+export * from './shape.js'
+export type * from './swarm.js'
 export type * from './sync.js'
 export * from './types.js'
