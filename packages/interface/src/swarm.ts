@@ -54,8 +54,8 @@ export interface SwarmGossip {
 export interface AgentLocation {
   /** The agent's address. */
   readonly address: AgentAddress
-  /** Its multiaddrs, each ending in `/p2p/<address>`, as strings. */
-  readonly multiaddrs: readonly string[]
+  /** Its multiaddrs, each ending in `/p2p/<address>` (multiaddr objects or strings). */
+  readonly multiaddrs: ReadonlyArray<{ toString(): string }>
 }
 
 /**
