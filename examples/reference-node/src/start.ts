@@ -5,7 +5,7 @@
 // move the cursor, clear the screen or forge a line on the operator's console. With `--json`, stdout
 // carries one JSON object per line and nothing else; the few human notes go to stderr.
 import type { BusEvent } from '@araliya/bus'
-import type { DhtNodeEvents, DhtNodeRole, NodeStatus } from '@araliya/dht-node'
+import type { DhtNode, DhtNodeEvents, DhtNodeRole, NodeStatus } from '@araliya/dht-node'
 import { escapeText as e, safeJson } from './escape.ts'
 import { ensureWritableDataDir, explainStartError } from './errors.ts'
 import { startSwarmNode } from './node.ts'
@@ -31,11 +31,6 @@ function duration(ms: number): string {
   return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`
 }
 
-/** The retry attempts worth a line: 1, 2, 4, 8, … (a bootstrap node that stays down is retried forever). */
-function isPowerOfTwo(n: number): boolean {
-  return n > 0 && (n & (n - 1)) === 0
-}
-
 function statusLine(status: NodeStatus): string {
   const mesh = Object.entries(status.mesh)
     .map(([topic, peers]) => `${e(topic)}=${peers}`)
@@ -46,6 +41,73 @@ function statusLine(status: NodeStatus): string {
   )
 }
 
+/** Prints one event: a JSON line in --json mode, else a human line. */
+type Say = (human: string, event: Record<string, unknown>) => void
+
+/** Prints what the DHT node reports; returns the function that stops listening. */
+function listen(dht: DhtNode, say: Say): () => void {
+  const cleanups: Array<() => void> = []
+  const on = <K extends keyof DhtNodeEvents>(type: K, listener: (event: DhtNodeEvents[K]) => void): void => {
+    dht.addEventListener(type, listener)
+    cleanups.push(() => dht.removeEventListener(type, listener))
+  }
+  on('peer:connect', (event) =>
+    say(`peer connected    ${e(event.detail.peerId)}`, { event: 'peer:connect', peer: event.detail.peerId })
+  )
+  on('peer:disconnect', (event) =>
+    say(`peer disconnected ${e(event.detail.peerId)}`, {
+      event: 'peer:disconnect',
+      peer: event.detail.peerId
+    })
+  )
+  // Every retry: a node whose bootstrap is unreachable says so, and when it tries next.
+  on('bootstrap:retry', ({ detail }) =>
+    say(
+      `bootstrap ${e(detail.multiaddr)} not reached (attempt ${detail.attempt}): ${e(detail.error.message)}; ` +
+        `retrying in ${duration(detail.delayMs)}`,
+      {
+        event: 'bootstrap:retry',
+        multiaddr: detail.multiaddr,
+        attempt: detail.attempt,
+        delayMs: detail.delayMs,
+        error: detail.error.message
+      }
+    )
+  )
+  on('presence:publish', ({ detail }) =>
+    say(`presence published (seq ${detail.record.seq}) on ${detail.accepted} DHT servers`, {
+      event: 'presence:publish',
+      seq: detail.record.seq,
+      accepted: detail.accepted
+    })
+  )
+  on('presence:error', ({ detail }) =>
+    say(`presence not published yet (retrying): ${e(detail.error.message)}`, {
+      event: 'presence:error',
+      error: detail.error.message
+    })
+  )
+  on('agent:announce', ({ detail: { record } }) =>
+    say(
+      `agent ${e(record.address)} announced (seq ${record.seq}): ` +
+        `${record.multiaddrs.map(e).join(' ') || 'no listen address'}; skills ${record.skills.map(e).join(', ') || 'none'}`,
+      {
+        event: 'agent:announce',
+        address: record.address,
+        seq: record.seq,
+        multiaddrs: record.multiaddrs,
+        skills: record.skills
+      }
+    )
+  )
+  on('status:receive', ({ detail: { status } }) =>
+    say(statusLine(status), { event: 'status', from: status.address, status })
+  )
+  return () => {
+    for (const cleanup of cleanups.splice(0)) cleanup()
+  }
+}
+
 /**
  * Runs one node until `signal` aborts (Ctrl-C, SIGTERM, stdout closed), then stops it.
  *
@@ -54,7 +116,7 @@ function statusLine(status: NodeStatus): string {
  */
 export async function runStart(options: StartOptions, out: Output, signal: AbortSignal): Promise<void> {
   // An event: a JSON line in --json mode, else a human line on stdout.
-  const say = (human: string, event: Record<string, unknown>): void => {
+  const say: Say = (human, event) => {
     if (options.json) out.json(event)
     else out.line(human)
   }
@@ -79,7 +141,6 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
   })
   const cleanups: Array<() => void> = []
   try {
-    const dht = node.node
     const multiaddrs = node.multiaddrs()
     if (options.json) {
       out.json({
@@ -88,7 +149,7 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
         shortId: node.identity.shortId,
         identity: node.created ? 'created' : 'loaded',
         role: options.role,
-        network: dht.network,
+        network: node.node.network,
         dataDir: node.dir,
         multiaddrs,
         heartbeatMs: options.heartbeatMs
@@ -97,7 +158,7 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
       out.line(
         `${node.created ? 'created' : 'loaded'} identity ${node.address} (${e(node.identity.shortId)})`
       )
-      out.line(`running as ${options.role} on network ${e(dht.network)} in ${e(node.dir)}`)
+      out.line(`running as ${options.role} on network ${e(node.node.network)} in ${e(node.dir)}`)
       for (const ma of multiaddrs) out.line(`  other nodes can use: --bootstrap ${e(ma)}`)
     }
     note(
@@ -106,65 +167,36 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
         : 'heartbeat off (--heartbeat-ms 0)'
     )
 
-    const on = <K extends keyof DhtNodeEvents>(
-      type: K,
-      listener: (event: DhtNodeEvents[K]) => void
-    ): void => {
-      dht.addEventListener(type, listener)
-      cleanups.push(() => dht.removeEventListener(type, listener))
-    }
-    on('peer:connect', (event) =>
-      say(`peer connected    ${e(event.detail.peerId)}`, { event: 'peer:connect', peer: event.detail.peerId })
-    )
-    on('peer:disconnect', (event) =>
-      say(`peer disconnected ${e(event.detail.peerId)}`, {
-        event: 'peer:disconnect',
-        peer: event.detail.peerId
-      })
-    )
-    on('bootstrap:retry', ({ detail }) => {
-      if (!isPowerOfTwo(detail.attempt)) return
-      say(
-        `bootstrap ${e(detail.multiaddr)} not reached (attempt ${detail.attempt}): ${e(detail.error.message)}; ` +
-          `retrying in ${duration(detail.delayMs)}`,
-        {
-          event: 'bootstrap:retry',
-          multiaddr: detail.multiaddr,
-          attempt: detail.attempt,
-          delayMs: detail.delayMs,
-          error: detail.error.message
+    // The DHT node's events; attached again to the new node when the supervisor restarts that part.
+    let detach = listen(node.node, say)
+    cleanups.push(() => detach())
+    const parts = node.bus.subscribe(
+      'subsystem:*',
+      (event) => {
+        const payload = event.payload as { name: string; error?: Error; restartInMs?: number }
+        const topic: string = event.topic
+        if (topic === 'subsystem:failed') {
+          const then =
+            payload.restartInMs === undefined
+              ? 'not restarted'
+              : `restarting in ${duration(payload.restartInMs)}`
+          say(`part ${e(payload.name)} failed: ${e(payload.error?.message ?? 'unknown')}; ${then}`, {
+            event: 'part:fail',
+            part: payload.name,
+            error: payload.error?.message,
+            ...(payload.restartInMs === undefined ? {} : { restartInMs: payload.restartInMs })
+          })
+        } else if (topic === 'subsystem:started') {
+          if (payload.name === 'dht') {
+            detach()
+            detach = listen(node.node, say)
+          }
+          say(`part ${e(payload.name)} restarted`, { event: 'part:restart', part: payload.name })
         }
-      )
-    })
-    on('presence:publish', ({ detail }) =>
-      say(`presence published (seq ${detail.record.seq}) on ${detail.accepted} DHT servers`, {
-        event: 'presence:publish',
-        seq: detail.record.seq,
-        accepted: detail.accepted
-      })
+      },
+      { delivery: 'sync', name: 'operator-parts' }
     )
-    on('presence:error', ({ detail }) =>
-      say(`presence not published yet (retrying): ${e(detail.error.message)}`, {
-        event: 'presence:error',
-        error: detail.error.message
-      })
-    )
-    on('agent:announce', ({ detail: { record } }) =>
-      say(
-        `agent ${e(record.address)} announced (seq ${record.seq}): ` +
-          `${record.multiaddrs.map(e).join(' ') || 'no listen address'}; skills ${record.skills.map(e).join(', ') || 'none'}`,
-        {
-          event: 'agent:announce',
-          address: record.address,
-          seq: record.seq,
-          multiaddrs: record.multiaddrs,
-          skills: record.skills
-        }
-      )
-    )
-    on('status:receive', ({ detail: { status } }) =>
-      say(statusLine(status), { event: 'status', from: status.address, status })
-    )
+    cleanups.push(() => parts.unsubscribe())
     const print = (event: BusEvent): void => {
       const from = event.origin.kind === 'remote' ? event.origin.peer : 'local'
       say(`bus ${e(event.topic)} from ${e(from)}: ${safeJson(event.payload)}`, {
