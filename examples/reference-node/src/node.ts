@@ -63,6 +63,11 @@ export interface SwarmNodeInit {
    * ms; 0 disables it. Default {@link DEFAULT_HEARTBEAT_MS}.
    */
   heartbeatMs?: number
+  /**
+   * Called with each DHT node before it starts (again after a restart of the `dht` part), so listeners
+   * see every event of its start, such as `bootstrap:retry`.
+   */
+  watch?: (node: DhtNode) => void
 }
 
 /** Default interval of a node's `node-status` heartbeat: 30 s, as in dht-node. */
@@ -136,25 +141,29 @@ export async function startSwarmNode(
 
   const identity = identityPart(async () => loaded ?? (await loadNodeIdentity(init.dir)))
   const graph = init.graph === true ? graphPart(identity, dirs.graph) : undefined
-  const dht = dhtPart(identity, {
-    role: init.role,
-    listen,
-    bootstrap: init.bootstrap ?? [],
-    network: init.network ?? 'main',
-    // DHT records and the peer store survive restarts, so a node finds its peers again faster.
-    dataDir: dirs.dht,
-    skills: init.skills ?? [],
-    // Quick retries: on one machine the bootstrap node is up within milliseconds.
-    bootstrapRetry: { initialDelayMs: 200, maxDelayMs: 2000, dialTimeoutMs: 5000 },
-    dht: { queryTimeoutMs: 10_000 },
-    // The heartbeat is its own part (below).
-    statusIntervalMs: 0,
-    gossip: {
-      // Every node of a local swarm has the same IP. Gossipsub treats many peers on one IP as a Sybil
-      // attack and lowers their score; exempt 127.0.0.1, but only when we only listen on loopback.
-      ...(loopbackOnly ? { ipColocationWhitelist: ['127.0.0.1'] } : {})
-    }
-  })
+  const dht = dhtPart(
+    identity,
+    {
+      role: init.role,
+      listen,
+      bootstrap: init.bootstrap ?? [],
+      network: init.network ?? 'main',
+      // DHT records and the peer store survive restarts, so a node finds its peers again faster.
+      dataDir: dirs.dht,
+      skills: init.skills ?? [],
+      // Quick retries: on one machine the bootstrap node is up within milliseconds.
+      bootstrapRetry: { initialDelayMs: 200, maxDelayMs: 2000, dialTimeoutMs: 5000 },
+      dht: { queryTimeoutMs: 10_000 },
+      // The heartbeat is its own part (below).
+      statusIntervalMs: 0,
+      gossip: {
+        // Every node of a local swarm has the same IP. Gossipsub treats many peers on one IP as a Sybil
+        // attack and lowers their score; exempt 127.0.0.1, but only when we only listen on loopback.
+        ...(loopbackOnly ? { ipColocationWhitelist: ['127.0.0.1'] } : {})
+      }
+    },
+    init.watch
+  )
   // Heartbeats let dashboards and other operators see the node (its peers, mesh, DHT table).
   const heartbeat = heartbeatPart(dht, init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS)
   const channel = channelPart(dht, bus, ROUTES)

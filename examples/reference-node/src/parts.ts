@@ -113,7 +113,9 @@ const log = logger('araliya:reference-node')
  */
 export function dhtPart(
   identity: Part<{ identity: Identity }>,
-  init: Omit<DhtNodeInit, 'identity'>
+  init: Omit<DhtNodeInit, 'identity'>,
+  /** Sees each new node before it starts, so no event of its start (a bootstrap retry) is missed. */
+  watch: (node: DhtNode) => void = () => {}
 ): Part<DhtNode> & { readonly restarts: Restarts } {
   const slot = new Slot<DhtNode>('dht')
   const restarts = new Restarts()
@@ -123,6 +125,7 @@ export function dhtPart(
     restarts,
     async start(context) {
       const node = await createDhtNode({ ...init, identity: identity.current().identity })
+      watch(node)
       try {
         // A folder already in use by another node fails here with dht-node's typed DatastoreOpenError.
         await node.start({ signal: context.signal })

@@ -115,10 +115,16 @@ function listen(dht: DhtNode, say: Say): () => void {
  * @throws {ListenError} (or a subclass) when a listen address cannot be used.
  */
 export async function runStart(options: StartOptions, out: Output, signal: AbortSignal): Promise<void> {
-  // An event: a JSON line in --json mode, else a human line on stdout.
+  // An event: a JSON line in --json mode, else a human line on stdout. Events of the node's start (a
+  // bootstrap that is not reached yet) wait until the start banner is out, so it stays the first line.
+  let held: Array<() => void> | undefined = []
   const say: Say = (human, event) => {
-    if (options.json) out.json(event)
-    else out.line(human)
+    const print = (): void => {
+      if (options.json) out.json(event)
+      else out.line(human)
+    }
+    if (held === undefined) print()
+    else held.push(print)
   }
   // A note for a person: stderr in --json mode (stdout is JSON only), else stdout.
   const note = (human: string): void => {
@@ -127,6 +133,7 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
   }
 
   await ensureWritableDataDir(options.dataDir)
+  let detach = (): void => {}
   const node = await startSwarmNode({
     name: options.role,
     role: options.role,
@@ -135,7 +142,12 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
     network: options.network,
     skills: options.skills,
     heartbeatMs: options.heartbeatMs,
-    ...(options.listen.length > 0 ? { listen: options.listen } : {})
+    ...(options.listen.length > 0 ? { listen: options.listen } : {}),
+    // The DHT node's events, from before it starts; a restart of the dht part brings a new node.
+    watch: (dht) => {
+      detach()
+      detach = listen(dht, say)
+    }
   }).catch((err: unknown) => {
     throw explainStartError(err)
   })
@@ -167,8 +179,8 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
         : 'heartbeat off (--heartbeat-ms 0)'
     )
 
-    // The DHT node's events; attached again to the new node when the supervisor restarts that part.
-    let detach = listen(node.node, say)
+    for (const print of held ?? []) print()
+    held = undefined
     cleanups.push(() => detach())
     const parts = node.bus.subscribe(
       'subsystem:*',
@@ -187,10 +199,6 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
             ...(payload.restartInMs === undefined ? {} : { restartInMs: payload.restartInMs })
           })
         } else if (topic === 'subsystem:started') {
-          if (payload.name === 'dht') {
-            detach()
-            detach = listen(node.node, say)
-          }
           say(`part ${e(payload.name)} restarted`, { event: 'part:restart', part: payload.name })
         }
       },
