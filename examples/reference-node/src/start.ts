@@ -61,10 +61,13 @@ function listen(dht: DhtNode, say: Say): () => void {
     })
   )
   // Every retry: a node whose bootstrap is unreachable says so, and when it tries next.
+  // Attempt 0: the bootstrap node was connected and went away; it is dialled again.
   on('bootstrap:retry', ({ detail }) =>
     say(
-      `bootstrap ${e(detail.multiaddr)} not reached (attempt ${detail.attempt}): ${e(detail.error.message)}; ` +
-        `retrying in ${duration(detail.delayMs)}`,
+      detail.attempt === 0
+        ? `bootstrap ${e(detail.multiaddr)} lost (${e(detail.error.message)}); dialling again in ${duration(detail.delayMs)}`
+        : `bootstrap ${e(detail.multiaddr)} not reached (attempt ${detail.attempt}): ${e(detail.error.message)}; ` +
+            `retrying in ${duration(detail.delayMs)}`,
       {
         event: 'bootstrap:retry',
         multiaddr: detail.multiaddr,
