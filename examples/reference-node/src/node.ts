@@ -24,8 +24,11 @@ import { type ChannelRoute, DIRECT_CHANNEL, type P2PChannel } from '@araliya/cha
 import type { Graph } from '@araliya/crdt-graph'
 import type { DhtNode, DhtNodeRole } from '@araliya/dht-node'
 import { type Identity, KeystoreNotFoundError, loadIdentity, loadOrCreateIdentity } from '@araliya/identity'
-import { AbortedError } from '@araliya/interface'
+import { logger } from '@libp2p/logger'
 import { channelPart, dhtPart, graphPart, heartbeatPart, identityPart, type Part, partDirs } from './parts.ts'
+import { startParts } from './supervised.ts'
+
+const log = logger('araliya:reference-node')
 
 /** Loopback only: the demo never opens a port that another machine could reach. */
 export const LOOPBACK_TCP = '/ip4/127.0.0.1/tcp/0'
@@ -167,7 +170,7 @@ export async function startSwarmNode(
   // Heartbeats let dashboards and other operators see the node (its peers, mesh, DHT table).
   const heartbeat = heartbeatPart(dht, init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS)
   const channel = channelPart(dht, bus, ROUTES)
-  for (const part of [identity, graph, dht, heartbeat, channel]) if (part) supervisor.register(part)
+  const parts = [identity, ...(graph === undefined ? [] : [graph]), dht, heartbeat, channel]
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
@@ -193,29 +196,12 @@ export async function startSwarmNode(
     return stopping
   }
 
-  // The first part that cannot start ends the start: its error, not a retry, is what the operator needs.
-  const startup = new AbortController()
-  let startError: { error: unknown } | undefined
-  const failFast = bus.subscribe(
-    'subsystem:failed',
-    (event) => {
-      const { error } = event.payload as { error: Error }
-      startError ??= { error: error.cause ?? error }
-      startup.abort(error)
-    },
-    { delivery: 'sync', name: 'node-start' }
-  )
   try {
-    await supervisor.start({ signal: startup.signal })
+    await startParts(supervisor, parts)
   } catch (err) {
-    await stop().catch((stopErr: unknown) => {
-      // The start error is the one to report; a part that also failed to stop is secondary.
-      if (startError === undefined) throw stopErr
-    })
-    if (startError !== undefined && AbortedError.isInstance(err)) throw startError.error
-    throw startError?.error ?? err
-  } finally {
-    failFast.unsubscribe()
+    // Everything that had started is stopped again; close the bus too.
+    await stop().catch((stopErr: unknown) => log('a part failed to stop after a failed start: %e', stopErr))
+    throw err
   }
 
   const { identity: id, created } = identity.current()
