@@ -17,28 +17,67 @@ import { Output } from './output.ts'
 import { runStart } from './start.ts'
 import { runSwarmDemo } from './swarm-demo.ts'
 
+const START_OPTIONS = `  --role bootstrap|full|light   (default full)
+  --bootstrap MULTIADDR         a node to dial first, ending in /p2p/<address> (repeatable)
+  --listen MULTIADDR            (default ${LOOPBACK_TCP}; none for light) (repeatable)
+  --network NAME                (default main)
+  --skill NAME                  advertise a skill (repeatable)
+  --heartbeat-ms N              node-status heartbeat interval in ms, 0 = off
+                                (default ${DEFAULT_HEARTBEAT_MS}; at least 1000 when on)
+  --json                        print one JSON object per line on stdout, nothing else`
+
+const COMMON_OPTIONS = `  --data-dir DIR   where keys and data live (default $ARALIYA_DATA_DIR or .araliya)
+  -h, --help       show this help`
+
+const EXIT_CODES = `exit codes: 0 done (also when stdout is closed early, e.g. piped to head), 1 the node could not run,
+2 the command line is wrong, 130 the demo was interrupted. Set DEBUG (e.g. DEBUG=araliya:*) to see error stacks.`
+
 const USAGE = `usage: araliya <command> [options]
 
 commands:
   demo      run a local swarm on 127.0.0.1 (1 bootstrap, 2 full, 1 light node) and show what it can do;
             ends with one JSON line {"demo":"ok",...}
   start     run one node until Ctrl-C
-              --role bootstrap|full|light   (default full)
-              --bootstrap MULTIADDR         a node to dial first, ending in /p2p/<address> (repeatable)
-              --listen MULTIADDR            (default ${LOOPBACK_TCP}; none for light) (repeatable)
-              --network NAME                (default main)
-              --skill NAME                  advertise a skill (repeatable)
-              --heartbeat-ms N              node-status heartbeat interval in ms, 0 = off
-                                            (default ${DEFAULT_HEARTBEAT_MS}; at least 1000 when on)
-              --json                        print one JSON object per line on stdout, nothing else
+${START_OPTIONS.replace(/^/gm, '            ')}
   identity  print this node's address and short id
 
 options:
-  --data-dir DIR   where keys and data live (default $ARALIYA_DATA_DIR or .araliya)
-  -h, --help       show this help
+${COMMON_OPTIONS}
 
-exit codes: 0 done (also when stdout is closed early, e.g. piped to head), 1 the node could not run,
-2 the command line is wrong, 130 the demo was interrupted. Set DEBUG (e.g. DEBUG=araliya:*) to see error stacks.`
+araliya <command> --help shows the help of one command.
+
+${EXIT_CODES}`
+
+/** `araliya <command> --help`. */
+const COMMAND_USAGE: Record<'demo' | 'start' | 'identity', string> = {
+  demo: `usage: araliya demo [--data-dir DIR]
+
+Runs a local swarm on 127.0.0.1 (1 bootstrap, 2 full, 1 light node) and shows what it can do, step by
+step; the last line is one JSON object {"demo":"ok",...}. A second run reuses the same identities.
+
+options:
+${COMMON_OPTIONS}
+
+${EXIT_CODES}`,
+  start: `usage: araliya start [options]
+
+Runs one node until Ctrl-C (or SIGTERM), printing its address, peers, presence records, heartbeats and
+the bus events that arrive from the swarm.
+
+options:
+${START_OPTIONS}
+${COMMON_OPTIONS}
+
+${EXIT_CODES}`,
+  identity: `usage: araliya identity [--data-dir DIR]
+
+Prints the address and short id of the node kept in the data folder (created on first use).
+
+options:
+${COMMON_OPTIONS}
+
+${EXIT_CODES}`
+}
 
 /** The demo must finish well inside a minute; past this it stops its nodes and fails. */
 const DEMO_BUDGET_MS = 50_000
@@ -179,7 +218,7 @@ function closedExit(out: Output): number {
 
 async function demo(args: string[], out: Output): Promise<number> {
   const values = parse('demo', args, COMMON)
-  if (values.help === true) return help(out)
+  if (values.help === true) return help(out, 'demo')
   const interrupt = interruptSignal(out)
   const budget = AbortSignal.timeout(DEMO_BUDGET_MS)
   try {
@@ -205,7 +244,7 @@ async function demo(args: string[], out: Output): Promise<number> {
 
 async function start(args: string[], out: Output): Promise<number> {
   const values = parse('start', args, START)
-  if (values.help === true) return help(out)
+  if (values.help === true) return help(out, 'start')
   const options = {
     role: role(values.role),
     dataDir: dataDir(values['data-dir']),
@@ -227,14 +266,14 @@ async function start(args: string[], out: Output): Promise<number> {
 
 async function identity(args: string[], out: Output): Promise<number> {
   const values = parse('identity', args, COMMON)
-  if (values.help === true) return help(out)
+  if (values.help === true) return help(out, 'identity')
   const result = await runIdentityDemo(dataDir(values['data-dir']), () => {})
   out.line(`${result.address} ${result.shortId}`)
   return 0
 }
 
-function help(out: Output): number {
-  out.line(USAGE)
+function help(out: Output, command?: keyof typeof COMMAND_USAGE): number {
+  out.line(command === undefined ? USAGE : COMMAND_USAGE[command])
   return 0
 }
 
@@ -250,9 +289,18 @@ async function main(args: string[], out: Output): Promise<number> {
     case undefined:
     case '--help':
     case '-h':
-    case 'help':
       return help(out)
+    case 'help':
+      // `araliya help start` is `araliya start --help`.
+      return rest[0] === 'demo' || rest[0] === 'start' || rest[0] === 'identity'
+        ? help(out, rest[0])
+        : help(out)
     default:
+      if (command.startsWith('-')) {
+        throw new UsageError(
+          `unknown option ${command}; put a command first (demo, start, identity); see araliya --help`
+        )
+      }
       throw new UsageError(
         `unknown command ${command}; the commands are demo, start and identity (araliya --help)`
       )

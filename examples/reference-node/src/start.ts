@@ -5,7 +5,7 @@
 // move the cursor, clear the screen or forge a line on the operator's console. With `--json`, stdout
 // carries one JSON object per line and nothing else; the few human notes go to stderr.
 import type { BusEvent } from '@araliya/bus'
-import type { DhtNodeEvents, DhtNodeRole, NodeStatus } from '@araliya/dht-node'
+import type { DhtNode, DhtNodeEvents, DhtNodeRole, NodeStatus } from '@araliya/dht-node'
 import { escapeText as e, safeJson } from './escape.ts'
 import { ensureWritableDataDir, explainStartError } from './errors.ts'
 import { startSwarmNode } from './node.ts'
@@ -31,11 +31,6 @@ function duration(ms: number): string {
   return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`
 }
 
-/** The retry attempts worth a line: 1, 2, 4, 8, … (a bootstrap node that stays down is retried forever). */
-function isPowerOfTwo(n: number): boolean {
-  return n > 0 && (n & (n - 1)) === 0
-}
-
 function statusLine(status: NodeStatus): string {
   const mesh = Object.entries(status.mesh)
     .map(([topic, peers]) => `${e(topic)}=${peers}`)
@@ -46,6 +41,76 @@ function statusLine(status: NodeStatus): string {
   )
 }
 
+/** Prints one event: a JSON line in --json mode, else a human line. */
+type Say = (human: string, event: Record<string, unknown>) => void
+
+/** Prints what the DHT node reports; returns the function that stops listening. */
+function listen(dht: DhtNode, say: Say): () => void {
+  const cleanups: Array<() => void> = []
+  const on = <K extends keyof DhtNodeEvents>(type: K, listener: (event: DhtNodeEvents[K]) => void): void => {
+    dht.addEventListener(type, listener)
+    cleanups.push(() => dht.removeEventListener(type, listener))
+  }
+  on('peer:connect', (event) =>
+    say(`peer connected    ${e(event.detail.peerId)}`, { event: 'peer:connect', peer: event.detail.peerId })
+  )
+  on('peer:disconnect', (event) =>
+    say(`peer disconnected ${e(event.detail.peerId)}`, {
+      event: 'peer:disconnect',
+      peer: event.detail.peerId
+    })
+  )
+  // Every retry: a node whose bootstrap is unreachable says so, and when it tries next.
+  // Attempt 0: the bootstrap node was connected and went away; it is dialled again.
+  on('bootstrap:retry', ({ detail }) =>
+    say(
+      detail.attempt === 0
+        ? `bootstrap ${e(detail.multiaddr)} lost (${e(detail.error.message)}); dialling again in ${duration(detail.delayMs)}`
+        : `bootstrap ${e(detail.multiaddr)} not reached (attempt ${detail.attempt}): ${e(detail.error.message)}; ` +
+            `retrying in ${duration(detail.delayMs)}`,
+      {
+        event: 'bootstrap:retry',
+        multiaddr: detail.multiaddr,
+        attempt: detail.attempt,
+        delayMs: detail.delayMs,
+        error: detail.error.message
+      }
+    )
+  )
+  on('presence:publish', ({ detail }) =>
+    say(`presence published (seq ${detail.record.seq}) on ${detail.accepted} DHT servers`, {
+      event: 'presence:publish',
+      seq: detail.record.seq,
+      accepted: detail.accepted
+    })
+  )
+  on('presence:error', ({ detail }) =>
+    say(`presence not published yet (retrying): ${e(detail.error.message)}`, {
+      event: 'presence:error',
+      error: detail.error.message
+    })
+  )
+  on('agent:announce', ({ detail: { record } }) =>
+    say(
+      `agent ${e(record.address)} announced (seq ${record.seq}): ` +
+        `${record.multiaddrs.map(e).join(' ') || 'no listen address'}; skills ${record.skills.map(e).join(', ') || 'none'}`,
+      {
+        event: 'agent:announce',
+        address: record.address,
+        seq: record.seq,
+        multiaddrs: record.multiaddrs,
+        skills: record.skills
+      }
+    )
+  )
+  on('status:receive', ({ detail: { status } }) =>
+    say(statusLine(status), { event: 'status', from: status.address, status })
+  )
+  return () => {
+    for (const cleanup of cleanups.splice(0)) cleanup()
+  }
+}
+
 /**
  * Runs one node until `signal` aborts (Ctrl-C, SIGTERM, stdout closed), then stops it.
  *
@@ -53,10 +118,16 @@ function statusLine(status: NodeStatus): string {
  * @throws {ListenError} (or a subclass) when a listen address cannot be used.
  */
 export async function runStart(options: StartOptions, out: Output, signal: AbortSignal): Promise<void> {
-  // An event: a JSON line in --json mode, else a human line on stdout.
-  const say = (human: string, event: Record<string, unknown>): void => {
-    if (options.json) out.json(event)
-    else out.line(human)
+  // An event: a JSON line in --json mode, else a human line on stdout. Events of the node's start (a
+  // bootstrap that is not reached yet) wait until the start banner is out, so it stays the first line.
+  let held: Array<() => void> | undefined = []
+  const say: Say = (human, event) => {
+    const print = (): void => {
+      if (options.json) out.json(event)
+      else out.line(human)
+    }
+    if (held === undefined) print()
+    else held.push(print)
   }
   // A note for a person: stderr in --json mode (stdout is JSON only), else stdout.
   const note = (human: string): void => {
@@ -65,6 +136,7 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
   }
 
   await ensureWritableDataDir(options.dataDir)
+  let detach = (): void => {}
   const node = await startSwarmNode({
     name: options.role,
     role: options.role,
@@ -73,13 +145,17 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
     network: options.network,
     skills: options.skills,
     heartbeatMs: options.heartbeatMs,
-    ...(options.listen.length > 0 ? { listen: options.listen } : {})
+    ...(options.listen.length > 0 ? { listen: options.listen } : {}),
+    // The DHT node's events, from before it starts; a restart of the dht part brings a new node.
+    watch: (dht) => {
+      detach()
+      detach = listen(dht, say)
+    }
   }).catch((err: unknown) => {
     throw explainStartError(err)
   })
   const cleanups: Array<() => void> = []
   try {
-    const dht = node.node
     const multiaddrs = node.multiaddrs()
     if (options.json) {
       out.json({
@@ -88,7 +164,7 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
         shortId: node.identity.shortId,
         identity: node.created ? 'created' : 'loaded',
         role: options.role,
-        network: dht.network,
+        network: node.node.network,
         dataDir: node.dir,
         multiaddrs,
         heartbeatMs: options.heartbeatMs
@@ -97,7 +173,7 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
       out.line(
         `${node.created ? 'created' : 'loaded'} identity ${node.address} (${e(node.identity.shortId)})`
       )
-      out.line(`running as ${options.role} on network ${e(dht.network)} in ${e(node.dir)}`)
+      out.line(`running as ${options.role} on network ${e(node.node.network)} in ${e(node.dir)}`)
       for (const ma of multiaddrs) out.line(`  other nodes can use: --bootstrap ${e(ma)}`)
     }
     note(
@@ -106,65 +182,32 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
         : 'heartbeat off (--heartbeat-ms 0)'
     )
 
-    const on = <K extends keyof DhtNodeEvents>(
-      type: K,
-      listener: (event: DhtNodeEvents[K]) => void
-    ): void => {
-      dht.addEventListener(type, listener)
-      cleanups.push(() => dht.removeEventListener(type, listener))
-    }
-    on('peer:connect', (event) =>
-      say(`peer connected    ${e(event.detail.peerId)}`, { event: 'peer:connect', peer: event.detail.peerId })
-    )
-    on('peer:disconnect', (event) =>
-      say(`peer disconnected ${e(event.detail.peerId)}`, {
-        event: 'peer:disconnect',
-        peer: event.detail.peerId
-      })
-    )
-    on('bootstrap:retry', ({ detail }) => {
-      if (!isPowerOfTwo(detail.attempt)) return
-      say(
-        `bootstrap ${e(detail.multiaddr)} not reached (attempt ${detail.attempt}): ${e(detail.error.message)}; ` +
-          `retrying in ${duration(detail.delayMs)}`,
-        {
-          event: 'bootstrap:retry',
-          multiaddr: detail.multiaddr,
-          attempt: detail.attempt,
-          delayMs: detail.delayMs,
-          error: detail.error.message
+    for (const print of held ?? []) print()
+    held = undefined
+    cleanups.push(() => detach())
+    const parts = node.bus.subscribe(
+      'subsystem:*',
+      (event) => {
+        const payload = event.payload as { name: string; error?: Error; restartInMs?: number }
+        const topic: string = event.topic
+        if (topic === 'subsystem:failed') {
+          const then =
+            payload.restartInMs === undefined
+              ? 'not restarted'
+              : `restarting in ${duration(payload.restartInMs)}`
+          say(`part ${e(payload.name)} failed: ${e(payload.error?.message ?? 'unknown')}; ${then}`, {
+            event: 'part:fail',
+            part: payload.name,
+            error: payload.error?.message,
+            ...(payload.restartInMs === undefined ? {} : { restartInMs: payload.restartInMs })
+          })
+        } else if (topic === 'subsystem:started') {
+          say(`part ${e(payload.name)} restarted`, { event: 'part:restart', part: payload.name })
         }
-      )
-    })
-    on('presence:publish', ({ detail }) =>
-      say(`presence published (seq ${detail.record.seq}) on ${detail.accepted} DHT servers`, {
-        event: 'presence:publish',
-        seq: detail.record.seq,
-        accepted: detail.accepted
-      })
+      },
+      { delivery: 'sync', name: 'operator-parts' }
     )
-    on('presence:error', ({ detail }) =>
-      say(`presence not published yet (retrying): ${e(detail.error.message)}`, {
-        event: 'presence:error',
-        error: detail.error.message
-      })
-    )
-    on('agent:announce', ({ detail: { record } }) =>
-      say(
-        `agent ${e(record.address)} announced (seq ${record.seq}): ` +
-          `${record.multiaddrs.map(e).join(' ') || 'no listen address'}; skills ${record.skills.map(e).join(', ') || 'none'}`,
-        {
-          event: 'agent:announce',
-          address: record.address,
-          seq: record.seq,
-          multiaddrs: record.multiaddrs,
-          skills: record.skills
-        }
-      )
-    )
-    on('status:receive', ({ detail: { status } }) =>
-      say(statusLine(status), { event: 'status', from: status.address, status })
-    )
+    cleanups.push(() => parts.unsubscribe())
     const print = (event: BusEvent): void => {
       const from = event.origin.kind === 'remote' ? event.origin.peer : 'local'
       say(`bus ${e(event.topic)} from ${e(from)}: ${safeJson(event.payload)}`, {

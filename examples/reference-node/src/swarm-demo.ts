@@ -1,4 +1,5 @@
-// `pnpm demo`: a local swarm on 127.0.0.1 — one bootstrap, two full and one light node — that walks
+// `pnpm demo`: a local swarm on 127.0.0.1 — one bootstrap, two full and one light node, the parts of one
+// Supervisor (the bootstrap node starts first, the others depend on it) — that walks
 // through what Araliya does today, one step per function:
 //
 //   1. identities      each node loads (or creates) its own key; sign/verify and context binding
@@ -12,7 +13,7 @@
 //
 // It ends with one JSON line (`{"demo":"ok",…}`) that scripts and the smoke test read.
 import { join } from 'node:path'
-import type { BusEvent } from '@araliya/bus'
+import { type BusEvent, createSupervisor, type Subsystem, type Supervisor } from '@araliya/bus'
 import {
   CBOR_CONTENT,
   type DropDetail,
@@ -29,6 +30,7 @@ import { AraliyaError } from '@araliya/interface'
 import { escapeText, safeJson } from './escape.ts'
 import { checkSignatures } from './identity-demo.ts'
 import { loadNodeIdentity, type SwarmNode, startSwarmNode } from './node.ts'
+import { startParts } from './supervised.ts'
 
 /** A demo step failed; the message names the step and what it was waiting for. */
 export class DemoStepError extends AraliyaError {
@@ -124,10 +126,23 @@ export async function runSwarmDemo(options: SwarmDemoOptions): Promise<SwarmDemo
   const loaded = await step(demo, 'identities', 'identities: one persistent key per node', () =>
     identities(demo)
   )
-  const nodes: SwarmNode[] = []
+  // The four nodes are the parts of one supervisor: the bootstrap node first, the others after it.
+  const stops = { stopped: 0, failed: 0 }
+  const supervisor = createSupervisor({
+    // A node that fails in the middle of the demo fails the demo; its own parts restart inside it.
+    restart: { maxRestarts: 0 },
+    healthCheckIntervalMs: 0,
+    bus: {
+      publish: (topic, payload) => {
+        if (topic !== 'subsystem:stopped') return
+        stops.stopped++
+        if ((payload as { error?: Error }).error !== undefined) stops.failed++
+      }
+    }
+  })
   try {
     const swarm = await step(demo, 'start', 'start the nodes (1 bootstrap, 2 full, 1 light)', (signal) =>
-      startNodes(demo, loaded, nodes, signal)
+      startNodes(demo, loaded, supervisor, signal)
     )
     const lookups = await step(demo, 'presence', 'presence: find an agent by its address', (signal) =>
       presence(demo, swarm, signal)
@@ -168,7 +183,7 @@ export async function runSwarmDemo(options: SwarmDemoOptions): Promise<SwarmDemo
     }
   } finally {
     // Always, also on failure and on Ctrl-C: free the ports and the database locks.
-    await stopAll(demo, nodes)
+    await stopAll(demo, supervisor, stops)
   }
 }
 
@@ -200,36 +215,54 @@ async function identities(demo: Demo): Promise<LoadedIdentity[]> {
   return loaded
 }
 
-/** 2. Start the bootstrap node first: the others need its address. Wait until everyone is on the DHT. */
+/**
+ * 2. Start the bootstrap node first: the others need its address, so they depend on it. Wait until
+ * everyone is on the DHT.
+ */
 async function startNodes(
   demo: Demo,
   loaded: LoadedIdentity[],
-  nodes: SwarmNode[],
+  supervisor: Supervisor,
   signal: AbortSignal
 ): Promise<Swarm> {
-  const [bootSpec, ...rest] = loaded as [LoadedIdentity, ...LoadedIdentity[]]
-  const start = async (spec: LoadedIdentity, bootstrap: string[]): Promise<SwarmNode> => {
-    const node = await startSwarmNode(
-      {
-        name: spec.name,
-        role: spec.role,
-        dir: spec.dir,
-        graph: spec.graph,
-        network: demo.network,
-        bootstrap,
-        // Heartbeats are for dashboards; the demo is over before the first one would be due.
-        heartbeatMs: 0
-      },
-      spec
-    )
-    nodes.push(node) // registered at once, so a failure later in this step still stops it
-    return node
-  }
+  const [bootSpec] = loaded as [LoadedIdentity, ...LoadedIdentity[]]
+  const started = new Map<string, SwarmNode>()
+  const parts: Subsystem[] = loaded.map((spec) => ({
+    name: spec.name,
+    dependsOn: spec === bootSpec ? [] : [bootSpec.name],
+    async start() {
+      const bootstrap = spec === bootSpec ? [] : (started.get(bootSpec.name)?.multiaddrs() ?? [])
+      const node = await startSwarmNode(
+        {
+          name: spec.name,
+          role: spec.role,
+          dir: spec.dir,
+          graph: spec.graph,
+          network: demo.network,
+          bootstrap,
+          // Heartbeats are for dashboards; the demo is over before the first one would be due.
+          heartbeatMs: 0
+        },
+        spec
+      )
+      started.set(spec.name, node)
+    },
+    async stop() {
+      const node = started.get(spec.name)
+      started.delete(spec.name)
+      await node?.stop()
+    }
+  }))
   const t0 = performance.now()
   const since = (): number => Math.round(performance.now() - t0)
-  const bootstrap = await start(bootSpec, [])
-  const others = await Promise.all(rest.map((spec) => start(spec, bootstrap.multiaddrs())))
-  const [full1, full2, light] = others as [SwarmNode, SwarmNode, SwarmNode]
+  await startParts(supervisor, parts, signal)
+  const [bootstrap, full1, full2, light] = loaded.map((spec) => started.get(spec.name)) as [
+    SwarmNode,
+    SwarmNode,
+    SwarmNode,
+    SwarmNode
+  ]
+  const others = [full1, full2, light]
   const all = [bootstrap, full1, full2, light]
 
   // A promise we make in the README: nothing listens anywhere but on loopback.
@@ -646,13 +679,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-async function stopAll(demo: Demo, nodes: SwarmNode[]): Promise<void> {
-  if (nodes.length === 0) return
+async function stopAll(
+  demo: Demo,
+  supervisor: Supervisor,
+  stops: { stopped: number; failed: number }
+): Promise<void> {
   const t0 = performance.now()
-  const results = await Promise.allSettled(nodes.map((n) => n.stop()))
-  const failed = results.filter((r) => r.status === 'rejected').length
+  await supervisor.stop()
+  // Every node that ran, whether stopped here or already when a start failed or was interrupted.
+  if (stops.stopped === 0) return
   demo.log(
-    `\nstopped ${nodes.length - failed}/${nodes.length} nodes in ${Math.round(performance.now() - t0)} ms`
+    `\nstopped ${stops.stopped - stops.failed}/${stops.stopped} nodes in ${Math.round(performance.now() - t0)} ms`
   )
 }
 
