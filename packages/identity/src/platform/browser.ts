@@ -1,5 +1,5 @@
 import { scryptAsync } from '@noble/hashes/scrypt.js'
-import { BoundedMap } from '../bounded-map.js'
+import { LRUCache } from 'lru-cache'
 import { nobleEd25519 } from './noble.js'
 import type { Ed25519Backend, KeyStorage, Platform } from './types.js'
 
@@ -29,7 +29,7 @@ export async function webCryptoEd25519(): Promise<Ed25519Backend | undefined> {
   } catch {
     return undefined
   }
-  const publicKeys = new BoundedMap<string, Promise<CryptoKey | null>>(KEY_CACHE_LIMIT)
+  const publicKeys = new LRUCache<string, Promise<CryptoKey | null>>({ max: KEY_CACHE_LIMIT })
   const publicKeyObject = (publicKey: Uint8Array): Promise<CryptoKey | null> => {
     const id = String.fromCharCode(...publicKey)
     let key = publicKeys.get(id)

@@ -2,8 +2,8 @@ import { createPrivateKey, createPublicKey, type KeyObject, scrypt, sign, verify
 import { constants } from 'node:fs'
 import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { BoundedMap } from '../bounded-map.js'
 import { KeystorePermissionError } from '../errors.js'
+import { LRUCache } from 'lru-cache'
 import type { Ed25519Backend, KeyStorage, Platform } from './types.js'
 
 // DER prefixes that wrap a raw ed25519 seed (PKCS#8) or public key (SPKI).
@@ -13,15 +13,16 @@ const KEY_CACHE_LIMIT = 4096
 
 /** ed25519 through node:crypto (OpenSSL), with public KeyObjects cached by key bytes. */
 export function nodeEd25519(): Ed25519Backend {
-  const publicKeys = new BoundedMap<string, KeyObject | null>(KEY_CACHE_LIMIT)
-  const publicKeyObject = (publicKey: Uint8Array): KeyObject | null => {
+  // `false` marks bytes that are not a public key (an LRU cache holds no null).
+  const publicKeys = new LRUCache<string, KeyObject | false>({ max: KEY_CACHE_LIMIT })
+  const publicKeyObject = (publicKey: Uint8Array): KeyObject | false => {
     const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
     let key = publicKeys.get(id)
     if (key === undefined) {
       try {
         key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
       } catch {
-        key = null
+        key = false
       }
       publicKeys.set(id, key)
     }
@@ -39,7 +40,7 @@ export function nodeEd25519(): Ed25519Backend {
     verify(publicKey, message, signature) {
       if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false
       const key = publicKeyObject(publicKey)
-      if (key === null) return false
+      if (key === false) return false
       try {
         return verify(null, message, key, signature)
       } catch {
