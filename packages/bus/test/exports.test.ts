@@ -10,6 +10,7 @@ it('exports exactly the reviewed public surface', () => {
       "Bus (type)",
       "BusClosedError (value)",
       "BusCounters (type)",
+      "BusErrorCode (type)",
       "BusErrorEvent (type)",
       "BusEvent (type)",
       "BusInit (type)",

@@ -85,7 +85,7 @@ export class FileKeyStorage implements KeyStorage {
 
   async create(name: string, data: Uint8Array): Promise<boolean> {
     const path = this.describe(name)
-    const tmp = await this.writeTemp(path, data)
+    const tmp = await this.#writeTemp(path, data)
     try {
       // link() fails with EEXIST instead of replacing: two processes creating at once both end up with
       // the one identity that won.
@@ -102,7 +102,7 @@ export class FileKeyStorage implements KeyStorage {
 
   async replace(name: string, data: Uint8Array): Promise<void> {
     const path = this.describe(name)
-    const tmp = await this.writeTemp(path, data)
+    const tmp = await this.#writeTemp(path, data)
     try {
       await rename(tmp, path)
     } catch (err) {
@@ -112,7 +112,7 @@ export class FileKeyStorage implements KeyStorage {
     await syncDir(dirname(path))
   }
 
-  private async writeTemp(path: string, data: Uint8Array): Promise<string> {
+  async #writeTemp(path: string, data: Uint8Array): Promise<string> {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     const tmp = `${path}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`
     const handle = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600)
