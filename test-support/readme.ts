@@ -10,6 +10,8 @@ import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import ts from 'typescript'
 
+let written = 0
+
 const FENCE = /^```([^\n`]*)\n([\s\S]*?)^```[ \t]*$/gm
 
 /** The `ts` blocks of a markdown file, in order (blocks fenced `ts skip` left out). */
@@ -58,7 +60,11 @@ export async function readmeTypeErrors(
   try {
     const config = ts.readConfigFile(init.tsconfigPath, ts.sys.readFile)
     const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, dirname(init.tsconfigPath))
-    const program = ts.createProgram(files, { ...parsed.options, noEmit: true })
+    const options = { ...parsed.options, noEmit: true }
+    // Resolve type libraries from the package, whatever the test's working directory is.
+    const host = ts.createCompilerHost(options)
+    host.getCurrentDirectory = () => dirname(init.tsconfigPath)
+    const program = ts.createProgram(files, options, host)
     return ts
       .getPreEmitDiagnostics(program)
       .filter((diagnostic) => diagnostic.file === undefined || files.includes(diagnostic.file.fileName))
@@ -78,7 +84,8 @@ export async function readmeTypeErrors(
 async function writeBlock(code: string, name: string, init: ReadmeRunInit): Promise<string> {
   const escaped = init.packageName.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
   const source = code.replace(new RegExp(`(['"])${escaped}\\1`, 'g'), JSON.stringify(init.entry))
-  const file = join(init.scratchDir, `${name}.ts`)
+  // A fresh file name each time: a module loader runs a module once per URL.
+  const file = join(init.scratchDir, `${name}-${process.pid}-${++written}.ts`)
   await mkdir(dirname(file), { recursive: true })
   await writeFile(file, `${source}\nexport {}\n`)
   return file
