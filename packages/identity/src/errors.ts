@@ -9,7 +9,7 @@ export class InvalidKeyError<Code extends string = 'ERR_INVALID_KEY'> extends In
 /**
  * Why a string is not an Araliya address:
  * - `not-a-string`: the value is not a string at all;
- * - `length`: empty, or longer than {@link MAX_ADDRESS_LENGTH} characters (checked before anything else);
+ * - `length`: empty, or longer than 128 characters (checked before anything else);
  * - `non-ascii`: a character outside ASCII, such as a Cyrillic or fullwidth look-alike of a base58 letter;
  * - `not-base58btc`: an ASCII character outside the base58btc alphabet (`0 O I l`, spaces, punctuation…);
  * - `not-a-peer-id`: base58btc, but not a libp2p PeerId;

@@ -27,7 +27,7 @@ export interface EthLink {
   readonly issuedAt: number
   /** The 65-byte Ethereum signature `r ‖ s ‖ v` (v = 27 or 28) over {@link ethLinkMessage}. */
   readonly ethSignature: Uint8Array
-  /** The agent's ed25519 signature over the canonical link under {@link ETH_LINK_CONTEXT}. */
+  /** The agent's ed25519 signature over the canonical link under the context `araliya/eth-link/v1`. */
   readonly agentSignature: Uint8Array
 }
 

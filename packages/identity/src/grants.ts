@@ -61,7 +61,7 @@ export interface Revocation {
   readonly grantId: string
   /** From when on the grant is void, milliseconds since the epoch. */
   readonly revokedAt: number
-  /** ed25519 signature by the issuer under {@link REVOCATION_CONTEXT}. */
+  /** ed25519 signature by the issuer under the context `araliya/grant-revocation/v1`. */
   readonly signature: Uint8Array
 }
 

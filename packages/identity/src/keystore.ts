@@ -86,7 +86,7 @@ export async function exportIdentity(
     file = base(identity.address, null, toBase64(seed))
   } else {
     const logN = options.scryptLogN ?? DEFAULT_SCRYPT_LOG_N
-    if (!Number.isInteger(logN) || logN < MIN_SCRYPT_LOG_N || logN > MAX_SCRYPT_LOG_N) {
+    if (!isSafeUint(logN, MIN_SCRYPT_LOG_N, MAX_SCRYPT_LOG_N)) {
       throw new KeystoreError(`scryptLogN must be an integer from ${MIN_SCRYPT_LOG_N} to ${MAX_SCRYPT_LOG_N}`)
     }
     const salt = random(16)
