@@ -275,10 +275,7 @@ export interface BusInit {
   defaultQueueCapacity?: number
   /** Taps installed from the start. */
   tap?: Tap
-  /**
-   * How many distinct topics keep a cached subscriber list (default 4096); beyond it the least recently
-   * published topic is forgotten (and recomputed when it is published again).
-   */
+  /** How many distinct topics keep a cached subscriber list (default 4096); beyond it the cache is reset. */
   maxCachedTopics?: number
   /** Where logs go (default `@libp2p/logger`, namespace `araliya:bus`). */
   logger?: ComponentLogger
