@@ -2,17 +2,19 @@
  * Runs the code examples of a package's README as written, so the docs cannot drift from the code: every
  * fenced `ts` block is a module of its own (imports of the package itself resolve to its `src/`), run with
  * top-level await inside the test, and every block is type-checked with the package's own tsconfig (so an
- * example that only runs because types are stripped, such as a cast that does not compile, fails). A block that only shows a shape, not a runnable program, is fenced
- * `ts skip`; the test lists how many blocks it expects, so a new example is never silently left out.
+ * example that only runs because types are stripped, such as a cast that does not compile, fails). A
+ * block that only shows a shape, not a runnable program, is fenced `ts skip`; the test lists how many
+ * blocks it expects, so a new example is never silently left out.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import ts from 'typescript'
 
-let written = 0
-
 const FENCE = /^```([^\n`]*)\n([\s\S]*?)^```[ \t]*$/gm
+
+/** Blocks written so far: each gets a fresh file name. */
+let written = 0
 
 /** The `ts` blocks of a markdown file, in order (blocks fenced `ts skip` left out). */
 export async function readmeBlocks(markdownPath: string): Promise<string[]> {
