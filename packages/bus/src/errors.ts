@@ -1,7 +1,7 @@
 import { AraliyaError } from '@araliya/interface'
 
 /** A request was sent to a topic that has no registered handler. */
-export class NoHandlerError extends AraliyaError {
+export class NoHandlerError extends AraliyaError<'ERR_NO_HANDLER'> {
   static override readonly code: string = 'ERR_NO_HANDLER'
   override name = 'NoHandlerError'
   /** The request topic. */
@@ -16,7 +16,7 @@ export class NoHandlerError extends AraliyaError {
 }
 
 /** A request got no reply within its timeout. */
-export class RequestTimeoutError extends AraliyaError {
+export class RequestTimeoutError extends AraliyaError<'ERR_REQUEST_TIMEOUT'> {
   static override readonly code: string = 'ERR_REQUEST_TIMEOUT'
   override name = 'RequestTimeoutError'
   /** The request topic. */
@@ -34,7 +34,7 @@ export class RequestTimeoutError extends AraliyaError {
 }
 
 /** The request handler threw or rejected; `cause` holds what it threw. */
-export class HandlerFailedError extends AraliyaError {
+export class HandlerFailedError extends AraliyaError<'ERR_HANDLER_FAILED'> {
   static override readonly code: string = 'ERR_HANDLER_FAILED'
   override name = 'HandlerFailedError'
   /** The request topic. */
@@ -49,7 +49,7 @@ export class HandlerFailedError extends AraliyaError {
 }
 
 /** A second handler was registered for a request topic. */
-export class HandlerExistsError extends AraliyaError {
+export class HandlerExistsError extends AraliyaError<'ERR_HANDLER_EXISTS'> {
   static override readonly code: string = 'ERR_HANDLER_EXISTS'
   override name = 'HandlerExistsError'
   /** The request topic. */
@@ -64,7 +64,7 @@ export class HandlerExistsError extends AraliyaError {
 }
 
 /** A bounded queue (of an async subscriber or a request handler) had no room. */
-export class QueueFullError extends AraliyaError {
+export class QueueFullError extends AraliyaError<'ERR_QUEUE_FULL'> {
   static override readonly code: string = 'ERR_QUEUE_FULL'
   override name = 'QueueFullError'
   /** The subscription or handler whose queue was full. */
@@ -83,7 +83,7 @@ export class QueueFullError extends AraliyaError {
 }
 
 /** A subscriber threw or rejected while handling an event; carried by `bus:error`, with the thrown value as `cause`. */
-export class SubscriberFailedError extends AraliyaError {
+export class SubscriberFailedError extends AraliyaError<'ERR_SUBSCRIBER_FAILED'> {
   static override readonly code: string = 'ERR_SUBSCRIBER_FAILED'
   override name = 'SubscriberFailedError'
   /** The topic of the event being handled. */
@@ -102,7 +102,7 @@ export class SubscriberFailedError extends AraliyaError {
 }
 
 /** The bus was used after `close()`. */
-export class BusClosedError extends AraliyaError {
+export class BusClosedError extends AraliyaError<'ERR_BUS_CLOSED'> {
   static override readonly code: string = 'ERR_BUS_CLOSED'
   override name = 'BusClosedError'
   constructor() {
@@ -111,7 +111,7 @@ export class BusClosedError extends AraliyaError {
 }
 
 /** A subsystem failed to start, reported itself failed, or was found unhealthy; `cause` says why. */
-export class SubsystemFailedError extends AraliyaError {
+export class SubsystemFailedError extends AraliyaError<'ERR_SUBSYSTEM_FAILED'> {
   static override readonly code: string = 'ERR_SUBSYSTEM_FAILED'
   override name = 'SubsystemFailedError'
   /** The subsystem's name. */
@@ -125,7 +125,7 @@ export class SubsystemFailedError extends AraliyaError {
 }
 
 /** The supervisor could not start every subsystem; `failures` lists those that failed or were blocked. */
-export class SubsystemStartError extends AraliyaError {
+export class SubsystemStartError extends AraliyaError<'ERR_SUBSYSTEM_START'> {
   static override readonly code: string = 'ERR_SUBSYSTEM_START'
   override name = 'SubsystemStartError'
   /** Each subsystem that is not running, with why. */
@@ -141,13 +141,13 @@ export class SubsystemStartError extends AraliyaError {
 }
 
 /** The subsystem graph or a supervisor call is invalid: duplicate name, unknown dependency, cycle, wrong state. */
-export class SubsystemConfigError extends AraliyaError {
+export class SubsystemConfigError extends AraliyaError<'ERR_SUBSYSTEM_CONFIG'> {
   static override readonly code: string = 'ERR_SUBSYSTEM_CONFIG'
   override name = 'SubsystemConfigError'
 }
 
 /** A subsystem's start, stop or health check took longer than allowed. */
-export class SubsystemTimeoutError extends AraliyaError {
+export class SubsystemTimeoutError extends AraliyaError<'ERR_SUBSYSTEM_TIMEOUT'> {
   static override readonly code: string = 'ERR_SUBSYSTEM_TIMEOUT'
   override name = 'SubsystemTimeoutError'
   /** The subsystem's name. */
@@ -160,6 +160,25 @@ export class SubsystemTimeoutError extends AraliyaError {
     this.subsystem = subsystem
   }
 }
+
+/**
+ * Every `code` an error thrown or reported by the bus and the supervisor can carry (with `ERR_ABORTED`
+ * from a fired `AbortSignal`, an `AbortedError` of `@araliya/interface`), so a `switch (err.code)` over
+ * them can be exhaustive.
+ */
+export type BusErrorCode =
+  | 'ERR_NO_HANDLER'
+  | 'ERR_REQUEST_TIMEOUT'
+  | 'ERR_HANDLER_FAILED'
+  | 'ERR_HANDLER_EXISTS'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_SUBSCRIBER_FAILED'
+  | 'ERR_BUS_CLOSED'
+  | 'ERR_SUBSYSTEM_FAILED'
+  | 'ERR_SUBSYSTEM_START'
+  | 'ERR_SUBSYSTEM_CONFIG'
+  | 'ERR_SUBSYSTEM_TIMEOUT'
+  | 'ERR_ABORTED'
 
 function describe(value: unknown): string {
   if (value instanceof Error) return value.message

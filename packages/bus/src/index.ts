@@ -30,9 +30,11 @@
  */
 export { AbortedError, LOCAL_ORIGIN, type Origin } from '@araliya/interface'
 export { createBus } from './bus.js'
+// The pattern matcher the bus uses; @araliya/channel-p2p matches its bridge routes with it.
 export { compilePattern, type TopicMatcher } from './pattern.js'
 export {
   BusClosedError,
+  type BusErrorCode,
   HandlerExistsError,
   HandlerFailedError,
   NoHandlerError,

@@ -15,26 +15,26 @@ export class PublishWaits {
   error: Error | undefined = undefined
   /** The waiters it registered (withdrawing an admitted one is a no-op). */
   readonly waiters: Waiter[] = []
-  private outstanding = 0
-  private onDone: (() => void) | undefined = undefined
+  #outstanding = 0
+  #onDone: (() => void) | undefined = undefined
 
   add(waiter: Waiter): void {
     this.waiters.push(waiter)
-    this.outstanding++
+    this.#outstanding++
   }
 
   /** Called by a subscriber when a waiter got into its queue or no longer needs to. */
   settle(): void {
-    this.outstanding--
-    if (this.outstanding === 0) this.onDone?.()
+    this.#outstanding--
+    if (this.#outstanding === 0) this.#onDone?.()
   }
 
   /** Resolves when every waiter is settled; on abort, withdraws the rest and rejects with the abort error. */
   wait(signal: AbortSignal | undefined, abortError: () => Error): Promise<void> {
-    if (this.outstanding === 0) return Promise.resolve()
+    if (this.#outstanding === 0) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
-        this.onDone = undefined
+        this.#onDone = undefined
         for (const waiter of this.waiters) waiter.subscriber.withdraw(waiter)
         reject(abortError())
       }
@@ -42,7 +42,7 @@ export class PublishWaits {
         onAbort()
         return
       }
-      this.onDone = () => {
+      this.#onDone = () => {
         signal?.removeEventListener('abort', onAbort)
         resolve()
       }
@@ -109,9 +109,9 @@ export class Subscriber {
   active = true
   /** True when `accepts` must be consulted (an origin filter is set). */
   readonly filtered: boolean
-  private readonly from: OriginFilter
-  private readonly skipPeer: string | undefined
-  private readonly host: SubscriberHost
+  readonly #from: OriginFilter
+  readonly #skipPeer: string | undefined
+  readonly #host: SubscriberHost
 
   delivered = 0
   failed = 0
@@ -121,19 +121,19 @@ export class Subscriber {
   warnedAboutPromise = false
 
   // Async state: a ring buffer that grows up to `capacity`.
-  private readonly capacity: number
-  private readonly policy: number
-  private readonly concurrency: number
-  private buffer: Array<BusEvent | undefined> = EMPTY
-  private head = 0
-  private size = 0
-  private running = 0
-  private scheduled = false
-  private overflowing = false
-  private waiters: Waiter[] = EMPTY
-  private idleResolvers: Array<() => void> = EMPTY
-  private readonly drainBound: () => void
-  private readonly settledBound: () => void
+  readonly #capacity: number
+  readonly #policy: number
+  readonly #concurrency: number
+  #buffer: Array<BusEvent | undefined> = EMPTY
+  #head = 0
+  #size = 0
+  #running = 0
+  #scheduled = false
+  #overflowing = false
+  #waiters: Waiter[] = EMPTY
+  #idleResolvers: Array<() => void> = EMPTY
+  readonly #drainBound: () => void
+  readonly #settledBound: () => void
 
   constructor(settings: SubscriberSettings, host: SubscriberHost) {
     this.id = settings.id
@@ -142,21 +142,21 @@ export class Subscriber {
     this.matcher = settings.matcher
     this.handler = settings.handler
     this.sync = settings.sync
-    this.capacity = settings.capacity
-    this.policy = policyCode(settings.policy)
-    this.concurrency = settings.concurrency
-    this.from = settings.from
-    this.skipPeer = settings.skipPeer
+    this.#capacity = settings.capacity
+    this.#policy = policyCode(settings.policy)
+    this.#concurrency = settings.concurrency
+    this.#from = settings.from
+    this.#skipPeer = settings.skipPeer
     this.filtered = settings.from !== 'any' || settings.skipPeer !== undefined
-    this.host = host
-    this.drainBound = () => this.drain()
-    this.settledBound = () => this.settled()
+    this.#host = host
+    this.#drainBound = () => this.#drain()
+    this.#settledBound = () => this.#settled()
   }
 
   /** Whether an event from `origin` is for this subscriber (only called when `filtered`). */
   accepts(origin: Origin): boolean {
-    if (origin.kind === 'local') return this.from !== 'remote'
-    return this.from !== 'local' && origin.peer !== this.skipPeer
+    if (origin.kind === 'local') return this.#from !== 'remote'
+    return this.#from !== 'local' && origin.peer !== this.#skipPeer
   }
 
   /**
@@ -164,30 +164,30 @@ export class Subscriber {
    * subscriber with a full queue registers a waiter on `waits` when the publisher can wait.
    */
   enqueue(event: BusEvent, waits: PublishWaits | null): boolean {
-    if (this.size < this.capacity && this.waiters.length === 0) {
-      this.push(event)
+    if (this.#size < this.#capacity && this.#waiters.length === 0) {
+      this.#push(event)
       return true
     }
-    switch (this.policy) {
+    switch (this.#policy) {
       case POLICY_DROP_OLDEST:
-        this.shift()
+        this.#shift()
         this.dropped++
-        this.push(event)
-        this.overflow(event)
+        this.#push(event)
+        this.#overflow(event)
         return true
       case POLICY_WAIT:
-        if (waits !== null && this.waiters.length < this.capacity) {
+        if (waits !== null && this.#waiters.length < this.#capacity) {
           const waiter: Waiter = { subscriber: this, event, owner: waits, settled: false }
-          if (this.waiters === EMPTY) this.waiters = []
-          this.waiters.push(waiter)
+          if (this.#waiters === EMPTY) this.#waiters = []
+          this.#waiters.push(waiter)
           waits.add(waiter)
           return true
         }
         break
     }
     this.rejected++
-    const error = this.overflow(event)
-    if (waits !== null) waits.error ??= error ?? this.fullError()
+    const error = this.#overflow(event)
+    if (waits !== null) waits.error ??= error ?? this.#fullError()
     return false
   }
 
@@ -195,31 +195,31 @@ export class Subscriber {
   withdraw(waiter: Waiter): void {
     if (waiter.settled) return
     waiter.settled = true
-    const index = this.waiters.indexOf(waiter)
-    if (index !== -1) this.waiters.splice(index, 1)
+    const index = this.#waiters.indexOf(waiter)
+    if (index !== -1) this.#waiters.splice(index, 1)
   }
 
   /** Stops delivery: discards the queue, releases waiting publishers and `whenIdle` callers. */
   close(): void {
     this.active = false
-    this.buffer = EMPTY
-    this.head = 0
-    this.size = 0
-    this.releaseWaiters()
-    this.notifyIdle()
+    this.#buffer = EMPTY
+    this.#head = 0
+    this.#size = 0
+    this.#releaseWaiters()
+    this.#notifyIdle()
   }
 
   /** True while the subscriber has queued events, handler calls in flight, or waiting publishers. */
   busy(): boolean {
-    return this.size > 0 || this.running > 0 || this.waiters.length > 0
+    return this.#size > 0 || this.#running > 0 || this.#waiters.length > 0
   }
 
   /** Resolves when `busy()` turns false. */
   whenIdle(): Promise<void> {
     if (!this.busy()) return Promise.resolve()
     return new Promise<void>((resolve) => {
-      if (this.idleResolvers === EMPTY) this.idleResolvers = []
-      this.idleResolvers.push(resolve)
+      if (this.#idleResolvers === EMPTY) this.#idleResolvers = []
+      this.#idleResolvers.push(resolve)
     })
   }
 
@@ -229,89 +229,89 @@ export class Subscriber {
       failed: this.failed,
       dropped: this.dropped,
       rejected: this.rejected,
-      queued: this.size,
-      running: this.running,
+      queued: this.#size,
+      running: this.#running,
       maxQueued: this.maxQueued
     }
   }
 
-  private push(event: BusEvent): void {
-    const buffer = this.buffer
-    if (this.size === buffer.length) this.grow()
-    this.buffer[(this.head + this.size) % this.buffer.length] = event
-    this.size++
-    if (this.size > this.maxQueued) this.maxQueued = this.size
-    if (!this.scheduled && this.running < this.concurrency) {
-      this.scheduled = true
-      queueMicrotask(this.drainBound)
+  #push(event: BusEvent): void {
+    const buffer = this.#buffer
+    if (this.#size === buffer.length) this.#grow()
+    this.#buffer[(this.#head + this.#size) % this.#buffer.length] = event
+    this.#size++
+    if (this.#size > this.maxQueued) this.maxQueued = this.#size
+    if (!this.#scheduled && this.#running < this.#concurrency) {
+      this.#scheduled = true
+      queueMicrotask(this.#drainBound)
     }
   }
 
-  private shift(): BusEvent {
-    const event = this.buffer[this.head] as BusEvent
-    this.buffer[this.head] = undefined
-    this.head = this.head + 1 === this.buffer.length ? 0 : this.head + 1
-    this.size--
+  #shift(): BusEvent {
+    const event = this.#buffer[this.#head] as BusEvent
+    this.#buffer[this.#head] = undefined
+    this.#head = this.#head + 1 === this.#buffer.length ? 0 : this.#head + 1
+    this.#size--
     return event
   }
 
-  private grow(): void {
-    const old = this.buffer
-    const length = Math.min(this.capacity, Math.max(16, old.length * 2))
+  #grow(): void {
+    const old = this.#buffer
+    const length = Math.min(this.#capacity, Math.max(16, old.length * 2))
     const next = new Array<BusEvent | undefined>(length)
-    for (let i = 0; i < this.size; i++) next[i] = old[(this.head + i) % old.length]
-    this.buffer = next
-    this.head = 0
+    for (let i = 0; i < this.#size; i++) next[i] = old[(this.#head + i) % old.length]
+    this.#buffer = next
+    this.#head = 0
   }
 
-  private drain(): void {
+  #drain(): void {
     // `scheduled` stays set while draining so events queued by the handler itself join this loop.
-    this.scheduled = true
-    while (this.size > 0 && this.running < this.concurrency && this.active) {
-      const event = this.shift()
-      if (this.waiters.length > 0) this.admitWaiter()
-      this.running++
+    this.#scheduled = true
+    while (this.#size > 0 && this.#running < this.#concurrency && this.active) {
+      const event = this.#shift()
+      if (this.#waiters.length > 0) this.#admitWaiter()
+      this.#running++
       this.delivered++
       let result: unknown
       try {
         result = this.handler(event)
       } catch (err) {
-        this.running--
-        this.host.subscriberFailed(this, event, err)
+        this.#running--
+        this.#host.subscriberFailed(this, event, err)
         continue
       }
       if (isThenable(result)) {
-        result.then(this.settledBound, (err: unknown) => {
-          this.host.subscriberFailed(this, event, err)
-          this.settled()
+        result.then(this.#settledBound, (err: unknown) => {
+          this.#host.subscriberFailed(this, event, err)
+          this.#settled()
         })
       } else {
-        this.running--
+        this.#running--
       }
     }
-    this.scheduled = false
-    if (this.size === 0) {
-      this.overflowing = false
-      if (this.running === 0) this.notifyIdle()
+    this.#scheduled = false
+    if (this.#size === 0) {
+      this.#overflowing = false
+      if (this.#running === 0) this.#notifyIdle()
     }
   }
 
-  private settled(): void {
-    this.running--
-    if (this.size > 0) this.drain()
-    else if (this.running === 0) this.notifyIdle()
+  #settled(): void {
+    this.#running--
+    if (this.#size > 0) this.#drain()
+    else if (this.#running === 0) this.#notifyIdle()
   }
 
-  private admitWaiter(): void {
-    const waiter = this.waiters.shift() as Waiter
+  #admitWaiter(): void {
+    const waiter = this.#waiters.shift() as Waiter
     waiter.settled = true
-    this.push(waiter.event)
+    this.#push(waiter.event)
     waiter.owner.settle()
   }
 
-  private releaseWaiters(): void {
-    const waiters = this.waiters
-    this.waiters = EMPTY
+  #releaseWaiters(): void {
+    const waiters = this.#waiters
+    this.#waiters = EMPTY
     for (const waiter of waiters) {
       if (waiter.settled) continue
       waiter.settled = true
@@ -319,23 +319,23 @@ export class Subscriber {
     }
   }
 
-  private notifyIdle(): void {
-    if (this.idleResolvers.length === 0) return
-    const resolvers = this.idleResolvers
-    this.idleResolvers = EMPTY
+  #notifyIdle(): void {
+    if (this.#idleResolvers.length === 0) return
+    const resolvers = this.#idleResolvers
+    this.#idleResolvers = EMPTY
     for (const resolve of resolvers) resolve()
   }
 
-  private fullError(): QueueFullError {
-    return new QueueFullError(this.name, this.capacity)
+  #fullError(): QueueFullError {
+    return new QueueFullError(this.name, this.#capacity)
   }
 
   /** Reports the first loss of an overflow episode (which ends when the queue empties); returns its error. */
-  private overflow(event: BusEvent): QueueFullError | undefined {
-    if (this.overflowing) return undefined
-    this.overflowing = true
-    const error = this.fullError()
-    this.host.overflowed(this, event, error)
+  #overflow(event: BusEvent): QueueFullError | undefined {
+    if (this.#overflowing) return undefined
+    this.#overflowing = true
+    const error = this.#fullError()
+    this.#host.overflowed(this, event, error)
     return error
   }
 }

@@ -199,42 +199,42 @@ export function createSupervisor(init: SupervisorInit = {}): Supervisor {
 }
 
 class SupervisorImpl implements Supervisor {
-  private readonly log: Logger
-  private readonly bus: SystemEventSink | undefined
-  private readonly policy: RestartPolicy
-  private readonly startTimeoutMs: number
-  private readonly stopTimeoutMs: number
-  private readonly healthCheckIntervalMs: number
-  private readonly healthTimeoutMs: number
+  readonly #log: Logger
+  readonly #bus: SystemEventSink | undefined
+  readonly #policy: RestartPolicy
+  readonly #startTimeoutMs: number
+  readonly #stopTimeoutMs: number
+  readonly #healthCheckIntervalMs: number
+  readonly #healthTimeoutMs: number
 
-  private readonly entries = new Map<string, Entry>()
-  private order: Entry[] = []
-  private phase: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped'
-  private starting: Promise<void> | undefined
-  private stopping: Promise<void> | undefined
+  readonly #entries = new Map<string, Entry>()
+  #order: Entry[] = []
+  #phase: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped'
+  #starting: Promise<void> | undefined
+  #stopping: Promise<void> | undefined
   /** Aborted by stop(): ends backoff waits and the start loop. */
-  private lifecycle = new AbortController()
-  private healthTimer: ReturnType<typeof setTimeout> | undefined
+  #lifecycle = new AbortController()
+  #healthTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(init: SupervisorInit) {
-    this.log = init.logger?.forComponent('araliya:bus:supervisor') ?? defaultLogger('araliya:bus:supervisor')
-    this.bus = init.bus
-    this.policy = resolvePolicy(DEFAULT_POLICY, init.restart)
-    this.startTimeoutMs = milliseconds(init.startTimeoutMs, 30_000, 'startTimeoutMs')
-    this.stopTimeoutMs = milliseconds(init.stopTimeoutMs, 10_000, 'stopTimeoutMs')
-    this.healthCheckIntervalMs = milliseconds(
+    this.#log = init.logger?.forComponent('araliya:bus:supervisor') ?? defaultLogger('araliya:bus:supervisor')
+    this.#bus = init.bus
+    this.#policy = resolvePolicy(DEFAULT_POLICY, init.restart)
+    this.#startTimeoutMs = milliseconds(init.startTimeoutMs, 30_000, 'startTimeoutMs')
+    this.#stopTimeoutMs = milliseconds(init.stopTimeoutMs, 10_000, 'stopTimeoutMs')
+    this.#healthCheckIntervalMs = milliseconds(
       init.healthCheckIntervalMs,
       10_000,
       'healthCheckIntervalMs',
       true
     )
-    this.healthTimeoutMs = milliseconds(init.healthTimeoutMs, 5_000, 'healthTimeoutMs')
+    this.#healthTimeoutMs = milliseconds(init.healthTimeoutMs, 5_000, 'healthTimeoutMs')
   }
 
   register(subsystem: Subsystem): () => void {
-    if (this.phase !== 'stopped') {
+    if (this.#phase !== 'stopped') {
       throw new SubsystemConfigError(
-        `Cannot register "${subsystem.name}" while the supervisor is ${this.phase}; register before start(), or stop() first`
+        `Cannot register "${subsystem.name}" while the supervisor is ${this.#phase}; register before start(), or stop() first`
       )
     }
     if (typeof subsystem.name !== 'string' || subsystem.name.length === 0) {
@@ -243,14 +243,14 @@ class SupervisorImpl implements Supervisor {
     if (typeof subsystem.start !== 'function' || typeof subsystem.stop !== 'function') {
       throw new SubsystemConfigError(`Subsystem "${subsystem.name}" needs start() and stop() functions`)
     }
-    if (this.entries.has(subsystem.name)) {
+    if (this.#entries.has(subsystem.name)) {
       throw new SubsystemConfigError(
         `A subsystem named "${subsystem.name}" is already registered; give each subsystem a unique name`
       )
     }
     const entry: Entry = {
       subsystem,
-      policy: resolvePolicy(this.policy, subsystem.restart),
+      policy: resolvePolicy(this.#policy, subsystem.restart),
       state: 'idle',
       run: undefined,
       restartTimes: [],
@@ -258,42 +258,42 @@ class SupervisorImpl implements Supervisor {
       lastHealth: undefined,
       recovery: undefined
     }
-    this.entries.set(subsystem.name, entry)
-    this.order = []
+    this.#entries.set(subsystem.name, entry)
+    this.#order = []
     return () => {
-      if (this.entries.get(subsystem.name) !== entry) return
-      if (this.phase !== 'stopped') {
+      if (this.#entries.get(subsystem.name) !== entry) return
+      if (this.#phase !== 'stopped') {
         throw new SubsystemConfigError(
-          `Cannot unregister "${subsystem.name}" while the supervisor is ${this.phase}; stop() first`
+          `Cannot unregister "${subsystem.name}" while the supervisor is ${this.#phase}; stop() first`
         )
       }
-      this.entries.delete(subsystem.name)
-      this.order = []
+      this.#entries.delete(subsystem.name)
+      this.#order = []
     }
   }
 
   async start(options: AbortOptions = {}): Promise<void> {
     throwIfAborted(options.signal)
-    if (this.phase === 'running') return
-    if (this.phase === 'starting') return this.starting
-    if (this.phase === 'stopping') await this.stopping
-    this.order = this.sort()
-    this.phase = 'starting'
-    this.lifecycle = new AbortController()
+    if (this.#phase === 'running') return
+    if (this.#phase === 'starting') return this.#starting
+    if (this.#phase === 'stopping') await this.#stopping
+    this.#order = this.#sort()
+    this.#phase = 'starting'
+    this.#lifecycle = new AbortController()
     const signal = options.signal
     const onAbort = (): void => {
       void this.stop()
     }
     signal?.addEventListener('abort', onAbort, { once: true })
-    this.starting = this.startAll().finally(() => {
+    this.#starting = this.#startAll().finally(() => {
       signal?.removeEventListener('abort', onAbort)
     })
     try {
-      await this.starting
+      await this.#starting
     } finally {
-      this.starting = undefined
+      this.#starting = undefined
     }
-    if (this.lifecycle.signal.aborted) {
+    if (this.#lifecycle.signal.aborted) {
       await this.stop()
       throw new AbortedError(
         signal?.aborted === true
@@ -304,12 +304,12 @@ class SupervisorImpl implements Supervisor {
     }
   }
 
-  private async startAll(): Promise<void> {
+  async #startAll(): Promise<void> {
     const failures: Array<{ name: string; error: Error }> = []
-    for (const entry of this.order) {
-      if (this.lifecycle.signal.aborted) break
+    for (const entry of this.#order) {
+      if (this.#lifecycle.signal.aborted) break
       const blocker = (entry.subsystem.dependsOn ?? [])
-        .map((name) => this.entries.get(name) as Entry)
+        .map((name) => this.#entries.get(name) as Entry)
         .find((dependency) => dependency.state !== 'running')
       if (blocker !== undefined) {
         entry.state = 'blocked'
@@ -321,30 +321,30 @@ class SupervisorImpl implements Supervisor {
         failures.push({ name: entry.subsystem.name, error: entry.lastError })
         continue
       }
-      const error = await this.runStart(entry)
-      if (error !== undefined) await this.recover(entry, error)
-      if (entry.state !== 'running' && !this.lifecycle.signal.aborted) {
+      const error = await this.#runStart(entry)
+      if (error !== undefined) await this.#recover(entry, error)
+      if (entry.state !== 'running' && !this.#lifecycle.signal.aborted) {
         failures.push({ name: entry.subsystem.name, error: entry.lastError ?? new Error('not running') })
       }
     }
-    if (this.lifecycle.signal.aborted) return
-    this.phase = 'running'
-    this.scheduleHealthCheck()
+    if (this.#lifecycle.signal.aborted) return
+    this.#phase = 'running'
+    this.#scheduleHealthCheck()
     if (failures.length > 0) throw new SubsystemStartError(failures)
   }
 
   /** Starts one run of a subsystem; resolves with the error if it failed (never rejects). */
-  private async runStart(entry: Entry): Promise<Error | undefined> {
+  async #runStart(entry: Entry): Promise<Error | undefined> {
     const name = entry.subsystem.name
     const run = new Run()
     entry.run = run
     entry.state = 'starting'
-    this.log('starting %s', name)
+    this.#log('starting %s', name)
     try {
       await withTimeout(
         () => entry.subsystem.start(run.context),
-        this.startTimeoutMs,
-        () => new SubsystemTimeoutError(name, 'starting', this.startTimeoutMs),
+        this.#startTimeoutMs,
+        () => new SubsystemTimeoutError(name, 'starting', this.#startTimeoutMs),
         run.controller
       )
       // A failure reported while starting counts as a failed start.
@@ -354,65 +354,65 @@ class SupervisorImpl implements Supervisor {
       const error = new SubsystemFailedError(name, 'failed to start', err)
       entry.lastError = error
       entry.state = 'stopped'
-      this.log.error('%s failed to start: %e', name, err)
+      this.#log.error('%s failed to start: %e', name, err)
       return error
     }
     entry.state = 'running'
     run.onFail = (error) =>
-      this.failed(entry, run, new SubsystemFailedError(name, 'reported a failure', error))
-    this.log('started %s', name)
-    this.notify('subsystem:started', { name, restarts: this.restartsInWindow(entry) })
+      this.#failed(entry, run, new SubsystemFailedError(name, 'reported a failure', error))
+    this.#log('started %s', name)
+    this.#notify('subsystem:started', { name, restarts: this.#restartsInWindow(entry) })
     return undefined
   }
 
   /** A running subsystem failed: stop it, then restart it in the background. */
-  private failed(entry: Entry, run: Run, error: Error): void {
-    if (entry.run !== run || entry.state !== 'running' || this.phase === 'stopping') return
-    this.log.error('%s failed: %e', entry.subsystem.name, error)
+  #failed(entry: Entry, run: Run, error: Error): void {
+    if (entry.run !== run || entry.state !== 'running' || this.#phase === 'stopping') return
+    this.#log.error('%s failed: %e', entry.subsystem.name, error)
     entry.recovery = (async () => {
-      await this.runStop(entry, false)
-      await this.recover(entry, error)
+      await this.#runStop(entry, false)
+      await this.#recover(entry, error)
     })().finally(() => {
       entry.recovery = undefined
     })
   }
 
   /** Restarts with backoff until the subsystem runs, the policy gives up, or the supervisor stops. */
-  private async recover(entry: Entry, firstError: Error): Promise<void> {
+  async #recover(entry: Entry, firstError: Error): Promise<void> {
     let error = firstError
     for (;;) {
       entry.lastError = error
-      const restarts = this.restartsInWindow(entry)
-      const delay = this.lifecycle.signal.aborted ? undefined : this.nextRestartDelay(entry)
-      this.notify('subsystem:failed', {
+      const restarts = this.#restartsInWindow(entry)
+      const delay = this.#lifecycle.signal.aborted ? undefined : this.#nextRestartDelay(entry)
+      this.#notify('subsystem:failed', {
         name: entry.subsystem.name,
         error,
         restarts,
         ...(delay === undefined ? {} : { restartInMs: delay })
       })
-      if (this.lifecycle.signal.aborted) {
+      if (this.#lifecycle.signal.aborted) {
         entry.state = 'stopped'
         return
       }
       if (delay === undefined) {
         entry.state = 'failed'
-        this.log.error('%s failed for good: the restart policy is exhausted', entry.subsystem.name)
+        this.#log.error('%s failed for good: the restart policy is exhausted', entry.subsystem.name)
         return
       }
       entry.state = 'backoff'
-      this.log('restarting %s in %d ms', entry.subsystem.name, delay)
-      if (!(await sleep(delay, this.lifecycle.signal))) {
+      this.#log('restarting %s in %d ms', entry.subsystem.name, delay)
+      if (!(await sleep(delay, this.#lifecycle.signal))) {
         entry.state = 'stopped'
         return
       }
-      const next = await this.runStart(entry)
+      const next = await this.#runStart(entry)
       if (next === undefined) return
-      if (this.lifecycle.signal.aborted) return
+      if (this.#lifecycle.signal.aborted) return
       error = next
     }
   }
 
-  private restartsInWindow(entry: Entry): number {
+  #restartsInWindow(entry: Entry): number {
     const since = Date.now() - entry.policy.windowMs
     while (entry.restartTimes.length > 0 && (entry.restartTimes[0] as number) <= since)
       entry.restartTimes.shift()
@@ -420,35 +420,35 @@ class SupervisorImpl implements Supervisor {
   }
 
   /** Records a restart and returns its delay, or undefined when the policy allows no more. */
-  private nextRestartDelay(entry: Entry): number | undefined {
+  #nextRestartDelay(entry: Entry): number | undefined {
     const policy = entry.policy
-    const count = this.restartsInWindow(entry)
+    const count = this.#restartsInWindow(entry)
     if (count >= policy.maxRestarts) return undefined
     entry.restartTimes.push(Date.now())
     return backoffDelay(count + 1, { ...policy, jitter: 0 })
   }
 
   async stop(options: AbortOptions = {}): Promise<void> {
-    if (this.phase === 'stopped') return
-    if (this.phase === 'stopping') return this.stopping
-    this.phase = 'stopping'
-    this.lifecycle.abort()
-    if (this.healthTimer !== undefined) clearTimeout(this.healthTimer)
-    this.healthTimer = undefined
-    this.stopping = this.stopAll(options.signal).finally(() => {
-      this.phase = 'stopped'
-      this.stopping = undefined
+    if (this.#phase === 'stopped') return
+    if (this.#phase === 'stopping') return this.#stopping
+    this.#phase = 'stopping'
+    this.#lifecycle.abort()
+    if (this.#healthTimer !== undefined) clearTimeout(this.#healthTimer)
+    this.#healthTimer = undefined
+    this.#stopping = this.#stopAll(options.signal).finally(() => {
+      this.#phase = 'stopped'
+      this.#stopping = undefined
     })
-    return this.stopping
+    return this.#stopping
   }
 
-  private async stopAll(signal: AbortSignal | undefined): Promise<void> {
+  async #stopAll(signal: AbortSignal | undefined): Promise<void> {
     // Hurry a start in progress, then wait for it and for background recoveries to settle.
-    for (const entry of this.order) if (entry.state === 'starting') entry.run?.controller.abort()
-    await this.starting?.catch(() => undefined)
-    await Promise.all(this.order.map((entry) => entry.recovery))
-    for (const entry of [...this.order].reverse()) {
-      if (entry.state === 'running') await this.runStop(entry, true, signal)
+    for (const entry of this.#order) if (entry.state === 'starting') entry.run?.controller.abort()
+    await this.#starting?.catch(() => undefined)
+    await Promise.all(this.#order.map((entry) => entry.recovery))
+    for (const entry of [...this.#order].reverse()) {
+      if (entry.state === 'running') await this.#runStop(entry, true, signal)
       else entry.state = 'stopped'
       entry.restartTimes = []
     }
@@ -458,7 +458,7 @@ class SupervisorImpl implements Supervisor {
    * Stops one run; errors and timeouts are logged and reported, never thrown. `hurry` (the caller's stop
    * signal) fires the stop's own signal early, so the subsystem cuts its cleanup short.
    */
-  private async runStop(entry: Entry, announce: boolean, hurry?: AbortSignal): Promise<void> {
+  async #runStop(entry: Entry, announce: boolean, hurry?: AbortSignal): Promise<void> {
     const name = entry.subsystem.name
     entry.state = 'stopping'
     // The run is over: its context signal fires first, so loops the subsystem started wind down.
@@ -471,31 +471,31 @@ class SupervisorImpl implements Supervisor {
     try {
       await withTimeout(
         () => entry.subsystem.stop({ signal: controller.signal }),
-        this.stopTimeoutMs,
-        () => new SubsystemTimeoutError(name, 'stopping', this.stopTimeoutMs),
+        this.#stopTimeoutMs,
+        () => new SubsystemTimeoutError(name, 'stopping', this.#stopTimeoutMs),
         controller
       )
     } catch (err) {
       error = new SubsystemFailedError(name, 'failed to stop', err)
-      this.log.error('%s failed to stop: %e', name, err)
+      this.#log.error('%s failed to stop: %e', name, err)
     } finally {
       hurry?.removeEventListener('abort', onHurry)
       entry.state = 'stopped'
     }
     if (announce || error !== undefined) {
-      this.notify('subsystem:stopped', error === undefined ? { name } : { name, error })
+      this.#notify('subsystem:stopped', error === undefined ? { name } : { name, error })
     }
   }
 
   async health(options: AbortOptions = {}): Promise<SupervisorHealth> {
     throwIfAborted(options.signal)
     await Promise.all(
-      [...this.entries.values()].map(async (entry) => {
-        if (entry.state === 'running') entry.lastHealth = await this.checkHealth(entry, options.signal)
+      [...this.#entries.values()].map(async (entry) => {
+        if (entry.state === 'running') entry.lastHealth = await this.#checkHealth(entry, options.signal)
       })
     )
     const subsystems = this.status()
-    let status: HealthStatus = this.phase === 'running' ? 'healthy' : 'unhealthy'
+    let status: HealthStatus = this.#phase === 'running' ? 'healthy' : 'unhealthy'
     for (const subsystem of subsystems) {
       const own = subsystem.state === 'running' ? (subsystem.health?.status ?? 'healthy') : 'unhealthy'
       if (own === 'unhealthy') status = 'unhealthy'
@@ -505,17 +505,17 @@ class SupervisorImpl implements Supervisor {
   }
 
   status(): SubsystemStatus[] {
-    const entries = this.order.length > 0 ? this.order : [...this.entries.values()]
+    const entries = this.#order.length > 0 ? this.#order : [...this.#entries.values()]
     return entries.map((entry) => ({
       name: entry.subsystem.name,
       state: entry.state,
-      restarts: this.restartsInWindow(entry),
+      restarts: this.#restartsInWindow(entry),
       ...(entry.lastError === undefined ? {} : { lastError: entry.lastError }),
       ...(entry.lastHealth === undefined ? {} : { health: entry.lastHealth })
     }))
   }
 
-  private async checkHealth(entry: Entry, signal?: AbortSignal): Promise<HealthReport> {
+  async #checkHealth(entry: Entry, signal?: AbortSignal): Promise<HealthReport> {
     const check = entry.subsystem.health
     if (check === undefined) return { status: 'healthy' }
     const controller = new AbortController()
@@ -524,8 +524,8 @@ class SupervisorImpl implements Supervisor {
     try {
       const report = await withTimeout(
         () => check.call(entry.subsystem, { signal: controller.signal }),
-        this.healthTimeoutMs,
-        () => new SubsystemTimeoutError(entry.subsystem.name, 'its health check', this.healthTimeoutMs),
+        this.#healthTimeoutMs,
+        () => new SubsystemTimeoutError(entry.subsystem.name, 'its health check', this.#healthTimeoutMs),
         controller
       )
       if (report === null || typeof report !== 'object' || !isHealthStatus(report.status)) {
@@ -539,36 +539,36 @@ class SupervisorImpl implements Supervisor {
     }
   }
 
-  private scheduleHealthCheck(): void {
-    if (this.healthCheckIntervalMs === 0 || this.phase !== 'running') return
-    if (![...this.entries.values()].some((entry) => entry.subsystem.health !== undefined)) return
-    this.healthTimer = setTimeout(() => {
-      void this.pollHealth().finally(() => this.scheduleHealthCheck())
-    }, this.healthCheckIntervalMs)
+  #scheduleHealthCheck(): void {
+    if (this.#healthCheckIntervalMs === 0 || this.#phase !== 'running') return
+    if (![...this.#entries.values()].some((entry) => entry.subsystem.health !== undefined)) return
+    this.#healthTimer = setTimeout(() => {
+      void this.#pollHealth().finally(() => this.#scheduleHealthCheck())
+    }, this.#healthCheckIntervalMs)
   }
 
-  private async pollHealth(): Promise<void> {
+  async #pollHealth(): Promise<void> {
     await Promise.all(
-      this.order.map(async (entry) => {
+      this.#order.map(async (entry) => {
         const run = entry.run
         if (entry.state !== 'running' || run === undefined || entry.subsystem.health === undefined) return
-        const report = await this.checkHealth(entry)
+        const report = await this.#checkHealth(entry)
         if (entry.run !== run) return
         entry.lastHealth = report
         if (report.status === 'unhealthy') {
           const cause = new Error(report.detail ?? 'health() reported unhealthy')
-          this.failed(entry, run, new SubsystemFailedError(entry.subsystem.name, 'is unhealthy', cause))
+          this.#failed(entry, run, new SubsystemFailedError(entry.subsystem.name, 'is unhealthy', cause))
         }
       })
     )
   }
 
   /** Orders subsystems so each comes after its dependencies; ties keep registration order. */
-  private sort(): Entry[] {
-    const entries = [...this.entries.values()]
+  #sort(): Entry[] {
+    const entries = [...this.#entries.values()]
     for (const entry of entries) {
       for (const dependency of entry.subsystem.dependsOn ?? []) {
-        if (!this.entries.has(dependency)) {
+        if (!this.#entries.has(dependency)) {
           throw new SubsystemConfigError(
             `Subsystem "${entry.subsystem.name}" depends on "${dependency}", which is not registered; register it or fix dependsOn`
           )
@@ -594,13 +594,13 @@ class SupervisorImpl implements Supervisor {
     return sorted
   }
 
-  private notify<T extends keyof SystemEvents>(topic: T, payload: SystemEvents[T]): void {
-    if (this.bus === undefined) return
+  #notify<T extends keyof SystemEvents>(topic: T, payload: SystemEvents[T]): void {
+    if (this.#bus === undefined) return
     try {
-      this.bus.publish(topic, payload)
+      this.#bus.publish(topic, payload)
     } catch (err) {
       // A closed bus must not stop the supervisor from shutting subsystems down.
-      this.log('could not publish %s: %e', topic, err)
+      this.#log('could not publish %s: %e', topic, err)
     }
   }
 }

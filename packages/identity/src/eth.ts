@@ -1,4 +1,4 @@
-import type { AbortOptions } from '@araliya/interface'
+import { type AbortOptions, isByteString, isPlainMap, isSafeUint } from '@araliya/interface'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
@@ -27,7 +27,7 @@ export interface EthLink {
   readonly issuedAt: number
   /** The 65-byte Ethereum signature `r ‖ s ‖ v` (v = 27 or 28) over {@link ethLinkMessage}. */
   readonly ethSignature: Uint8Array
-  /** The agent's ed25519 signature over the canonical link under {@link ETH_LINK_CONTEXT}. */
+  /** The agent's ed25519 signature over the canonical link under the context `araliya/eth-link/v1`. */
   readonly agentSignature: Uint8Array
 }
 
@@ -153,11 +153,11 @@ export function recoverEthSigner(message: string, signature: Uint8Array): string
  * @throws {EthLinkError} when the link is malformed or either signature fails.
  */
 export async function verifyEthLink(link: EthLink): Promise<{ eth: string; agent: string }> {
-  if (typeof link !== 'object' || link === null || link.v !== 1)
-    throw new EthLinkError('not a version 1 Ethereum link')
+  if (!isPlainMap(link) || link.v !== 1) throw new EthLinkError('not a version 1 Ethereum link')
   if (!isAddress(link.agent)) throw new EthLinkError('the link names no valid agent address')
-  if (!Number.isSafeInteger(link.issuedAt)) throw new EthLinkError('the link has no valid issuedAt')
-  if (!(link.agentSignature instanceof Uint8Array)) throw new EthLinkError('the link has no agent signature')
+  if (!isSafeUint(link.issuedAt, -Number.MAX_SAFE_INTEGER))
+    throw new EthLinkError('the link has no valid issuedAt')
+  if (!isByteString(link.agentSignature)) throw new EthLinkError('the link has no agent signature')
   const eth = checksumEthAddress(String(link.eth))
   if (eth !== link.eth) throw new EthLinkError('the link must carry the checksummed Ethereum address')
   const recovered = recoverEthSigner(ethLinkMessage(link.agent, eth, link.issuedAt), link.ethSignature)
@@ -176,19 +176,15 @@ export function encodeEthLink(link: EthLink): Uint8Array {
 
 /** Decodes a link (size before parsing, then shape). Call {@link verifyEthLink} to check signatures. */
 export function decodeEthLink(bytes: Uint8Array): EthLink {
-  const value = decodeCanonical(bytes, { maxBytes: MAX_ETH_LINK_BYTES, maxDepth: 2 }) as Record<
-    string,
-    unknown
-  >
+  const value = decodeCanonical(bytes, { maxBytes: MAX_ETH_LINK_BYTES, maxDepth: 2 })
   if (
-    typeof value !== 'object' ||
-    value === null ||
+    !isPlainMap(value) ||
     value.v !== 1 ||
     typeof value.agent !== 'string' ||
     typeof value.eth !== 'string' ||
-    !Number.isSafeInteger(value.issuedAt) ||
-    !(value.ethSignature instanceof Uint8Array) ||
-    !(value.agentSignature instanceof Uint8Array)
+    !isSafeUint(value.issuedAt, -Number.MAX_SAFE_INTEGER) ||
+    !isByteString(value.ethSignature) ||
+    !isByteString(value.agentSignature)
   ) {
     throw new EncodingError('bytes are not an Ethereum link')
   }

@@ -1,4 +1,4 @@
-import type { AbortOptions } from '@araliya/interface'
+import { type AbortOptions, isByteString, isPlainMap, isSafeUint } from '@araliya/interface'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { type CanonicalValue, decodeCanonical, encodeCanonical } from './encoding.js'
@@ -61,7 +61,7 @@ export interface Revocation {
   readonly grantId: string
   /** From when on the grant is void, milliseconds since the epoch. */
   readonly revokedAt: number
-  /** ed25519 signature by the issuer under {@link REVOCATION_CONTEXT}. */
+  /** ed25519 signature by the issuer under the context `araliya/grant-revocation/v1`. */
   readonly signature: Uint8Array
 }
 
@@ -87,7 +87,7 @@ export type GrantVerdict =
         | 'scope'
         | 'subject'
         | 'revoked'
-      readonly error: GrantError
+      readonly error: GrantSignatureError | GrantExpiredError | GrantScopeError | GrantRevokedError
     }
 
 /** What to check a grant against. Every field but `at` is optional. */
@@ -153,7 +153,7 @@ export function scopeCoversPath(scope: GrantScope, path: string): boolean {
  * reason and a typed error.
  */
 export async function verifyGrant(grant: Grant, check: GrantCheck): Promise<GrantVerdict> {
-  const problem = checkGrantShape(grant as unknown as Record<string, unknown>)
+  const problem = checkGrantShape(grant)
   if (problem !== undefined) return fail('malformed', new GrantSignatureError(`malformed grant: ${problem}`))
   const body = encodeCanonical(grantBody(grant))
   if (!(await verify(grant.issuer, GRANT_CONTEXT, body, grant.signature))) {
@@ -216,7 +216,7 @@ export async function revokeGrant(
 
 /** True when the revocation is well formed and signed by its issuer. */
 export async function verifyRevocation(revocation: Revocation): Promise<boolean> {
-  if (checkRevocationShape(revocation as unknown as Record<string, unknown>) !== undefined) return false
+  if (checkRevocationShape(revocation) !== undefined) return false
   return verify(
     revocation.issuer,
     REVOCATION_CONTEXT,
@@ -277,14 +277,14 @@ function normaliseRights(rights: readonly GrantRight[]): GrantRight[] {
   return [...new Set(rights)].sort()
 }
 
-function checkGrantShape(g: Record<string, unknown>): string | undefined {
-  if (typeof g !== 'object' || g === null) return 'not an object'
+function checkGrantShape(g: unknown): string | undefined {
+  if (!isPlainMap(g)) return 'not an object'
   if (g.v !== 1) return `unsupported version ${String(g.v)}`
   if ('kind' in g && g.kind !== 'grant') return 'not a grant'
   if (!isAddress(g.issuer)) return 'issuer is not an ed25519 address'
   if (!isAddress(g.subject)) return 'subject is not an ed25519 address'
-  const scope = g.scope as Record<string, unknown> | undefined
-  if (typeof scope !== 'object' || scope === null) return 'no scope'
+  const scope = g.scope
+  if (!isPlainMap(scope)) return 'no scope'
   if (typeof scope.pathPrefix !== 'string' || scope.pathPrefix.length > 1024) return 'bad path prefix'
   const rights = scope.rights
   if (!Array.isArray(rights) || rights.length === 0) return 'no rights'
@@ -292,25 +292,33 @@ function checkGrantShape(g: Record<string, unknown>): string | undefined {
     if (!RIGHTS.includes(rights[i])) return `unknown right ${JSON.stringify(rights[i])}`
     if (i > 0 && rights[i] <= rights[i - 1]) return 'rights must be sorted and unique'
   }
-  if (!Number.isSafeInteger(g.notBefore) || !Number.isSafeInteger(g.expiresAt)) return 'bad time window'
-  if ((g.notBefore as number) >= (g.expiresAt as number)) return 'expiresAt must be after notBefore'
-  if (!(g.nonce instanceof Uint8Array) || g.nonce.byteLength !== 16) return 'nonce must be 16 bytes'
-  if ('signature' in g && !(g.signature instanceof Uint8Array)) return 'signature must be bytes'
+  // Times are signed safe integers (ms since the epoch); only their order is checked here.
+  if (
+    !isSafeUint(g.notBefore, -Number.MAX_SAFE_INTEGER) ||
+    !isSafeUint(g.expiresAt, -Number.MAX_SAFE_INTEGER)
+  ) {
+    return 'bad time window'
+  }
+  if (g.notBefore >= g.expiresAt) return 'expiresAt must be after notBefore'
+  if (!isByteString(g.nonce, 16)) return 'nonce must be 16 bytes'
+  if ('signature' in g && !isByteString(g.signature)) return 'signature must be bytes'
   return undefined
 }
 
-function checkRevocationShape(r: Record<string, unknown>): string | undefined {
-  if (typeof r !== 'object' || r === null) return 'not an object'
+function checkRevocationShape(r: unknown): string | undefined {
+  if (!isPlainMap(r)) return 'not an object'
   if (r.v !== 1) return `unsupported version ${String(r.v)}`
   if ('kind' in r && r.kind !== 'grant-revocation') return 'not a revocation'
   if (!isAddress(r.issuer)) return 'issuer is not an ed25519 address'
   if (typeof r.grantId !== 'string' || !/^[0-9a-f]{64}$/.test(r.grantId)) return 'bad grant id'
-  if (!Number.isSafeInteger(r.revokedAt)) return 'bad revokedAt'
-  if (!(r.signature instanceof Uint8Array)) return 'signature must be bytes'
+  if (!isSafeUint(r.revokedAt, -Number.MAX_SAFE_INTEGER)) return 'bad revokedAt'
+  if (!isByteString(r.signature)) return 'signature must be bytes'
   return undefined
 }
 
-function fail(reason: Exclude<GrantVerdict, { valid: true }>['reason'], error: GrantError): GrantVerdict {
+type GrantFailure = Extract<GrantVerdict, { valid: false }>
+
+function fail(reason: GrantFailure['reason'], error: GrantFailure['error']): GrantVerdict {
   return { valid: false, reason, error }
 }
 

@@ -4,7 +4,7 @@ import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { type AbortOptions, throwIfAborted } from '@araliya/interface'
-import { BoundedMap } from './bounded-map.js'
+import { LRUCache } from 'lru-cache'
 import { InvalidAddressError, InvalidKeyError, MAX_ADDRESS_LENGTH } from './errors.js'
 import { ed25519Backend, loadedBackend, signedBytes } from './signing.js'
 import type { RawSigner } from './platform/types.js'
@@ -124,7 +124,7 @@ export async function generateIdentity(): Promise<Identity> {
   return identityFromSeed(seed)
 }
 
-const publicKeysByAddress = new BoundedMap<string, Uint8Array>(8192)
+const publicKeysByAddress = new LRUCache<string, Uint8Array>({ max: 8192 })
 const BASE58BTC = /^[1-9A-HJ-NP-Za-km-z]*$/
 
 /**

@@ -20,16 +20,64 @@
  */
 export {
   type CanonicalValue,
-  DEFAULT_MAX_DECODE_BYTES,
-  DEFAULT_MAX_DECODE_DEPTH,
   type DecodeLimits,
   decodeCanonical,
   encodeCanonical,
   equalBytes
 } from './encoding.js'
-export * from './errors.js'
-export * from './eth.js'
-export * from './grants.js'
+export {
+  EncodingError,
+  EthLinkError,
+  GrantError,
+  GrantExpiredError,
+  GrantRevokedError,
+  GrantScopeError,
+  GrantSignatureError,
+  type IdentityErrorCode,
+  InvalidAddressError,
+  type InvalidAddressReason,
+  InvalidContextError,
+  InvalidKeyError,
+  KeystoreCorruptError,
+  KeystoreError,
+  KeystoreExistsError,
+  KeystoreForeignFileError,
+  KeystoreNotFoundError,
+  KeystorePassphraseError,
+  KeystorePermissionError,
+  KeystoreVersionError
+} from './errors.js'
+export {
+  checksumEthAddress,
+  completeEthLink,
+  decodeEthLink,
+  type EthLink,
+  encodeEthLink,
+  ethAddressFromPrivateKey,
+  ethLinkMessage,
+  linkEthereumAddress,
+  verifyEthLink
+} from './eth.js'
+export {
+  decodeGrant,
+  decodeRevocation,
+  encodeGrant,
+  encodeRevocation,
+  GRANT_CONTEXT,
+  type Grant,
+  type GrantCheck,
+  type GrantInit,
+  type GrantRight,
+  type GrantScope,
+  type GrantVerdict,
+  grantId,
+  issueGrant,
+  type Revocation,
+  revokeGrant,
+  scopeCoversPath,
+  verifyGrant,
+  verifyRevocation
+} from './grants.js'
 export {
   addressFromPublicKey,
   generateIdentity,
@@ -43,6 +91,16 @@ export {
   shortIdOf,
   verify
 } from './identity.js'
-export * from './keystore.js'
-export type { Ed25519Backend, KeyStorage, RawSigner } from './platform/types.js'
-export { assertSignatureContext, ed25519Backend, signedBytes } from './signing.js'
+export {
+  exportIdentity,
+  importIdentity,
+  type KeystoreLocation,
+  type KeystoreReadOptions,
+  type KeystoreWriteOptions,
+  keyStorage,
+  loadIdentity,
+  loadOrCreateIdentity,
+  saveIdentity
+} from './keystore.js'
+export type { Ed25519Backend, KeyStorage } from './platform/types.js'
+export { ed25519Backend, signedBytes } from './signing.js'

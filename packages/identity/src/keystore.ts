@@ -1,5 +1,5 @@
 import { platform } from '#platform'
-import { type AbortOptions, throwIfAborted } from '@araliya/interface'
+import { type AbortOptions, isPlainMap, isSafeUint, throwIfAborted } from '@araliya/interface'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import {
   KeystoreCorruptError,
@@ -86,7 +86,7 @@ export async function exportIdentity(
     file = base(identity.address, null, toBase64(seed))
   } else {
     const logN = options.scryptLogN ?? DEFAULT_SCRYPT_LOG_N
-    if (!Number.isInteger(logN) || logN < MIN_SCRYPT_LOG_N || logN > MAX_SCRYPT_LOG_N) {
+    if (!isSafeUint(logN, MIN_SCRYPT_LOG_N, MAX_SCRYPT_LOG_N)) {
       throw new KeystoreError(`scryptLogN must be an integer from ${MIN_SCRYPT_LOG_N} to ${MAX_SCRYPT_LOG_N}`)
     }
     const salt = random(16)
@@ -269,7 +269,7 @@ function parseKeystore(bytes: Uint8Array, where: string, location: string | unde
       location
     })
   }
-  if (typeof json !== 'object' || json === null || (json as { araliya?: unknown }).araliya !== 'keystore') {
+  if (!isPlainMap(json) || json.araliya !== 'keystore') {
     throw new KeystoreForeignFileError(`${where} is not an Araliya keystore; check the path`, { location })
   }
   const file = json as Partial<KeystoreFile>
@@ -287,9 +287,9 @@ function parseKeystore(bytes: Uint8Array, where: string, location: string | unde
   if (typeof file.secret !== 'string') throw damaged('no key')
   const enc = file.encryption
   if (enc !== null) {
-    if (typeof enc !== 'object' || enc === undefined) throw damaged('bad encryption header')
+    if (!isPlainMap(enc)) throw damaged('bad encryption header')
     if (enc.kdf !== 'scrypt' || enc.cipher !== 'xchacha20-poly1305') throw damaged('unknown cipher or kdf')
-    if (!Number.isInteger(enc.logN) || enc.logN < MIN_SCRYPT_LOG_N || enc.logN > MAX_SCRYPT_LOG_N) {
+    if (!isSafeUint(enc.logN, MIN_SCRYPT_LOG_N, MAX_SCRYPT_LOG_N)) {
       throw damaged(`scrypt cost 2^${String(enc.logN)} is out of range`)
     }
     if (enc.r !== 8 || enc.p !== 1) throw damaged('unsupported scrypt parameters')

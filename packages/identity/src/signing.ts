@@ -1,4 +1,5 @@
 import { platform } from '#platform'
+import { LRUCache } from 'lru-cache'
 import { InvalidContextError } from './errors.js'
 import type { Ed25519Backend } from './platform/types.js'
 
@@ -6,7 +7,7 @@ const textEncoder = new TextEncoder()
 const DOMAIN = textEncoder.encode('araliya-sig-v1')
 const MAX_CONTEXT_BYTES = 255
 const CONTEXT_PATTERN = /^[\x21-\x7e]+$/
-const headers = new Map<string, Uint8Array>()
+const headers = new LRUCache<string, Uint8Array>({ max: 1024 })
 
 /**
  * The bytes a context string contributes in front of every message: a fixed domain tag, a zero byte,
@@ -28,7 +29,7 @@ function contextHeader(context: string): Uint8Array {
     header[DOMAIN.byteLength] = 0
     header[DOMAIN.byteLength + 1] = ctx.byteLength
     header.set(ctx, DOMAIN.byteLength + 2)
-    if (headers.size < 1024) headers.set(context, header)
+    headers.set(context, header)
   }
   return header
 }

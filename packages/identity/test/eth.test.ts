@@ -5,16 +5,15 @@ import {
   completeEthLink,
   decodeEthLink,
   encodeEthLink,
-  eip191Digest,
   ethAddressFromPrivateKey,
   EthLinkError,
   ethLinkMessage,
   generateIdentity,
   type Identity,
   linkEthereumAddress,
-  recoverEthSigner,
   verifyEthLink
 } from '../src/index.js'
+import { eip191Digest, recoverEthSigner } from '../src/eth.js'
 
 // A published web3.js `eth.accounts.sign` example (private key, address, message, signature).
 const KEY = hexToBytes('4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318')

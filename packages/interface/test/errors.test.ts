@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest'
-import { AbortedError, AraliyaError, InvalidInputError, TooLargeError, throwIfAborted } from '../src/index.js'
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import {
+  AbortedError,
+  AraliyaError,
+  InvalidInputError,
+  NotStartedError,
+  TooLargeError,
+  throwIfAborted
+} from '../src/index.js'
 
 describe('AraliyaError', () => {
   it('records the code chain so isInstance works across the hierarchy', () => {
@@ -38,5 +45,41 @@ describe('AraliyaError', () => {
     expect(() => throwIfAborted(controller.signal)).not.toThrow()
     controller.abort(new Error('stop'))
     expect(() => throwIfAborted(controller.signal)).toThrowError(AbortedError)
+  })
+
+  it('throwIfAborted does nothing without a signal', () => {
+    expect(() => throwIfAborted()).not.toThrow()
+  })
+})
+
+describe('NotStartedError', () => {
+  class GraphNotStartedError extends NotStartedError<'ERR_GRAPH_NOT_STARTED'> {
+    static override readonly code: string = 'ERR_GRAPH_NOT_STARTED'
+    override name = 'GraphNotStartedError'
+  }
+
+  it('names the component and says what to do', () => {
+    const err = new NotStartedError('presence')
+    expect(err.code).toBe('ERR_NOT_STARTED')
+    expect(err.name).toBe('NotStartedError')
+    expect(err.message).toContain('presence is not started')
+    expect(err.message).toContain('call start() first')
+    expect(NotStartedError.isInstance(err)).toBe(true)
+    expect(AraliyaError.isInstance(err)).toBe(true)
+    expect(AbortedError.isInstance(err)).toBe(false)
+  })
+
+  it('a subclass keeps its own code and is still a NotStartedError', () => {
+    const cause = new Error('stopped')
+    const err = new GraphNotStartedError('graph', { cause })
+    expect(err.code).toBe('ERR_GRAPH_NOT_STARTED')
+    expectTypeOf(err.code).toEqualTypeOf<'ERR_GRAPH_NOT_STARTED'>()
+    expectTypeOf(new NotStartedError('x').code).toEqualTypeOf<'ERR_NOT_STARTED'>()
+    expect(err.name).toBe('GraphNotStartedError')
+    expect(err.cause).toBe(cause)
+    expect(GraphNotStartedError.isInstance(err)).toBe(true)
+    expect(NotStartedError.isInstance(err)).toBe(true)
+    expect(AraliyaError.isInstance(err)).toBe(true)
+    expect(GraphNotStartedError.isInstance(new NotStartedError('graph'))).toBe(false)
   })
 })

@@ -1,5 +1,5 @@
 import { scryptAsync } from '@noble/hashes/scrypt.js'
-import { BoundedMap } from '../bounded-map.js'
+import { LRUCache } from 'lru-cache'
 import { nobleEd25519 } from './noble.js'
 import type { Ed25519Backend, KeyStorage, Platform } from './types.js'
 
@@ -29,7 +29,7 @@ export async function webCryptoEd25519(): Promise<Ed25519Backend | undefined> {
   } catch {
     return undefined
   }
-  const publicKeys = new BoundedMap<string, Promise<CryptoKey | null>>(KEY_CACHE_LIMIT)
+  const publicKeys = new LRUCache<string, Promise<CryptoKey | null>>({ max: KEY_CACHE_LIMIT })
   const publicKeyObject = (publicKey: Uint8Array): Promise<CryptoKey | null> => {
     const id = String.fromCharCode(...publicKey)
     let key = publicKeys.get(id)
@@ -71,7 +71,7 @@ const STORE = 'keys'
 /** Key storage in an IndexedDB database (one object store, values are the keystore bytes). */
 export class IndexedDbKeyStorage implements KeyStorage {
   readonly database: string
-  private db: Promise<IDBDatabase> | undefined
+  #db: Promise<IDBDatabase> | undefined
 
   constructor(database: string) {
     this.database = database
@@ -82,14 +82,14 @@ export class IndexedDbKeyStorage implements KeyStorage {
   }
 
   async read(name: string): Promise<Uint8Array | undefined> {
-    const db = await this.open()
+    const db = await this.#open()
     const value = await request<unknown>(db.transaction(STORE, 'readonly').objectStore(STORE).get(name))
     if (value === undefined) return undefined
     return value instanceof Uint8Array ? value : new Uint8Array(value as ArrayBuffer)
   }
 
   async create(name: string, data: Uint8Array): Promise<boolean> {
-    const db = await this.open()
+    const db = await this.#open()
     const tx = db.transaction(STORE, 'readwrite', { durability: 'strict' })
     try {
       // add() fails with ConstraintError when the key exists: never replace an identity silently.
@@ -103,20 +103,20 @@ export class IndexedDbKeyStorage implements KeyStorage {
   }
 
   async replace(name: string, data: Uint8Array): Promise<void> {
-    const db = await this.open()
+    const db = await this.#open()
     const tx = db.transaction(STORE, 'readwrite', { durability: 'strict' })
     tx.objectStore(STORE).put(Uint8Array.from(data), name)
     await done(tx)
   }
 
-  private open(): Promise<IDBDatabase> {
-    this.db ??= new Promise((resolve, reject) => {
+  #open(): Promise<IDBDatabase> {
+    this.#db ??= new Promise((resolve, reject) => {
       const req = indexedDB.open(this.database, 1)
       req.onupgradeneeded = () => req.result.createObjectStore(STORE)
       req.onsuccess = () => resolve(req.result)
       req.onerror = () => reject(req.error)
     })
-    return this.db
+    return this.#db
   }
 }
 

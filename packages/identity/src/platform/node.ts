@@ -2,8 +2,8 @@ import { createPrivateKey, createPublicKey, type KeyObject, scrypt, sign, verify
 import { constants } from 'node:fs'
 import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { BoundedMap } from '../bounded-map.js'
 import { KeystorePermissionError } from '../errors.js'
+import { LRUCache } from 'lru-cache'
 import type { Ed25519Backend, KeyStorage, Platform } from './types.js'
 
 // DER prefixes that wrap a raw ed25519 seed (PKCS#8) or public key (SPKI).
@@ -13,15 +13,16 @@ const KEY_CACHE_LIMIT = 4096
 
 /** ed25519 through node:crypto (OpenSSL), with public KeyObjects cached by key bytes. */
 export function nodeEd25519(): Ed25519Backend {
-  const publicKeys = new BoundedMap<string, KeyObject | null>(KEY_CACHE_LIMIT)
-  const publicKeyObject = (publicKey: Uint8Array): KeyObject | null => {
+  // `false` marks bytes that are not a public key (an LRU cache holds no null).
+  const publicKeys = new LRUCache<string, KeyObject | false>({ max: KEY_CACHE_LIMIT })
+  const publicKeyObject = (publicKey: Uint8Array): KeyObject | false => {
     const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
     let key = publicKeys.get(id)
     if (key === undefined) {
       try {
         key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
       } catch {
-        key = null
+        key = false
       }
       publicKeys.set(id, key)
     }
@@ -39,7 +40,7 @@ export function nodeEd25519(): Ed25519Backend {
     verify(publicKey, message, signature) {
       if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false
       const key = publicKeyObject(publicKey)
-      if (key === null) return false
+      if (key === false) return false
       try {
         return verify(null, message, key, signature)
       } catch {
@@ -84,7 +85,7 @@ export class FileKeyStorage implements KeyStorage {
 
   async create(name: string, data: Uint8Array): Promise<boolean> {
     const path = this.describe(name)
-    const tmp = await this.writeTemp(path, data)
+    const tmp = await this.#writeTemp(path, data)
     try {
       // link() fails with EEXIST instead of replacing: two processes creating at once both end up with
       // the one identity that won.
@@ -101,7 +102,7 @@ export class FileKeyStorage implements KeyStorage {
 
   async replace(name: string, data: Uint8Array): Promise<void> {
     const path = this.describe(name)
-    const tmp = await this.writeTemp(path, data)
+    const tmp = await this.#writeTemp(path, data)
     try {
       await rename(tmp, path)
     } catch (err) {
@@ -111,7 +112,7 @@ export class FileKeyStorage implements KeyStorage {
     await syncDir(dirname(path))
   }
 
-  private async writeTemp(path: string, data: Uint8Array): Promise<string> {
+  async #writeTemp(path: string, data: Uint8Array): Promise<string> {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     const tmp = `${path}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`
     const handle = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600)
