@@ -1,9 +1,7 @@
-import { equalBytes } from '@araliya/identity'
-import { type BackoffPolicy, backoffDelay } from '@araliya/interface'
 import type { CommitRef } from '../chain.js'
 import { commitId, SIGNATURE_BYTES } from '../commit.js'
 import type { ChainHead, Graph } from '../graph.js'
-import { sha256, toHex } from '../hash.js'
+import { toHex } from '../hash.js'
 
 // What a sync session sends and when: batching, the resend ledger and the pacing of repeated requests.
 
@@ -16,13 +14,6 @@ export const MAX_COMMITS_SENT_PER_MESSAGE = 1024
  * everything it sent: resends are bounded by `sent + RESEND_ALLOWANCE`.
  */
 export const RESEND_ALLOWANCE = 64
-/** Pacing of hellos sent because commits arrived ahead of their chain, and of repeated hello replies. */
-export const HELLO_BACKOFF: BackoffPolicy = Object.freeze({
-  initialDelayMs: 1000,
-  maxDelayMs: 30_000,
-  factor: 2,
-  jitter: 0.1
-})
 
 export function key(space: string, author: string): string {
   return `${space}\n${author}`
@@ -87,28 +78,6 @@ export class Batch {
     this.#envelopes = []
     this.#size = 0
     await this.#send(envelopes)
-  }
-}
-
-/**
- * The last request of one kind (hello or probe) received and answered: the same bytes again within its
- * window (backoff from 1 s, doubling to 30 s, per repeat in a row) is a repeat.
- */
-export class RepeatWindow {
-  /** A digest, not the bytes: a hello carries a whole version vector (megabytes), and this is per peer. */
-  #last: Uint8Array | undefined
-  #count = 0
-  #notBefore = Number.NEGATIVE_INFINITY
-
-  /** True when `bytes` repeat the last request within its window; otherwise it becomes the last one. */
-  repeats(bytes: Uint8Array, now: number): boolean {
-    const digest = sha256(bytes)
-    const same = this.#last !== undefined && equalBytes(digest, this.#last)
-    if (same && now < this.#notBefore) return true
-    this.#count = same ? this.#count + 1 : 1
-    this.#last = digest
-    this.#notBefore = now + backoffDelay(this.#count, HELLO_BACKOFF)
-    return false
   }
 }
 

@@ -1,12 +1,9 @@
-import { equalBytes } from '@araliya/identity'
-import { backoffDelay, type Origin, TooLargeError } from '@araliya/interface'
-import type { ComponentLogger, Logger } from '@libp2p/interface'
+import { type Origin, TooLargeError } from '@araliya/interface'
+import type { Logger } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import type { CommitRef } from '../chain.js'
 import type { Commit } from '../commit.js'
-import { BackdatedCommitError, InvalidSignatureError, UnauthorizedWriteError } from '../errors.js'
 import type { CommitAccepted, CommitRejected, Graph, IngestResult } from '../graph.js'
-import { sha256 } from '../hash.js'
 import { isSpace } from '../model.js'
 import { SerialQueue } from '../serial.js'
 import { monotonicMs } from '../yield.js'
@@ -30,136 +27,22 @@ import {
   type ChainHeads,
   COMPRESS_THRESHOLD,
   groupHeads,
-  HELLO_BACKOFF,
   key,
   MAX_COMMITS_SENT_PER_MESSAGE,
   minSeq,
   type ProbeChain,
-  RepeatWindow,
   SentLedger
 } from './plan.js'
+import { GapPacer, HelloPacer, RepeatWindow } from './pacing.js'
+import {
+  misbehaviourReason,
+  type SyncMisbehaviour,
+  type SyncPeer,
+  type SyncPeerInit,
+  type SyncStats
+} from './types.js'
 
-/** What {@link createSyncPeer} needs. */
-export interface SyncPeerInit {
-  /** A tag for the remote side (its address, for p2p transports); used as the origin of what it sends. */
-  peer: string
-  /** Sends bytes to the remote side. The transport may drop, duplicate or reorder them. */
-  send: (bytes: Uint8Array) => void | Promise<void>
-  /** The spaces (owner addresses) to ask for and to accept. Default: every space. */
-  spaces?: Iterable<string>
-  /** Which spaces to serve to this peer. Default: every space. */
-  share?: (space: string) => boolean
-  /**
-   * Aim for messages of about this size when sending many commits. Default 256 KiB. Whatever the size,
-   * a message never carries more than 1,024 commits.
-   */
-  targetMessageBytes?: number
-  /** Decoder limits for what this peer receives. */
-  limits?: Partial<SyncLimits>
-  /** Deflate large commit batches (message type 3) where the platform has `CompressionStream`. Default true. */
-  compress?: boolean
-  /** Reports problems that are not the caller's to handle (a failed send, a refused commit batch). */
-  onError?: (error: Error) => void
-  /**
-   * A monotonic clock in milliseconds, for the backoff of gap hellos and repeated hello replies.
-   * Default `performance.now()`. Inject one in tests.
-   */
-  now?: () => number
-  /**
-   * Called (while started) for every commit from this peer that the graph refused for a reason no honest
-   * relay produces: the transport's hook to penalise the sender (lower its score, disconnect it). Also
-   * counted in `stats.misbehaviours`.
-   */
-  onMisbehaviour?: (report: SyncMisbehaviour) => void
-  /** Where the session logs (`araliya:graph:sync`). Default `defaultLogger()` from `@libp2p/logger`. */
-  logger?: ComponentLogger
-}
-
-/**
- * Why a commit a peer sent counts against it. An honest replica verifies and judges every commit before it
- * stores or relays it, so it never sends one refused for these reasons:
- * - `unauthorized`: an op no grant covers at the commit's position (`UnauthorizedWriteError`);
- * - `backdated`: stamps or position behind what the writer had already claimed or seen (`BackdatedCommitError`);
- * - `invalid-signature`: a signature, grant or revocation that does not verify (`InvalidSignatureError`).
- * Refusals an honest peer can cause (equivocation and forks, clock skew, limits, unknown versions) are not reported.
- */
-export type MisbehaviourReason = 'unauthorized' | 'backdated' | 'invalid-signature'
-
-/** One commit a peer sent that no honest relay would have sent (see {@link SyncPeerInit.onMisbehaviour}). */
-export interface SyncMisbehaviour {
-  /** The remote peer's tag. */
-  readonly peer: string
-  readonly reason: MisbehaviourReason
-  /** Hex id of the refused commit. */
-  readonly commit?: string
-  /** The graph's refusal. */
-  readonly error: Error
-}
-
-function misbehaviourReason(error: Error): MisbehaviourReason | undefined {
-  if (UnauthorizedWriteError.isInstance(error)) return 'unauthorized'
-  if (BackdatedCommitError.isInstance(error)) return 'backdated'
-  if (InvalidSignatureError.isInstance(error)) return 'invalid-signature'
-  return undefined
-}
-
-/** Counters of one sync session. */
-// A type alias, not an interface, so it is assignable to `SyncSession['stats']` (a string-keyed record).
-export type SyncStats = {
-  messagesSent: number
-  messagesReceived: number
-  bytesSent: number
-  bytesReceived: number
-  /** Commits sent, counting every copy (resends included). */
-  commitsSent: number
-  commitsReceived: number
-  commitsAccepted: number
-  /** Commits from this peer refused for a reason no honest relay produces (see {@link MisbehaviourReason}). */
-  misbehaviours: number
-  /** Messages refused whole: malformed, or over a size or count limit (nothing in them was applied). */
-  messagesRefused: number
-  /** Commits not looked at because an earlier commit of the same message could not be decoded or verified. */
-  commitsDropped: number
-  /** Commits sent again that this session had sent before (the peer asked again); part of `commitsSent`. */
-  commitsResent: number
-  /** Commits a hello asked for again that were not resent: the session's resend allowance was used up. */
-  resendsRefused: number
-  /** Hellos sent because commits arrived ahead of their chain (gap hellos). */
-  gapHellosSent: number
-}
-
-/**
- * One side of a sync session with one remote peer: bytes in (`receive`), bytes out (`send`). It exchanges
- * version vectors, sends only the commits the other side lacks, forwards new commits live, and recovers
- * from lost, duplicated and reordered messages (newly held commits trigger a new hello, paced with
- * backoff; `sync()` re-runs the exchange after a reconnect). What it sends again on request is bounded
- * per session, so no run of duplicates or hellos makes it resend without end.
- */
-export interface SyncPeer {
-  /** The remote peer's tag. */
-  readonly peer: string
-  readonly stats: Readonly<SyncStats>
-  /** Starts forwarding new commits and sends the first hello. Safe to call twice. */
-  start(): Promise<void>
-  /** Stops forwarding (and cancels a deferred gap hello). Safe to call twice. */
-  stop(): void
-  /** Sends a fresh hello: call after a reconnect, or now and then to repair dropped messages. */
-  sync(): Promise<void>
-  /**
-   * Handles one message from the remote peer. Messages are processed one at a time, in call order. The
-   * commits of a message are applied up to the first that cannot be decoded or verified; the rest of that
-   * message is dropped (counted in `stats.commitsDropped`).
-   *
-   * @throws {SyncProtocolError} (or its `TooManyEntriesError`) or `TooLargeError` for a malformed message,
-   * or one over a size or count limit: nothing of it is applied.
-   */
-  receive(bytes: Uint8Array): Promise<void>
-  /**
-   * Resolves when this side has nothing left to do: every message received has been processed and every
-   * promise returned by `send` has settled (for two peers wired back to back, that covers both sides).
-   */
-  idle(): Promise<void>
-}
+export type * from './types.js'
 
 /**
  * Creates a sync session between `graph` and one remote peer.
@@ -223,17 +106,10 @@ class GraphSyncPeer implements SyncPeer {
   readonly #now: () => number
   /** What this session sent the peer (resends are bounded by the first sends). */
   readonly #ledger: SentLedger
-  /** Commits arrived ahead of their chain and we have not asked for the gap yet. */
-  #gapWanted = false
-  /** Gap hellos sent since the pending buffer was last empty, and when the next one may go. */
-  #gapAttempt = 0
-  #gapNotBefore = Number.NEGATIVE_INFINITY
-  /** Sends the deferred gap hello when the window ends, if nothing else has by then. */
-  #gapTimer: ReturnType<typeof setTimeout> | undefined
-  /** Digest of the last hello sent, how often in a row it was sent, when it may be repeated as a reply. */
-  #lastHello: Uint8Array | undefined
-  #sameHelloCount = 0
-  #repeatNotBefore = Number.NEGATIVE_INFINITY
+  /** When gap hellos may go (and the timer for a deferred one). */
+  readonly #gaps: GapPacer
+  /** When an unchanged hello of ours may go again. */
+  readonly #hellos = new HelloPacer()
   /** The last hello and the last probe received and answered: a repeat within its window gets no resend. */
   readonly #askedHellos = new RepeatWindow()
   readonly #askedProbes = new RepeatWindow()
@@ -255,6 +131,11 @@ class GraphSyncPeer implements SyncPeer {
     this.#onError = init.onError ?? ((error) => this.#log.error('sync with %s: %e', this.peer, error))
     this.#onMisbehaviour = init.onMisbehaviour
     this.#now = init.now ?? monotonicMs
+    this.#gaps = new GapPacer(this.#now, () => {
+      if (!this.#graph.started) return
+      // Through the receive queue, so it is ordered with the messages being handled.
+      this.#queue.add(() => this.#askForGaps(0)).catch((err: unknown) => this.#onError(err as Error))
+    })
   }
 
   async start(): Promise<void> {
@@ -273,7 +154,7 @@ class GraphSyncPeer implements SyncPeer {
     this.#graph.events.removeEventListener('commit:accepted', this.#onAccepted)
     this.#graph.events.removeEventListener('commit:rejected', this.#onRejected)
     this.#outbox = []
-    this.#clearGapTimer()
+    this.#gaps.clear()
   }
 
   readonly #onAccepted = ({ detail: { commit, origin } }: CustomEvent<CommitAccepted>): void => {
@@ -398,52 +279,11 @@ class GraphSyncPeer implements SyncPeer {
     await this.#askForGaps(result.held)
   }
 
-  /**
-   * Something is missing before what arrived (a lost or reordered message): ask with a hello. Only newly
-   * held commits raise the question (duplicates of commits already waiting do not), and at most one gap
-   * hello is outstanding: the next one waits until the backoff window of the last has passed, then goes
-   * out (with the next message from this peer, or from a timer) if commits are still waiting.
-   */
+  /** Sends a gap hello when the gap pacer says one is due (see {@link GapPacer}). */
   async #askForGaps(held: number): Promise<void> {
-    if (held > 0) this.#gapWanted = true
-    if (this.#graph.pendingCount === 0) {
-      this.#gapWanted = false
-      this.#gapAttempt = 0
-      this.#gapNotBefore = Number.NEGATIVE_INFINITY
-      this.#clearGapTimer()
-      return
-    }
-    if (!this.#gapWanted) return
-    const now = this.#now()
-    if (now < this.#gapNotBefore) {
-      this.#armGapTimer(this.#gapNotBefore - now)
-      return
-    }
-    this.#clearGapTimer()
-    this.#gapWanted = false
-    this.#gapAttempt++
-    this.#gapNotBefore = now + backoffDelay(this.#gapAttempt, HELLO_BACKOFF)
+    if (!this.#gaps.due(held, this.#graph.pendingCount)) return
     this.stats.gapHellosSent++
     await this.#emitHello(this.#helloBytes(false))
-  }
-
-  #armGapTimer(delayMs: number): void {
-    if (this.#gapTimer !== undefined) return
-    const timer = setTimeout(() => {
-      this.#gapTimer = undefined
-      if (!this.#graph.started) return
-      // Through the receive queue, so it is ordered with the messages being handled.
-      this.#queue.add(() => this.#askForGaps(0)).catch((err: unknown) => this.#onError(err as Error))
-    }, delayMs)
-    // A pending gap hello must not keep a Node process alive.
-    ;(timer as { unref?: () => void }).unref?.()
-    this.#gapTimer = timer
-  }
-
-  #clearGapTimer(): void {
-    if (this.#gapTimer === undefined) return
-    clearTimeout(this.#gapTimer)
-    this.#gapTimer = undefined
   }
 
   async #onHello(message: HelloMessage, bytes: Uint8Array): Promise<void> {
@@ -663,24 +503,16 @@ class GraphSyncPeer implements SyncPeer {
    */
   async #replyHello(): Promise<void> {
     const bytes = this.#helloBytes(false)
-    if (this.#now() < this.#repeatNotBefore && this.#isLastHello(sha256(bytes))) {
+    if (this.#hellos.holdsBack(bytes, this.#now())) {
       this.#log('not repeating an unchanged hello to %s yet', this.peer)
       return
     }
     await this.#emitHello(bytes)
   }
 
-  #isLastHello(digest: Uint8Array): boolean {
-    return this.#lastHello !== undefined && equalBytes(digest, this.#lastHello)
-  }
-
   async #emitHello(bytes: Uint8Array): Promise<void> {
     this.#helloSent = true
-    // A digest, not the bytes: a hello carries our whole version vector (megabytes), and this is per peer.
-    const digest = sha256(bytes)
-    this.#sameHelloCount = this.#isLastHello(digest) ? this.#sameHelloCount + 1 : 1
-    this.#lastHello = digest
-    this.#repeatNotBefore = this.#now() + backoffDelay(this.#sameHelloCount, HELLO_BACKOFF)
+    this.#hellos.sent(bytes, this.#now())
     await this.#enqueue(() => this.#emit(bytes))
   }
 
