@@ -2,7 +2,7 @@ import { type Grant, type GrantRight, grantId, scopeCoversPath } from '@araliya/
 import { hlcMs } from '@araliya/interface'
 import { type ChainNode, type ChainTree, mergeSeen, seenCovers } from '../chain.js'
 import type { CommitBody } from '../commit.js'
-import { BackdatedCommitError, ChainError, type GraphError, UnauthorizedWriteError } from '../errors.js'
+import { BackdatedCommitError, ChainError, UnauthorizedWriteError } from '../errors.js'
 import type { Chains, SeenOwnerCommit } from './chains.js'
 import type { Prepared } from './verify.js'
 
@@ -56,7 +56,11 @@ export class Authority {
    * covers each at its stamp, given the owner commits that count for it (see `allowed`). A commit's
    * lowest stamp is its base clock (op deltas are unsigned), so the floors check only that.
    */
-  judge(commit: Judged, seen: SeenOwnerCommit, parent: ChainNode | null | undefined): GraphError | undefined {
+  judge(
+    commit: Judged,
+    seen: SeenOwnerCommit,
+    parent: ChainNode | null | undefined
+  ): BackdatedCommitError | ChainError | UnauthorizedWriteError | undefined {
     const { space, author, seq } = commit
     if (parent !== undefined) {
       const last = parent === null ? -1 : parent.maxHlc
