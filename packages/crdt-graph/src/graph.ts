@@ -19,19 +19,13 @@ import {
 import type { Logger } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { type TypedEventTarget, TypedEventEmitter } from 'main-event'
-import type { ChainNode, CommitRef } from './chain.js'
-import {
-  type CommitLimits,
-  commitId,
-  DEFAULT_COMMIT_LIMITS,
-  decodeCommit,
-  decodeStoredCommit,
-  SIGNATURE_BYTES
-} from './commit.js'
+import type { CommitRef } from './chain.js'
+import { type CommitLimits, DEFAULT_COMMIT_LIMITS, decodeCommit, decodeStoredCommit } from './commit.js'
 import { InvalidGraphInputError, StoreClosedError } from './errors.js'
 import { Durability } from './graph/durability.js'
 import { FieldTable } from './graph/fields.js'
 import { type IngestContext, ingest } from './graph/ingest.js'
+import { readMissing } from './graph/missing.js'
 import { fieldHistory, follow, links, readField, readSoul, traverse } from './graph/queries.js'
 import { Replica } from './graph/replica.js'
 import { Subscriptions } from './graph/subscriptions.js'
@@ -460,28 +454,7 @@ export class Graph {
     options?: AbortOptions
   ): AsyncGenerator<MissingCommits> {
     this.#requireStarted()
-    const chain = this.#replica.chains.get(space, author)
-    if (chain === undefined) return
-    const have: ChainNode[] = []
-    for (const head of heads) {
-      const node = chain.get(head.seq, head.id)
-      if (node !== undefined) have.push(node)
-    }
-    for (const range of chain.missing(have)) {
-      for (let from = range.from; from <= range.to; from += 512) {
-        const to = Math.min(range.to, from + 511)
-        let envelopes = await this.#store.readChain(space, author, from, to, options)
-        // Where the chain forked, a position holds commits of several branches: keep this branch's.
-        if (chain.forkSeq > 0 && to >= chain.forkSeq) {
-          envelopes = envelopes.filter((envelope) => {
-            const node = chain.findForked(commitId(envelope.subarray(SIGNATURE_BYTES)))
-            return node === undefined || node.branch === range.branch
-          })
-        }
-        // A branch has one commit per position, and durable commits are a prefix of it.
-        if (envelopes.length > 0) yield { envelopes, seq: from + envelopes.length - 1 }
-      }
-    }
+    yield* readMissing(this.#replica.chains, this.#store, space, author, heads, options)
   }
 
   /**

@@ -13,14 +13,18 @@ function canCompress(): boolean {
   return typeof (globalThis as { CompressionStream?: unknown }).CompressionStream === 'function'
 }
 
+/** For a stream error that reaches the caller another way (see the uses). */
+function reportedByReader(): void {}
+
 async function pipeThrough(
   bytes: Uint8Array,
   transform: TransformStream<Uint8Array, Uint8Array>,
   limit: number
 ): Promise<Uint8Array> {
   const writer = transform.writable.getWriter()
-  void writer.write(bytes).catch(() => {})
-  void writer.close().catch(() => {})
+  // A failed write or close errors the readable side too, so `reader.read()` below throws it.
+  void writer.write(bytes).catch(reportedByReader)
+  void writer.close().catch(reportedByReader)
   const reader = transform.readable.getReader()
   const chunks: Uint8Array[] = []
   let size = 0
@@ -29,7 +33,8 @@ async function pipeThrough(
     if (done) break
     size += value.byteLength
     if (size > limit) {
-      await reader.cancel().catch(() => {})
+      // Cancelling a stream we give up on: the TooLargeError below is what the caller needs.
+      await reader.cancel().catch(reportedByReader)
       throw new TooLargeError('decompressed sync message', size, limit)
     }
     chunks.push(value)
