@@ -2,6 +2,7 @@ import type { Identity } from '@araliya/identity'
 import type { SyncEndpoint, SyncMisbehaviourReport, SyncSession } from '@araliya/interface'
 import { describe, expect, it } from 'vitest'
 import {
+  createSyncPeer,
   encodeCommits,
   type Graph,
   graphSyncEndpoint,
@@ -48,6 +49,9 @@ describe('graphSyncEndpoint', () => {
     const session: SyncSession = endpoint.open({ peer: 'elsewhere', send: () => {} })
     expect(session.peer).toBe('elsewhere')
     expect(session.stats.messagesSent).toBe(0)
+    // createSyncPeer's session is a SyncSession as it is, without the endpoint
+    const plain: SyncSession = createSyncPeer(graph, { peer: 'direct', send: () => {} })
+    expect(plain.peer).toBe('direct')
     await graph.stop()
   })
 
