@@ -107,7 +107,7 @@ describe('graph sync: a peer that sends what no honest peer sends', () => {
     })
 
     const refused: Array<{ error: Error; peer: string | undefined }> = []
-    victimGraph.events.on('commit:rejected', ({ error, origin }) =>
+    victimGraph.events.addEventListener('commit:rejected', ({ detail: { error, origin } }) =>
       refused.push({ error, peer: origin.kind === 'remote' ? origin.peer : undefined })
     )
 

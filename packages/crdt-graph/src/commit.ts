@@ -1,5 +1,5 @@
 import { type CanonicalValue, encodeCanonical } from '@araliya/identity'
-import { TooLargeError } from '@araliya/interface'
+import { isByteString, isPlainMap, isSafeUint, TooLargeError, unknownKey } from '@araliya/interface'
 import { CborWriter } from './cbor.js'
 import { readCbor } from './cbor-read.js'
 import { CommitFormatError } from './errors.js'
@@ -268,12 +268,10 @@ export function decodeCommitUsing(
   } catch (err) {
     throw new CommitFormatError(`commit body is not valid CBOR: ${(err as Error).message}`, { cause: err })
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
-    throw new CommitFormatError('commit body is not a map')
-  }
+  if (!isPlainMap(raw)) throw new CommitFormatError('commit body is not a map')
   const b = raw as Record<string, CanonicalValue>
-  for (const key of Object.keys(b))
-    if (!BODY_KEYS.has(key)) throw new CommitFormatError(`unknown commit key "${key}"`)
+  const unknown = unknownKey(b, BODY_KEYS)
+  if (unknown !== undefined) throw new CommitFormatError(`unknown commit key "${unknown}"`)
   if (b.v !== COMMIT_VERSION)
     throw new CommitFormatError(`unsupported commit version ${String(b.v)}; upgrade @araliya/crdt-graph`)
   const space = b.s
@@ -283,18 +281,15 @@ export function decodeCommitUsing(
   if (typeof author !== 'string' || !isSpace(author))
     throw new CommitFormatError('commit author is not an address')
   const seq = b.n
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
-    throw new CommitFormatError('bad commit seq')
+  if (!isSafeUint(seq, 1)) throw new CommitFormatError('bad commit seq')
   const prev = b.p
-  if (seq === 1 ? prev !== null : !(prev instanceof Uint8Array && prev.byteLength === 32)) {
+  if (seq === 1 ? prev !== null : !isByteString(prev, 32)) {
     throw new CommitFormatError('commit prev must be null for seq 1 and a 32-byte id otherwise')
   }
   const clock = b.t
-  if (typeof clock !== 'number' || !Number.isSafeInteger(clock) || clock < 0)
-    throw new CommitFormatError('bad commit clock')
+  if (!isSafeUint(clock)) throw new CommitFormatError('bad commit clock')
   const dep = b.d
-  if (typeof dep !== 'number' || !Number.isSafeInteger(dep) || dep < 0)
-    throw new CommitFormatError('bad commit dep')
+  if (!isSafeUint(dep)) throw new CommitFormatError('bad commit dep')
   if (author === space && dep !== 0) throw new CommitFormatError("an owner's commit has dep 0")
   const seen = seenList(b.h, dep)
   const rawOps = b.o
@@ -371,8 +366,7 @@ function seenList(value: CanonicalValue | undefined, dep: number): Uint8Array[] 
   }
   let previous: Uint8Array | undefined
   for (const id of value) {
-    if (!(id instanceof Uint8Array) || id.byteLength !== 32)
-      throw new CommitFormatError('commit key "h" holds 32-byte commit ids')
+    if (!isByteString(id, 32)) throw new CommitFormatError('commit key "h" holds 32-byte commit ids')
     if (previous !== undefined && compareBytes(previous, id) >= 0)
       throw new CommitFormatError('commit key "h" lists distinct ids in byte order')
     previous = id
@@ -400,8 +394,7 @@ function decodeOp(raw: CanonicalValue, base: number, limits: CommitLimits): Comm
     throw new CommitFormatError('bad op path')
   if (typeof field !== 'string' || field.length === 0 || field.length > limits.maxFieldLength)
     throw new CommitFormatError('bad op field')
-  if (typeof dt !== 'number' || !Number.isSafeInteger(dt) || dt < 0)
-    throw new CommitFormatError('bad op clock delta')
+  if (!isSafeUint(dt)) throw new CommitFormatError('bad op clock delta')
   const hlc = base + dt
   if (raw.length === 3) return { path, field, hlc, value: undefined, wire: undefined }
   const wire = raw[3] as CanonicalValue

@@ -29,25 +29,27 @@
  *
  * @packageDocumentation
  */
+// Commits as apps meet them (in `commit:accepted` events); COMMIT_CONTEXT and SIGNATURE_BYTES let a
+// tool check a commit's signature with @araliya/identity.
 export {
   COMMIT_CONTEXT,
-  COMMIT_VERSION,
   type Commit,
   type CommitBody,
   type CommitLimits,
   type CommitOp,
   DEFAULT_COMMIT_LIMITS,
-  decodeCommit,
-  MAX_SEEN_COMMITS,
   SIGNATURE_BYTES
 } from './commit.js'
 export * from './errors.js'
-export type { Listener, TypedEmitter } from './events.js'
 export {
   type ChainFork,
+  type ChainForked,
+  type ChainGap,
   type ChainHead,
+  type CommitAccepted,
   type CommitReceipt,
   type CommitRef,
+  type CommitRejected,
   createGraph,
   type FieldState,
   Graph,
@@ -78,22 +80,17 @@ export {
 export { MemoryGraphStore, memoryStore } from './store/memory.js'
 export type { GraphStore, StoredCommit, StoreProblem, StoreState } from './store/types.js'
 export {
-  type CommitsMessage,
-  compressCommits,
   createSyncPeer,
   DEFAULT_SYNC_LIMITS,
-  decodeSyncMessage,
+  // Frames a commits message: transports' tests use it to play a peer that forges commits.
   encodeCommits,
-  encodeHello,
-  encodeProbe,
-  type HelloMessage,
-  inflateSyncMessage,
+  type GraphSyncEndpoint,
+  type GraphSyncEndpointInit,
+  graphSyncEndpoint,
   type MisbehaviourReason,
   SYNC_PROTOCOL_ID,
-  type ProbeMessage,
   SYNC_PROTOCOL_VERSION,
   type SyncLimits,
-  type SyncMessage,
   type SyncMisbehaviour,
   type SyncPeer,
   type SyncPeerInit,

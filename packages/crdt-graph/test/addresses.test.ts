@@ -1,7 +1,8 @@
 import { GrantError } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
 import { COMMIT_CONTEXT, encodeCommitBody, makeEnvelope } from '../src/commit.js'
-import { CommitFormatError, decodeCommit, InvalidGraphInputError, link, parseSoul } from '../src/index.js'
+import { CommitFormatError, InvalidGraphInputError, link, parseSoul } from '../src/index.js'
+import { decodeCommit } from '../src/commit.js'
 import { lookAlikeAddresses, secondSpellings } from '@araliya/test-support/addresses'
 import { startGraph, testIdentity } from './helpers.js'
 

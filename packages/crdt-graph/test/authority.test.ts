@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import type { Identity } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
-import { decodeCommit, type Graph, UnauthorizedWriteError } from '../src/index.js'
+import { type Graph, UnauthorizedWriteError } from '../src/index.js'
+import { decodeCommit } from '../src/commit.js'
 import { toHex } from '../src/hash.js'
 import {
   allEnvelopes,
@@ -45,7 +46,9 @@ describe('authority', () => {
       ops: [['x', 'v', 0, 'evil']]
     })
     const refused: string[] = []
-    a.events.on('commit:rejected', (event) => refused.push(`${event.id}:${event.error.name}`))
+    a.events.addEventListener('commit:rejected', ({ detail: event }) =>
+      refused.push(`${event.id}:${event.error.name}`)
+    )
     const result = await a.ingest([forged], { kind: 'remote', peer: 'intruder' })
     expect(result.accepted).toBe(0)
     expect(result.rejected.map((r) => r.error)).toEqual([expect.any(UnauthorizedWriteError)])

@@ -4,11 +4,8 @@ import { describe, expect, it } from 'vitest'
 import { COMMIT_CONTEXT, encodeCommitBody, makeEnvelope } from '../src/commit.js'
 import {
   createSyncPeer,
-  decodeSyncMessage,
-  encodeHello,
-  encodeProbe,
   type Graph,
-  type GraphEvents,
+  type ChainForked,
   type GraphStore,
   type GraphValue,
   InvalidSignatureError,
@@ -17,6 +14,7 @@ import {
   SyncProtocolError,
   UnauthorizedWriteError
 } from '../src/index.js'
+import { decodeSyncMessage, encodeHello, encodeProbe } from '../src/sync.js'
 import {
   allEnvelopes,
   forge,
@@ -48,9 +46,9 @@ describe('framing an honest key', () => {
     })
     expect((await replica.ingest([waiting])).pending).toBe(1)
     const reports: unknown[] = []
-    replica.events.on('chain:forked', (event) => reports.push(event))
+    replica.events.addEventListener('chain:forked', ({ detail: event }) => reports.push(event))
     const refused: Error[] = []
-    replica.events.on('commit:rejected', (event) => refused.push(event.error))
+    replica.events.addEventListener('commit:rejected', ({ detail: event }) => refused.push(event.error))
 
     const forgeries: Uint8Array[] = []
     for (const seq of [1, 3]) {
@@ -204,8 +202,8 @@ describe('forks (one key signing two commits at one position)', () => {
 
     const store = memoryStore()
     const replica = await startGraph(watcher, { store })
-    const forked: GraphEvents['chain:forked'][] = []
-    replica.events.on('chain:forked', (event) => forked.push(event))
+    const forked: ChainForked[] = []
+    replica.events.addEventListener('chain:forked', ({ detail: event }) => forked.push(event))
     await replica.ingest(await allEnvelopes(laptop))
     await replica.ingest(await allEnvelopes(phone))
     expect(replica.get(`${key.address}/a`)).toEqual({ v: 'laptop' })

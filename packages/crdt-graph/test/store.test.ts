@@ -1,23 +1,23 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { storeAcceptance } from '@araliya/crdt-graph/testing'
 import { describe, expect, it } from 'vitest'
 import { memoryStore, StoreLockedError } from '../src/index.js'
 import { levelStore } from '../src/store/level.js'
-import { graphStoreAcceptance } from './store-acceptance.js'
 import { startGraph, testIdentity } from './helpers.js'
 
-graphStoreAcceptance('memory', async () => {
+storeAcceptance('memory', async () => {
   const store = memoryStore()
   return { store, reopen: () => store }
 })
 
-graphStoreAcceptance('level (classic-level)', async () => {
+storeAcceptance('level (classic-level)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'araliya-graph-'))
   return {
     store: levelStore(dir),
     reopen: () => levelStore(dir),
-    cleanup: () => rm(dir, { recursive: true, force: true })
+    teardown: () => rm(dir, { recursive: true, force: true })
   }
 })
 
@@ -78,7 +78,7 @@ describe('level store damage', () => {
 
     const problems: string[] = []
     const damaged = (await import('../src/index.js')).createGraph({ identity: me, store: levelStore(dir) })
-    damaged.events.on('store:problem', (problem) => problems.push(problem.where))
+    damaged.events.addEventListener('store:problem', ({ detail: problem }) => problems.push(problem.where))
     await damaged.start()
     expect(problems.length).toBeGreaterThan(0)
     const have = damaged.chainLength(me.address, me.address)

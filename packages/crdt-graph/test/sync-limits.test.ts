@@ -3,16 +3,13 @@ import { InvalidInputError, TooLargeError } from '@araliya/interface'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  compressCommits,
   createSyncPeer,
   DEFAULT_SYNC_LIMITS,
-  decodeSyncMessage,
   encodeCommits,
-  encodeHello,
   type Graph,
-  inflateSyncMessage,
   TooManyEntriesError
 } from '../src/index.js'
+import { compressCommits, decodeSyncMessage, encodeHello, inflateSyncMessage } from '../src/sync.js'
 import { allEnvelopes, startGraph, testIdentity } from './helpers.js'
 
 /** A commits message of `count` entries of `size` bytes each (0x01 0x02, then length-prefixed junk). */
@@ -40,7 +37,7 @@ function helloWith(vector: unknown[]): Uint8Array {
 /** Counts every commit the graph decoded and refused (the per-entry work a hostile message costs). */
 function countRejections(graph: Graph): { count: number } {
   const seen = { count: 0 }
-  graph.events.on('commit:rejected', () => {
+  graph.events.addEventListener('commit:rejected', () => {
     seen.count++
   })
   return seen

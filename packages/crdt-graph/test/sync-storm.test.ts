@@ -1,16 +1,9 @@
 import type { Identity } from '@araliya/identity'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import {
-  createSyncPeer,
-  decodeCommit,
-  decodeSyncMessage,
-  encodeCommits,
-  encodeHello,
-  encodeProbe,
-  type Graph,
-  type SyncPeer
-} from '../src/index.js'
+import { createSyncPeer, encodeCommits, type Graph, type SyncPeer } from '../src/index.js'
+import { decodeCommit } from '../src/commit.js'
+import { decodeSyncMessage, encodeHello, encodeProbe } from '../src/sync.js'
 import { allEnvelopes, forge, ManualClock, seeded, startGraph, testIdentity } from './helpers.js'
 
 /** A transport that delivers every message twice, the copy at a random later point, and reorders. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createSyncPeer, decodeSyncMessage, type Graph, type SyncPeer } from '../src/index.js'
+import { createSyncPeer, type Graph, type SyncPeer } from '../src/index.js'
+import { decodeSyncMessage } from '../src/sync.js'
 import { snapshot, startGraph, testIdentity } from './helpers.js'
 
 /** Two sync peers wired back to back through a channel we control. */

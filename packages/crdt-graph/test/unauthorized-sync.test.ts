@@ -2,12 +2,12 @@ import type { Identity } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
 import {
   createSyncPeer,
-  decodeCommit,
   encodeCommits,
   type Graph,
   type SyncMisbehaviour,
   type SyncPeer
 } from '../src/index.js'
+import { decodeCommit } from '../src/commit.js'
 import { toHex } from '../src/hash.js'
 import { allEnvelopes, forge, fromHex, headIds, ManualClock, startGraph, testIdentity } from './helpers.js'
 

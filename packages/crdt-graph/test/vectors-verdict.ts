@@ -5,7 +5,8 @@
  */
 import type { Identity } from '@araliya/identity'
 import { fromHex, toHex } from '@araliya/test-support/doc-vectors'
-import { createGraph, DEFAULT_COMMIT_LIMITS, decodeCommit, memoryStore } from '../src/index.js'
+import { createGraph, DEFAULT_COMMIT_LIMITS, memoryStore } from '../src/index.js'
+import { decodeCommit } from '../src/commit.js'
 
 /** One vector as published. */
 export interface CommitVector {

@@ -16,7 +16,8 @@ import {
 import { secondSpellings } from '@araliya/test-support/addresses'
 import { toHex, writeVectors } from '@araliya/test-support/doc-vectors'
 import { COMMIT_CONTEXT, type CommitBodyInit, encodeCommitBody, makeEnvelope } from '../src/commit.ts'
-import { DEFAULT_COMMIT_LIMITS, decodeCommit } from '../src/index.ts'
+import { DEFAULT_COMMIT_LIMITS } from '../src/index.ts'
+import { decodeCommit } from '../src/commit.ts'
 import { type CommitVector, type CommitVectorContext, judgeCommit } from './vectors-verdict.ts'
 
 const DOC = new URL('../../../docs/protocols/graph-sync.md', import.meta.url)

@@ -162,7 +162,8 @@ export class LevelGraphStore implements GraphStore {
   async close(): Promise<void> {
     const opening = this.#opening
     if (opening === undefined) return
-    await opening.catch(() => {})
+    // A failed open was reported to whoever awaited open(); closing only needs it settled.
+    await opening.catch(settledElsewhere)
     while (this.#flushing !== undefined) await this.#flushing
     const db = this.#db
     this.#db = undefined
@@ -279,7 +280,8 @@ export class LevelGraphStore implements GraphStore {
         if (!isCorruption(err)) throw err
         failed = true
       } finally {
-        await iterator.close().catch(() => {})
+        // Closing an iterator over a damaged region can fail too; the damage itself is reported.
+        await iterator.close().catch(settledElsewhere)
       }
       if (!failed) break
       // Step over the damaged region entry by entry, reporting what cannot be read.
@@ -313,7 +315,8 @@ export class LevelGraphStore implements GraphStore {
         const key = last[0]?.[0]
         return key === undefined ? 0 : Number.parseInt(key.slice(1), 16) + 1
       } finally {
-        await iterator.close().catch(() => {})
+        // Closing an iterator over a damaged region can fail too; the damage itself is reported.
+        await iterator.close().catch(settledElsewhere)
       }
     } catch (err) {
       this.#problems.push({
@@ -381,3 +384,6 @@ export class LevelGraphStore implements GraphStore {
 export function levelStore(location: string): LevelGraphStore {
   return new LevelGraphStore({ location })
 }
+
+/** For a failure that is reported elsewhere (see the uses). */
+function settledElsewhere(): void {}

@@ -1,0 +1,105 @@
+import { TooLargeError } from '@araliya/interface'
+import { SyncProtocolError } from '../errors.js'
+import {
+  DEFAULT_SYNC_LIMITS,
+  SYNC_PROTOCOL_VERSION,
+  type SyncLimits,
+  TYPE_COMMITS,
+  TYPE_COMMITS_DEFLATE
+} from './codec.js'
+
+/** True when the platform has `CompressionStream` (Node >= 18, current browsers). */
+function canCompress(): boolean {
+  return typeof (globalThis as { CompressionStream?: unknown }).CompressionStream === 'function'
+}
+
+/** For a stream error that reaches the caller another way (see the uses). */
+function reportedByReader(): void {}
+
+async function pipeThrough(
+  bytes: Uint8Array,
+  transform: TransformStream<Uint8Array, Uint8Array>,
+  limit: number
+): Promise<Uint8Array> {
+  const writer = transform.writable.getWriter()
+  // A failed write or close errors the readable side too, so `reader.read()` below throws it.
+  void writer.write(bytes).catch(reportedByReader)
+  void writer.close().catch(reportedByReader)
+  const reader = transform.readable.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      // Cancelling a stream we give up on: the TooLargeError below is what the caller needs.
+      await reader.cancel().catch(reportedByReader)
+      throw new TooLargeError('decompressed sync message', size, limit)
+    }
+    chunks.push(value)
+  }
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return out
+}
+
+/**
+ * Compresses a commits message (type 2) into a deflate-raw commits message (type 3) with the same entries.
+ * Returns the input when compression is unavailable or does not help.
+ */
+export async function compressCommits(message: Uint8Array): Promise<Uint8Array> {
+  if (!canCompress() || message[1] !== TYPE_COMMITS) return message
+  const deflated = await pipeThrough(
+    message.subarray(2),
+    new CompressionStream('deflate-raw') as unknown as TransformStream<Uint8Array, Uint8Array>,
+    Number.MAX_SAFE_INTEGER
+  )
+  if (deflated.byteLength + 2 >= message.byteLength) return message
+  const out = new Uint8Array(deflated.byteLength + 2)
+  out[0] = SYNC_PROTOCOL_VERSION
+  out[1] = TYPE_COMMITS_DEFLATE
+  out.set(deflated, 2)
+  return out
+}
+
+/**
+ * Turns a deflate-raw commits message (type 3) back into a plain commits message (type 2), stopping as
+ * soon as the output would exceed `maxMessageBytes` (no decompression bombs). Other messages pass through.
+ *
+ * @throws {TooLargeError} when the compressed or the decompressed message is over the limit.
+ * @throws {SyncProtocolError} when the deflate stream is corrupt.
+ */
+export async function inflateSyncMessage(
+  bytes: Uint8Array,
+  limits: Partial<SyncLimits> = {}
+): Promise<Uint8Array> {
+  const l = { ...DEFAULT_SYNC_LIMITS, ...limits }
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength < 2 || bytes[1] !== TYPE_COMMITS_DEFLATE)
+    return bytes
+  if (bytes.byteLength > l.maxMessageBytes)
+    throw new TooLargeError('sync message', bytes.byteLength, l.maxMessageBytes)
+  if (bytes[0] !== SYNC_PROTOCOL_VERSION) return bytes
+  if (!canCompress())
+    throw new SyncProtocolError('this platform cannot decompress sync messages; ask the peer not to compress')
+  let inflated: Uint8Array
+  try {
+    inflated = await pipeThrough(
+      bytes.subarray(2),
+      new DecompressionStream('deflate-raw') as unknown as TransformStream<Uint8Array, Uint8Array>,
+      l.maxMessageBytes - 2
+    )
+  } catch (err) {
+    if (TooLargeError.isInstance(err)) throw err
+    throw new SyncProtocolError(`corrupt compressed sync message: ${(err as Error).message}`, { cause: err })
+  }
+  const out = new Uint8Array(inflated.byteLength + 2)
+  out[0] = SYNC_PROTOCOL_VERSION
+  out[1] = TYPE_COMMITS
+  out.set(inflated, 2)
+  return out
+}
