@@ -1,19 +1,22 @@
-import { type Bus, type BusEvent, compilePattern, type Subscription } from '@araliya/bus'
-import type { DhtNode, GossipMessage } from '@araliya/dht-node'
-import { GossipValidation, SWARM_TOPICS } from '@araliya/dht-node'
-import { decodeCanonical, encodeCanonical, type CanonicalValue } from '@araliya/identity'
-import { type AbortOptions, type Origin, throwIfAborted } from '@araliya/interface'
-import { HybridClock } from '@araliya/interface'
-import { logger } from '@libp2p/logger'
+import { compilePattern } from '@araliya/bus'
+import { type CanonicalValue, decodeCanonical, encodeCanonical, type Identity } from '@araliya/identity'
+import {
+  type AbortOptions,
+  type BusEventLike,
+  type BusLike,
+  type GossipVerdict,
+  HybridClock,
+  type Origin,
+  type SwarmGossip,
+  type SwarmGossipMessage,
+  type SyncEndpoint,
+  throwIfAborted
+} from '@araliya/interface'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
 import type { Datastore } from 'interface-datastore'
 import { TypedEventEmitter } from 'main-event'
-import {
-  type CheckOutcome,
-  DirectMessenger,
-  type DirectInit,
-  type DirectReceipt,
-  type SendOptions
-} from './direct.js'
+import type { DirectEvents, DirectMessages, DirectReceipt, DirectVerdict, SendOptions } from './direct.js'
 import {
   CBOR_CONTENT,
   DEFAULT_MAX_ENVELOPE_BYTES,
@@ -24,15 +27,37 @@ import {
   SEALED_CONTENT,
   signEnvelope
 } from './envelope.js'
-import { ChannelNotStartedError, type DropReason, EnvelopeRejectedError, PayloadError } from './errors.js'
+import {
+  ChannelNotStartedError,
+  DeliveryError,
+  type DropReason,
+  EnvelopeRejectedError,
+  InvalidGraphSyncOptionsError,
+  PayloadError
+} from './errors.js'
+import type { GraphSyncCarrier, GraphSyncHandle, GraphSyncOptions } from './graph-sync.js'
 import { InboundPipeline } from './inbound.js'
-import { type RateLimitInit, senderLimiter } from './rate-limit.js'
+import { type RateLimitInit, RateLimiter } from './rate-limit.js'
 import { open, type SealingKey, seal, sealingKey } from './seal.js'
 import { SeenSet } from './seen.js'
-import { GraphSyncCarrier, type GraphSyncHandle, type GraphSyncOptions } from './graph-sync.js'
-import type { Graph } from '@araliya/crdt-graph'
 
-const log = logger('araliya:channel')
+/**
+ * The swarm topics a node joins for itself (presence, messages, heartbeats: docs/protocols): the
+ * channel subscribes to them too when routed, but never leaves them on stop.
+ */
+const NODE_TOPICS: ReadonlySet<string> = new Set(['agent-announcements', 'agent-messages', 'node-status'])
+const DIRECT_EVENTS = ['direct:delivered', 'direct:retry', 'direct:failed'] as const
+
+/** `BusLike.subscribe` with the options `@araliya/bus` understands (other buses ignore them). */
+type SubscribeWithOptions = (
+  pattern: string,
+  handler: (event: BusEventLike) => unknown,
+  options: {
+    from: 'local'
+    name: string
+    queue: { capacity: number; policy: 'reject' }
+  }
+) => { unsubscribe(): void }
 
 /** The channel name of direct (stream) messages in envelopes and routes. */
 export const DIRECT_CHANNEL = 'direct'
@@ -60,16 +85,39 @@ export const DEFAULT_ROUTES: readonly ChannelRoute[] = Object.freeze([
   { bus: 'direct/*', swarm: DIRECT_CHANNEL }
 ])
 
-/** Options of {@link createChannel}. */
+/**
+ * Araliya's services a channel can use, by their component names: pass a libp2p node's `services` (or
+ * dht-node's) as a whole. Fields given on {@link ChannelInit} directly take precedence.
+ */
+export interface ChannelServices {
+  readonly gossip?: SwarmGossip
+  readonly direct?: DirectMessages
+  readonly graphSync?: GraphSyncCarrier
+}
+
+/** Options of {@link createChannel}: the parts of a node it uses, the bus, and settings. */
 export interface ChannelInit {
-  /** The node to carry messages (its identity signs every envelope). */
-  node: DhtNode
-  /** The node's bus. A typed bus widens to this type: `bus as Bus`. */
-  bus: Bus
+  /**
+   * The identity that signs every envelope and opens those sealed to it: the node's own (its address is
+   * the node's peer id, which gossip and streams authenticate).
+   */
+  identity: Identity
+  /** The node's bus. Any typed `Bus<Events>` is accepted as it is. */
+  bus: BusLike
+  /** The swarm's signed gossip (dht-node's `gossip` service). Default `services.gossip`. */
+  gossip?: SwarmGossip
+  /** The direct-message service (see `direct()`); without one, `send` throws. Default `services.direct`. */
+  direct?: DirectMessages
+  /** The graph-sync carrier (see `graphSync()`); without one, `syncGraph` throws. Default `services.graphSync`. */
+  graphSync?: GraphSyncCarrier
+  /** The node's services, to take `gossip`, `direct` and `graphSync` from. */
+  services?: ChannelServices
+  /** Where the seen-set persists (replay protection across restarts). Default: memory only. */
+  datastore?: Datastore
+  /** Where log lines go (`araliya:channel`). Default `@libp2p/logger`'s. */
+  logger?: ComponentLogger
   /** Bus <-> swarm routes. Default {@link DEFAULT_ROUTES}. */
   routes?: readonly ChannelRoute[]
-  /** Where the seen-set and the direct-message outbox persist. Default: the node's datastore. */
-  datastore?: Datastore
   /** Time-to-live of envelopes we send, ms. Default 5 minutes. */
   ttlMs?: number
   /** Largest envelope sent or accepted, bytes (checked before decoding). Default 64 KiB. */
@@ -84,8 +132,6 @@ export interface ChannelInit {
    * forgotten to make room. Default 100,000 (sizing in `docs/protocols/envelope.md`).
    */
   maxSeenEntries?: number
-  /** Direct-message settings (retries, timeouts). */
-  direct?: DirectInit
   /** The clock, ms (inject in tests). */
   now?: () => number
 }
@@ -100,20 +146,14 @@ export interface DropDetail {
   readonly peer?: string
 }
 
-/** Events of a {@link P2PChannel}. */
-export interface ChannelEvents {
+/** Events of a {@link P2PChannel}. The `direct:*` events are the direct service's, while attached. */
+export interface ChannelEvents extends DirectEvents {
   /** An envelope passed every inbound check (it may still be unrouted, or addressed to someone else). */
   'envelope:accept': CustomEvent<{ envelope: Envelope; chan: string; delivered: boolean }>
   /** An inbound envelope was dropped. */
   'envelope:drop': CustomEvent<DropDetail>
   /** An outbound envelope could not be published. */
   'publish:error': CustomEvent<{ topic: string; error: Error }>
-  /** A direct message was acknowledged by its recipient. */
-  'direct:delivered': CustomEvent<DirectReceipt>
-  /** A direct message could not be delivered yet; it will be retried after `delayMs`. */
-  'direct:retry': CustomEvent<{ id: string; to: string; attempt: number; delayMs: number; error: Error }>
-  /** A direct message was given up (expired, or refused by the recipient). */
-  'direct:failed': CustomEvent<{ id: string; to: string; error: Error }>
 }
 
 /** Counters of a channel. */
@@ -153,19 +193,27 @@ export interface PublishEnvelopeOptions extends AbortOptions {
  * The bridge between a node's bus and the swarm. Create with {@link createChannel}; `start()` wires it up.
  */
 export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
-  readonly node: DhtNode
-  readonly bus: Bus
+  /** The address that signs this channel's envelopes (its identity's). */
+  readonly address: string
+  readonly bus: BusLike
   readonly routes: readonly ChannelRoute[]
+  readonly #identity: Identity
+  readonly #gossip: SwarmGossip
+  readonly #direct: DirectMessages | undefined
+  readonly #graphSync: GraphSyncCarrier | undefined
+  readonly #log: Logger
   readonly #now: () => number
   readonly #clock: HybridClock
   readonly #ttlMs: number
   readonly #maxEnvelopeBytes: number
   readonly #seen: SeenSet
   readonly #pipeline: InboundPipeline
-  readonly #direct: DirectMessenger
   readonly #inbound = new Map<string, Array<(topic: string) => boolean>>()
   readonly #cleanups: Array<() => void> = []
-  readonly #carriers = new Set<GraphSyncCarrier>()
+  readonly #syncs = new Set<GraphSyncHandle>()
+  readonly #redispatch = (event: Event): void => {
+    this.dispatchEvent(new CustomEvent(event.type, { detail: (event as CustomEvent).detail }))
+  }
   #sealingKey: SealingKey | undefined
   #started = false
   readonly #drops: { [reason in DropReason]?: number } = {}
@@ -182,21 +230,36 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   /** @internal Use {@link createChannel}. */
   constructor(init: ChannelInit) {
     super()
-    this.node = init.node
+    const gossip = init.gossip ?? init.services?.gossip
+    if (gossip === undefined) {
+      throw new TypeError(
+        'createChannel needs the swarm gossip: pass gossip, or services with a gossip service'
+      )
+    }
+    this.#identity = init.identity
+    this.address = init.identity.address
+    this.#gossip = gossip
+    this.#direct = init.direct ?? init.services?.direct
+    this.#graphSync = init.graphSync ?? init.services?.graphSync
+    this.#log = (init.logger ?? defaultLogger()).forComponent('araliya:channel')
     this.bus = init.bus
     this.routes = init.routes ?? DEFAULT_ROUTES
     this.#now = init.now ?? Date.now
     this.#clock = new HybridClock(this.#now)
     this.#ttlMs = Math.min(init.ttlMs ?? DEFAULT_TTL_MS, MAX_TTL_MS)
     this.#maxEnvelopeBytes = init.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES
-    const datastore = init.datastore ?? init.node.datastore
-    this.#seen = new SeenSet({ datastore, maxEntries: init.maxSeenEntries, now: this.#now })
+    this.#seen = new SeenSet({
+      datastore: init.datastore,
+      maxEntries: init.maxSeenEntries,
+      now: this.#now,
+      logger: init.logger
+    })
     this.#pipeline = new InboundPipeline({
-      network: init.node.network,
+      network: gossip.network,
       maxEnvelopeBytes: this.#maxEnvelopeBytes,
       maxClockSkewMs: init.maxClockSkewMs,
       seen: this.#seen,
-      limiter: senderLimiter({ now: this.#now, ...init.rateLimit }),
+      limiter: new RateLimiter({ now: this.#now, ...init.rateLimit }),
       now: this.#now
     })
     for (const route of this.routes) {
@@ -205,15 +268,6 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
       matchers.push(compilePattern(route.bus))
       this.#inbound.set(route.swarm, matchers)
     }
-    this.#direct = new DirectMessenger({
-      node: init.node,
-      datastore,
-      maxEnvelopeBytes: this.#maxEnvelopeBytes,
-      now: this.#now,
-      ...init.direct,
-      check: (bytes, peer) => this.#check(bytes, DIRECT_CHANNEL, peer),
-      events: this
-    })
   }
 
   /** True between `start()` and `stop()`. */
@@ -222,29 +276,29 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   }
 
   /**
-   * Loads the seen-set, installs the gossip validators and the direct-message handler, subscribes to the
-   * routed bus topics, and resumes undelivered direct messages from the outbox. Safe to call twice.
+   * Loads the seen-set, installs the gossip validators, subscribes to the routed bus topics, and attaches
+   * to the direct service (which resumes undelivered direct messages from its outbox). Safe to call twice.
    */
   async start(): Promise<void> {
     if (this.#started) return
-    this.#sealingKey = sealingKey(this.node.identity)
+    this.#sealingKey = sealingKey(this.#identity)
     await this.#seen.load()
     try {
       for (const swarm of this.#inbound.keys()) {
         if (swarm === DIRECT_CHANNEL) continue
-        this.node.gossip.subscribe(swarm)
-        // The node subscribes to the swarm topics for itself; other topics are ours to leave again.
-        if (!(SWARM_TOPICS as readonly string[]).includes(swarm)) {
-          this.#cleanups.push(() => this.node.gossip.unsubscribe(swarm))
-        }
-        this.#cleanups.push(this.node.gossip.addValidator(swarm, (message) => this.#validate(swarm, message)))
+        this.#gossip.subscribe(swarm)
+        // The node subscribes to its own swarm topics; other topics are ours to leave again.
+        if (!NODE_TOPICS.has(swarm)) this.#cleanups.push(() => this.#gossip.unsubscribe(swarm))
+        this.#cleanups.push(this.#gossip.addValidator(swarm, (message) => this.#validate(swarm, message)))
       }
       for (const route of this.routes) {
         if (route.direction === 'in' || route.swarm === DIRECT_CHANNEL) continue
-        const subscription: Subscription = this.bus.subscribe(
+        // Only events made here go out: what came from the swarm is never echoed back to it. @araliya/bus
+        // filters by origin and bounds the queue itself; the handler checks the origin for any other bus.
+        const subscribe = this.bus.subscribe.bind(this.bus) as SubscribeWithOptions
+        const subscription = subscribe(
           route.bus,
-          (event: BusEvent) => this.#forward(route.swarm, event),
-          // Only events made here go out: what came from the swarm is never echoed back to it.
+          (event) => (event.origin.kind === 'local' ? this.#forward(route.swarm, event) : undefined),
           {
             from: 'local',
             name: `channel-p2p -> ${route.swarm}`,
@@ -253,23 +307,33 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
         )
         this.#cleanups.push(() => subscription.unsubscribe())
       }
-      await this.#direct.start()
+      const direct = this.#direct
+      if (direct !== undefined) {
+        for (const type of DIRECT_EVENTS) direct.addEventListener(type, this.#redispatch)
+        this.#cleanups.push(() => {
+          for (const type of DIRECT_EVENTS) direct.removeEventListener(type, this.#redispatch)
+        })
+        await direct.attach((bytes, peer) => this.#check(bytes, DIRECT_CHANNEL, peer))
+      }
     } catch (err) {
       for (const cleanup of this.#cleanups.splice(0)) cleanup()
       throw err
     }
     this.#started = true
-    log('channel of %s started with %d routes', this.node.address, this.routes.length)
+    this.#log('channel of %s started with %d routes', this.address, this.routes.length)
   }
 
-  /** Stops everything `start()` set up, flushing the seen-set. Undelivered direct messages stay queued. */
+  /**
+   * Stops everything `start()` set up and the graph syncs it runs, flushing the seen-set. Undelivered
+   * direct messages stay queued in the direct service's outbox for the next start.
+   */
   async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
-    for (const carrier of this.#carriers) await carrier.stop()
-    this.#carriers.clear()
+    for (const handle of [...this.#syncs]) await handle.stop()
+    this.#syncs.clear()
+    await this.#direct?.detach()
     for (const cleanup of this.#cleanups.splice(0)) cleanup()
-    await this.#direct.stop()
     await this.#seen.close()
   }
 
@@ -303,21 +367,27 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
         `the envelope is ${bytes.byteLength} bytes, over the ${this.#maxEnvelopeBytes}-byte limit; send less`
       )
     }
-    await this.node.gossip.publish(swarm, bytes, options)
+    await this.#gossip.publish(swarm, bytes, options)
     this.#stats.published++
     return envelope
   }
 
   /**
-   * Sends `payload` as bus topic `topic` straight to the agent at `to` over `/araliya/msg/1.0.0`: it finds
-   * the agent through the DHT, delivers, and resolves when the recipient acknowledges. While the recipient
-   * is unreachable the message waits in a persistent outbox and is retried with backoff until its TTL
-   * runs out. Bodies are end-to-end encrypted unless `encrypt: false`.
+   * Sends `payload` as bus topic `topic` straight to the agent at `to` over `/araliya/msg/1.0.0`: the
+   * direct service finds the agent, delivers, and resolves when the recipient acknowledges. While the
+   * recipient is unreachable the message waits in a persistent outbox and is retried with backoff until
+   * its TTL runs out. Bodies are end-to-end encrypted unless `encrypt: false`.
    *
-   * @throws {DeliveryError} when the recipient refused it or it expired undelivered.
+   * @throws {DeliveryError} when the channel has no direct service, the recipient refused the message, or
+   * it expired undelivered.
    */
   async send(to: string, topic: string, payload: unknown, options: SendOptions = {}): Promise<DirectReceipt> {
     this.#assertStarted()
+    if (this.#direct === undefined) {
+      throw new DeliveryError(
+        'this channel has no direct-message service: add direct() to the node services and pass it to createChannel'
+      )
+    }
     const envelope = await this.#seal(DIRECT_CHANNEL, topic, payload, {
       to,
       encrypt: options.encrypt ?? true,
@@ -327,29 +397,35 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   }
 
   /**
-   * Carries graph sync (crdt-graph's protocol) over `/araliya/graph-sync/1.0.0` streams with connected
-   * peers, for the subgraphs each side wants; a new session (and a fresh version-vector exchange) starts
-   * on every reconnect, so an interrupted sync resumes where it stopped. Resolves once the protocol is
-   * served. One graph per channel at a time.
+   * Carries graph sync over the graph-sync service (`/araliya/graph-sync/1.0.0` streams) with connected
+   * peers: `endpoint` is the replica's side, crdt-graph's `graphSyncEndpoint(graph, { spaces, share,
+   * limits })`. A new session (and a fresh version-vector exchange) starts on every reconnect, so an
+   * interrupted sync resumes where it stopped. Resolves once the protocol is served; the channel's
+   * `stop()` stops it. One endpoint at a time.
    *
    * A peer that sends a commit no honest peer sends (one no authority covers, a backdated one, or one
    * with a bad signature) loses its session and is refused for a cool-off (see
    * {@link GraphSyncOptions.misbehaviourCooldownMs} and {@link GraphSyncHandle.misbehaving}).
    *
-   * @throws {InvalidGraphSyncOptionsError} for an out-of-range `misbehaviourCooldownMs`.
+   * @throws {InvalidGraphSyncOptionsError} for an out-of-range `misbehaviourCooldownMs`, or when the
+   * channel has no graph-sync service.
    */
-  async syncGraph(graph: Graph, options: GraphSyncOptions = {}): Promise<GraphSyncHandle> {
+  async syncGraph(endpoint: SyncEndpoint, options: GraphSyncOptions = {}): Promise<GraphSyncHandle> {
     this.#assertStarted()
-    const carrier = new GraphSyncCarrier(this.node, graph, options)
-    this.#carriers.add(carrier)
-    await carrier.start()
+    if (this.#graphSync === undefined) {
+      throw new InvalidGraphSyncOptionsError(
+        'this channel has no graph-sync service: add graphSync() to the node services and pass it to createChannel'
+      )
+    }
+    const handle = await this.#graphSync.sync(endpoint, options)
+    this.#syncs.add(handle)
     return {
-      sessions: () => carrier.sessions(),
-      whenSessionOpen: (peer, opts) => carrier.whenSessionOpen(peer, opts),
-      misbehaving: () => carrier.misbehaving(),
+      sessions: () => handle.sessions(),
+      whenSessionOpen: (peer, opts) => handle.whenSessionOpen(peer, opts),
+      misbehaving: () => handle.misbehaving(),
       stop: async () => {
-        this.#carriers.delete(carrier)
-        await carrier.stop()
+        this.#syncs.delete(handle)
+        await handle.stop()
       }
     }
   }
@@ -358,7 +434,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   stats(): ChannelStats {
     return {
       ...this.#stats,
-      ...this.#direct.stats(),
+      ...(this.#direct?.stats() ?? { directSent: 0, directReceived: 0, outboxSize: 0 }),
       seenSize: this.#seen.size,
       drops: { ...this.#drops }
     }
@@ -384,42 +460,38 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     const id = new Uint8Array(16)
     globalThis.crypto.getRandomValues(id)
     const ttl = Math.min(options.ttlMs ?? this.#ttlMs, MAX_TTL_MS)
-    return signEnvelope(this.node.identity, {
-      net: this.node.network,
+    return signEnvelope(this.#identity, {
+      net: this.#gossip.network,
       chan,
-      from: this.node.address,
+      from: this.address,
       id,
       hlc: this.#clock.tick(),
       ttl,
       ...(options.to === undefined ? {} : { to: options.to }),
       topic,
       ct: encrypt ? SEALED_CONTENT : CBOR_CONTENT,
-      body: encrypt ? seal(body, this.node.address, options.to as string) : body
+      body: encrypt ? seal(body, this.address, options.to as string) : body
     })
   }
 
-  #forward(swarm: string, event: BusEvent): Promise<void> {
+  #forward(swarm: string, event: BusEventLike): Promise<void> {
     return this.#publish(swarm, event.topic, event.payload, {}).then(
       () => undefined,
       (err: Error) => {
         this.#stats.publishFailures++
-        log('could not publish %s on %s - %e', event.topic, swarm, err)
+        this.#log('could not publish %s on %s - %e', event.topic, swarm, err)
         this.safeDispatchEvent('publish:error', { detail: { topic: event.topic, error: err } })
       }
     )
   }
 
-  async #validate(
-    swarm: string,
-    message: GossipMessage
-  ): Promise<(typeof GossipValidation)[keyof typeof GossipValidation]> {
+  async #validate(swarm: string, message: SwarmGossipMessage): Promise<GossipVerdict> {
     const { action } = await this.#check(message.data, swarm, message.from, message.propagationSource)
-    if (action === 'accept') return GossipValidation.Accept
-    return action === 'reject' ? GossipValidation.Reject : GossipValidation.Ignore
+    return action
   }
 
   /** Runs the inbound pipeline and, on accept, delivers to the bus. Returns the action taken. */
-  async #check(bytes: Uint8Array, chan: string, from?: string, peer?: string): Promise<CheckOutcome> {
+  async #check(bytes: Uint8Array, chan: string, from?: string, peer?: string): Promise<DirectVerdict> {
     const verdict = await this.#pipeline.check(bytes, chan, {
       from,
       open: (envelope) => this.#open(envelope, chan)
@@ -427,7 +499,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     if (verdict.action !== 'accept') {
       this.#stats[verdict.action === 'reject' ? 'rejected' : 'ignored']++
       this.#drops[verdict.reason] = (this.#drops[verdict.reason] ?? 0) + 1
-      log('%s envelope on %s from %s: %s', verdict.action, chan, peer ?? from ?? '?', verdict.message)
+      this.#log('%s envelope on %s from %s: %s', verdict.action, chan, peer ?? from ?? '?', verdict.message)
       this.safeDispatchEvent('envelope:drop', {
         detail: {
           chan,
@@ -442,12 +514,12 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     const { envelope, payload } = verdict
     this.#clock.observe(envelope.hlc)
     this.#stats.accepted++
-    const forUs = envelope.to === undefined || envelope.to === this.node.address
+    const forUs = envelope.to === undefined || envelope.to === this.address
     let routed = forUs && (this.#inbound.get(chan) ?? []).some((matches) => matches(envelope.topic))
     if (routed && payload.value === undefined) {
       // `#open` only leaves the payload out of envelopes for someone else; should that ever change,
       // nothing without a payload goes on the bus.
-      log.error('not delivering %s from %s: it has no payload', envelope.topic, envelope.from)
+      this.#log.error('not delivering %s from %s: it has no payload', envelope.topic, envelope.from)
       routed = false
     }
     if (routed) {
@@ -456,7 +528,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
         this.bus.publish(envelope.topic, payload.value, { origin })
         this.#stats.delivered++
       } catch (err) {
-        log.error('could not deliver %s on the bus - %e', envelope.topic, err)
+        this.#log.error('could not deliver %s on the bus - %e', envelope.topic, err)
       }
     } else if (forUs) {
       this.#stats.unrouted++
@@ -470,7 +542,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
    * an envelope sealed to someone else, which is forwarded but never delivered here.
    */
   #open(envelope: Envelope, chan: string): { value: CanonicalValue | undefined } {
-    if (chan === DIRECT_CHANNEL && envelope.to !== this.node.address) {
+    if (chan === DIRECT_CHANNEL && envelope.to !== this.address) {
       throw new EnvelopeRejectedError(
         'not-for-us',
         `direct envelope is for ${envelope.to ?? 'nobody'}, not us`
@@ -485,7 +557,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
           `envelope ${envelope.topic} from ${envelope.from} is sealed but names no recipient`
         )
       }
-      if (envelope.to !== this.node.address) return { value: undefined } // someone else's secret: forward only
+      if (envelope.to !== this.address) return { value: undefined } // someone else's secret: forward only
       try {
         body = open(body, envelope.from, this.#sealingKey as SealingKey, this.#maxEnvelopeBytes)
       } catch (err) {
@@ -505,11 +577,16 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   }
 
   #assertStarted(): void {
-    if (!this.#started) throw new ChannelNotStartedError('start the channel first (await channel.start())')
+    if (!this.#started) throw new ChannelNotStartedError('the channel')
   }
 }
 
-/** Creates a channel between `init.bus` and `init.node`. Nothing happens until `start()`. */
+/**
+ * Creates a channel between `init.bus` and the swarm, over the node parts given (`gossip`, and optionally
+ * the `direct` and `graphSync` services, or `services` holding them). Nothing happens until `start()`.
+ *
+ * @throws {TypeError} when no gossip is given.
+ */
 export function createChannel(init: ChannelInit): P2PChannel {
   return new P2PChannel(init)
 }
