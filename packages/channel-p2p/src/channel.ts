@@ -87,13 +87,17 @@ export const DEFAULT_ROUTES: readonly ChannelRoute[] = Object.freeze([
 
 /**
  * Araliya's services a channel can use, by their component names: pass a libp2p node's `services` (or
- * dht-node's) as a whole. Fields given on {@link ChannelInit} directly take precedence.
+ * the dht-node preset's) as a whole — a service map typed loosely (`[name: string]: unknown`) is
+ * accepted too, and checked when the channel is created. Fields given on {@link ChannelInit} directly
+ * take precedence.
  */
-export interface ChannelServices {
-  readonly gossip?: SwarmGossip
-  readonly direct?: DirectMessages
-  readonly graphSync?: GraphSyncCarrier
-}
+export type ChannelServices =
+  | {
+      readonly gossip?: SwarmGossip
+      readonly direct?: DirectMessages
+      readonly graphSync?: GraphSyncCarrier
+    }
+  | { readonly [name: string]: unknown }
 
 /** Options of {@link createChannel}: the parts of a node it uses, the bus, and settings. */
 export interface ChannelInit {
@@ -230,7 +234,8 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   /** @internal Use {@link createChannel}. */
   constructor(init: ChannelInit) {
     super()
-    const gossip = init.gossip ?? init.services?.gossip
+    const services = init.services ?? {}
+    const gossip = init.gossip ?? service<SwarmGossip>(services, 'gossip', ['publish', 'addValidator'])
     if (gossip === undefined) {
       throw new TypeError(
         'createChannel needs the swarm gossip: pass gossip, or services with a gossip service'
@@ -239,8 +244,8 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     this.#identity = init.identity
     this.address = init.identity.address
     this.#gossip = gossip
-    this.#direct = init.direct ?? init.services?.direct
-    this.#graphSync = init.graphSync ?? init.services?.graphSync
+    this.#direct = init.direct ?? service<DirectMessages>(services, 'direct', ['attach', 'send'])
+    this.#graphSync = init.graphSync ?? service<GraphSyncCarrier>(services, 'graphSync', ['sync'])
     this.#log = (init.logger ?? defaultLogger()).forComponent('araliya:channel')
     this.bus = init.bus
     this.routes = init.routes ?? DEFAULT_ROUTES
@@ -581,11 +586,23 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   }
 }
 
+/** The service `name` of a service map, if it has one; a TypeError if it lacks a method the channel calls. */
+function service<T>(services: ChannelServices, name: string, methods: readonly string[]): T | undefined {
+  const found = (services as Record<string, unknown>)[name]
+  if (found === undefined) return undefined
+  for (const method of methods) {
+    if (typeof (found as Record<string, unknown> | null)?.[method] !== 'function') {
+      throw new TypeError(`the ${name} service has no ${method}(): is it Araliya's ${name} service?`)
+    }
+  }
+  return found as T
+}
+
 /**
  * Creates a channel between `init.bus` and the swarm, over the node parts given (`gossip`, and optionally
  * the `direct` and `graphSync` services, or `services` holding them). Nothing happens until `start()`.
  *
- * @throws {TypeError} when no gossip is given.
+ * @throws {TypeError} when no gossip is given, or a service under an Araliya name is something else.
  */
 export function createChannel(init: ChannelInit): P2PChannel {
   return new P2PChannel(init)

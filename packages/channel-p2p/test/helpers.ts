@@ -43,6 +43,37 @@ function presenceShim(): (components: { peerId: PeerId }) => AgentLocator<Connec
   }
 }
 
+/**
+ * A `gossip` service for this branch's dht-node, whose gossip is not a service yet: it forwards to the
+ * registered DhtNode's gossip layer (the dht-node preset provides the real one).
+ */
+function gossipShim(): (components: { peerId: PeerId }) => SwarmGossip {
+  return (components) => {
+    const gossip = (): SwarmGossip => {
+      const found = nodesByPeer.get(components.peerId.toString())
+      if (found === undefined) throw new Error('registerNode(node) was not called for this node')
+      return found.gossip as SwarmGossip
+    }
+    return {
+      get network() {
+        return gossip().network
+      },
+      subscribe: (topic) => gossip().subscribe(topic),
+      unsubscribe: (topic) => gossip().unsubscribe(topic),
+      publish: (topic, data, options) => gossip().publish(topic, data, options),
+      addValidator: (topic, validator) => gossip().addValidator(topic, validator)
+    }
+  }
+}
+
+/**
+ * The `gossip` and `presence` services the dht-node preset provides once they are services; on this
+ * branch, stand-ins that forward to the DhtNode (register it with {@link registerNode}).
+ */
+export function presetServices(): Record<string, (components: never) => unknown> {
+  return { gossip: gossipShim(), presence: presenceShim() }
+}
+
 /** The services channel-p2p needs on a node: `direct`, `graphSync`, and (for this branch) `presence`. */
 export function channelServices(directInit: DirectInit = {}): Record<string, (components: never) => unknown> {
   return { direct: direct(directInit), graphSync: graphSync(), presence: presenceShim() }

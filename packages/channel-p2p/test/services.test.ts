@@ -212,6 +212,9 @@ describe('a channel without the optional parts', () => {
     const identity = await generateIdentity()
     const bus = createBus()
     expect(() => createChannel({ identity, bus })).toThrowError(TypeError)
+    expect(() => createChannel({ identity, bus, services: { gossip: { publish: 'no' } } })).toThrowError(
+      /gossip service has no publish/
+    )
     const channel = createChannel({ identity, bus, gossip: hub.join(identity.address) })
     const early = await channel.send(identity.address, 'direct/x', {}).catch((err: unknown) => err)
     expect(ChannelNotStartedError.isInstance(early)).toBe(true)
