@@ -25,7 +25,7 @@ export const GRAPH_SYNC_PROTOCOL = '/araliya/graph-sync/1.0.0'
 /** Default largest sync message read from a stream: 4 MiB. */
 export const DEFAULT_MAX_SYNC_MESSAGE_BYTES = 4 * 1024 * 1024
 
-/** Options of the {@link graphSync} service. */
+/** Options of the {@link graphSync} service: none yet (each `sync` call takes its own options). */
 export type GraphSyncInit = Record<string, never>
 
 /** What the {@link graphSync} service uses of the node it runs on. */

@@ -25,9 +25,10 @@
  * await channel.start()
  *
  * bus.subscribe('agents/*', (event) => console.log(event.origin, event.payload))
- * bus.publish('agents/hello', { text: 'hi swarm' })            // signed, gossiped to every subscriber
- * await channel.send(otherAddress, 'direct/note', { text: 'just for you' }) // encrypted, acknowledged
+ * bus.publish('agents/hello', { text: 'hi swarm' }) // signed, gossiped to every subscriber
  * ```
+ *
+ * The package README has a complete example (two agents: direct message, broadcast, graph sync).
  *
  * @packageDocumentation
  */

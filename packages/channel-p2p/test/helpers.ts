@@ -85,7 +85,7 @@ export function nodeParts(
 ): Pick<ChannelInit, 'identity' | 'gossip' | 'services' | 'datastore'> {
   return {
     identity: node.identity,
-    gossip: node.gossip as SwarmGossip,
+    gossip: node.gossip,
     services: node.libp2p.services as ChannelServices,
     datastore: node.datastore
   }
