@@ -38,7 +38,13 @@ const sourceBus = createBus()
 for (const node of net.full) {
   const bus = node === source ? sourceBus : createBus()
   // Generous rate limit: the benchmark measures latency, not the flood guard.
-  const channel = createChannel({ node, bus, rateLimit: { burst: 100_000, ratePerSecond: 100_000 } })
+  const channel = createChannel({
+    identity: node.identity,
+    gossip: node.gossip,
+    datastore: node.datastore,
+    bus,
+    rateLimit: { burst: 100_000, ratePerSecond: 100_000 }
+  })
   await channel.start()
   channels.push(channel)
   if (node !== source) {

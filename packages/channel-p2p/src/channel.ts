@@ -1,19 +1,20 @@
-import { type Bus, type BusEvent, compilePattern, type Subscription } from '@araliya/bus'
-import type { DhtNode, GossipMessage } from '@araliya/dht-node'
-import { GossipValidation, SWARM_TOPICS } from '@araliya/dht-node'
-import { decodeCanonical, encodeCanonical, type CanonicalValue } from '@araliya/identity'
-import { type AbortOptions, type Origin, throwIfAborted } from '@araliya/interface'
-import { HybridClock } from '@araliya/interface'
-import { logger } from '@libp2p/logger'
-import type { Datastore } from 'interface-datastore'
-import { TypedEventEmitter } from 'main-event'
+import { compilePattern } from '@araliya/bus'
+import { type CanonicalValue, decodeCanonical, encodeCanonical, type Identity } from '@araliya/identity'
 import {
-  type CheckOutcome,
-  DirectMessenger,
-  type DirectInit,
-  type DirectReceipt,
-  type SendOptions
-} from './direct.js'
+  type BusEventLike,
+  type BusLike,
+  type GossipVerdict,
+  HybridClock,
+  type Origin,
+  type SwarmGossip,
+  type SwarmGossipMessage,
+  type SyncEndpoint,
+  throwIfAborted
+} from '@araliya/interface'
+import type { Logger } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
+import { TypedEventEmitter } from 'main-event'
+import type { DirectMessages, DirectReceipt, DirectVerdict, SendOptions } from './direct.js'
 import {
   CBOR_CONTENT,
   DEFAULT_MAX_ENVELOPE_BYTES,
@@ -24,114 +25,49 @@ import {
   SEALED_CONTENT,
   signEnvelope
 } from './envelope.js'
-import { ChannelNotStartedError, type DropReason, EnvelopeRejectedError, PayloadError } from './errors.js'
+import {
+  ChannelNotStartedError,
+  DeliveryError,
+  type DropReason,
+  EnvelopeRejectedError,
+  InvalidGraphSyncOptionsError,
+  PayloadError
+} from './errors.js'
+import type { GraphSyncCarrier, GraphSyncHandle, GraphSyncOptions } from './graph-sync.js'
 import { InboundPipeline } from './inbound.js'
-import { type RateLimitInit, senderLimiter } from './rate-limit.js'
+import { RateLimiter } from './rate-limit.js'
 import { open, type SealingKey, seal, sealingKey } from './seal.js'
 import { SeenSet } from './seen.js'
-import { GraphSyncCarrier, type GraphSyncHandle, type GraphSyncOptions } from './graph-sync.js'
-import type { Graph } from '@araliya/crdt-graph'
+import {
+  type ChannelEvents,
+  type ChannelInit,
+  type ChannelRoute,
+  type ChannelServices,
+  type ChannelStats,
+  DEFAULT_ROUTES,
+  DIRECT_CHANNEL,
+  type PublishEnvelopeOptions
+} from './channel-types.js'
 
-const log = logger('araliya:channel')
-
-/** The channel name of direct (stream) messages in envelopes and routes. */
-export const DIRECT_CHANNEL = 'direct'
-
-/**
- * Which bus topics travel on which swarm channel. `bus` is a topic or a pattern (`agents/*`, `*`);
- * `swarm` is a gossip topic (`agent-messages`, …) or `direct`. Outbound, local bus events matching `bus`
- * are published on `swarm` (not for `direct`: use {@link P2PChannel.send}). Inbound, an envelope from
- * `swarm` is delivered on the bus only if its topic matches `bus` — a peer can never inject events on
- * topics you did not route.
- */
-export interface ChannelRoute {
-  readonly bus: string
-  readonly swarm: string
-  /** Default `'both'`. */
-  readonly direction?: 'out' | 'in' | 'both'
-}
+export * from './channel-types.js'
 
 /**
- * Routes used when none are given. Routes on `agent-announcements` and `node-status` work too: dht-node
- * judges its own presence records and heartbeats there and leaves every other message to the channel.
+ * The swarm topics a node joins for itself (presence, messages, heartbeats: docs/protocols): the
+ * channel subscribes to them too when routed, but never leaves them on stop.
  */
-export const DEFAULT_ROUTES: readonly ChannelRoute[] = Object.freeze([
-  { bus: 'agents/*', swarm: 'agent-messages' },
-  { bus: 'direct/*', swarm: DIRECT_CHANNEL }
-])
+const NODE_TOPICS: ReadonlySet<string> = new Set(['agent-announcements', 'agent-messages', 'node-status'])
+const DIRECT_EVENTS = ['direct:delivered', 'direct:retry', 'direct:failed'] as const
 
-/** Options of {@link createChannel}. */
-export interface ChannelInit {
-  /** The node to carry messages (its identity signs every envelope). */
-  node: DhtNode
-  /** The node's bus. A typed bus widens to this type: `bus as Bus`. */
-  bus: Bus
-  /** Bus <-> swarm routes. Default {@link DEFAULT_ROUTES}. */
-  routes?: readonly ChannelRoute[]
-  /** Where the seen-set and the direct-message outbox persist. Default: the node's datastore. */
-  datastore?: Datastore
-  /** Time-to-live of envelopes we send, ms. Default 5 minutes. */
-  ttlMs?: number
-  /** Largest envelope sent or accepted, bytes (checked before decoding). Default 64 KiB. */
-  maxEnvelopeBytes?: number
-  /** How far ahead of local time a sender's stamp may be. Default 60 s. */
-  maxClockSkewMs?: number
-  /** Per-sender rate limit for inbound envelopes (token bucket). */
-  rateLimit?: RateLimitInit
-  /**
-   * Most unexpired envelope ids held for replay protection (about 180 bytes each). When they are all
-   * unexpired, new envelopes are ignored with `seen-set-full` until some expire; an unexpired id is never
-   * forgotten to make room. Default 100,000 (sizing in `docs/protocols/envelope.md`).
-   */
-  maxSeenEntries?: number
-  /** Direct-message settings (retries, timeouts). */
-  direct?: DirectInit
-  /** The clock, ms (inject in tests). */
-  now?: () => number
-}
-
-/** What was dropped, and why (for dashboards and tests). */
-export interface DropDetail {
-  readonly chan: string
-  readonly reason: DropReason
-  readonly action: 'reject' | 'ignore'
-  readonly message: string
-  /** The transport-level sender (gossip publisher, or stream peer), when known. */
-  readonly peer?: string
-}
-
-/** Events of a {@link P2PChannel}. */
-export interface ChannelEvents {
-  /** An envelope passed every inbound check (it may still be unrouted, or addressed to someone else). */
-  'envelope:accept': CustomEvent<{ envelope: Envelope; chan: string; delivered: boolean }>
-  /** An inbound envelope was dropped. */
-  'envelope:drop': CustomEvent<DropDetail>
-  /** An outbound envelope could not be published. */
-  'publish:error': CustomEvent<{ topic: string; error: Error }>
-  /** A direct message was acknowledged by its recipient. */
-  'direct:delivered': CustomEvent<DirectReceipt>
-  /** A direct message could not be delivered yet; it will be retried after `delayMs`. */
-  'direct:retry': CustomEvent<{ id: string; to: string; attempt: number; delayMs: number; error: Error }>
-  /** A direct message was given up (expired, or refused by the recipient). */
-  'direct:failed': CustomEvent<{ id: string; to: string; error: Error }>
-}
-
-/** Counters of a channel. */
-export interface ChannelStats {
-  published: number
-  publishFailures: number
-  accepted: number
-  delivered: number
-  unrouted: number
-  rejected: number
-  ignored: number
-  directSent: number
-  directReceived: number
-  outboxSize: number
-  seenSize: number
-  /** Dropped inbound envelopes by reason (reasons never seen are absent). */
-  drops: { [reason in DropReason]?: number }
-}
+/** `BusLike.subscribe` with the options `@araliya/bus` understands (other buses ignore them). */
+type SubscribeWithOptions = (
+  pattern: string,
+  handler: (event: BusEventLike) => unknown,
+  options: {
+    from: 'local'
+    name: string
+    queue: { capacity: number; policy: 'reject' }
+  }
+) => { unsubscribe(): void }
 
 /** The counters a channel keeps itself (the rest of {@link ChannelStats} is read from its parts). */
 type ChannelCounters = Omit<
@@ -139,33 +75,31 @@ type ChannelCounters = Omit<
   'outboxSize' | 'seenSize' | 'directSent' | 'directReceived' | 'drops'
 >
 
-/** Options of {@link P2PChannel.publish}. */
-export interface PublishEnvelopeOptions extends AbortOptions {
-  /** Address the envelope to one agent (others forward it but do not deliver it). */
-  to?: string
-  /** Seal the body to `to` (requires `to`). Default false for gossip. */
-  encrypt?: boolean
-  /** Time-to-live, ms. Default the channel's. */
-  ttlMs?: number
-}
-
 /**
  * The bridge between a node's bus and the swarm. Create with {@link createChannel}; `start()` wires it up.
  */
 export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
-  readonly node: DhtNode
-  readonly bus: Bus
+  /** The address that signs this channel's envelopes (its identity's). */
+  readonly address: string
+  readonly bus: BusLike
   readonly routes: readonly ChannelRoute[]
+  readonly #identity: Identity
+  readonly #gossip: SwarmGossip
+  readonly #direct: DirectMessages | undefined
+  readonly #graphSync: GraphSyncCarrier | undefined
+  readonly #log: Logger
   readonly #now: () => number
   readonly #clock: HybridClock
   readonly #ttlMs: number
   readonly #maxEnvelopeBytes: number
   readonly #seen: SeenSet
   readonly #pipeline: InboundPipeline
-  readonly #direct: DirectMessenger
   readonly #inbound = new Map<string, Array<(topic: string) => boolean>>()
   readonly #cleanups: Array<() => void> = []
-  readonly #carriers = new Set<GraphSyncCarrier>()
+  readonly #syncs = new Set<GraphSyncHandle>()
+  readonly #redispatch = (event: Event): void => {
+    this.dispatchEvent(new CustomEvent(event.type, { detail: (event as CustomEvent).detail }))
+  }
   #sealingKey: SealingKey | undefined
   #started = false
   readonly #drops: { [reason in DropReason]?: number } = {}
@@ -182,21 +116,37 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   /** @internal Use {@link createChannel}. */
   constructor(init: ChannelInit) {
     super()
-    this.node = init.node
+    const services = init.services ?? {}
+    const gossip = init.gossip ?? service<SwarmGossip>(services, 'gossip', ['publish', 'addValidator'])
+    if (gossip === undefined) {
+      throw new TypeError(
+        'createChannel needs the swarm gossip: pass gossip, or services with a gossip service'
+      )
+    }
+    this.#identity = init.identity
+    this.address = init.identity.address
+    this.#gossip = gossip
+    this.#direct = init.direct ?? service<DirectMessages>(services, 'direct', ['attach', 'send'])
+    this.#graphSync = init.graphSync ?? service<GraphSyncCarrier>(services, 'graphSync', ['sync'])
+    this.#log = (init.logger ?? defaultLogger()).forComponent('araliya:channel')
     this.bus = init.bus
     this.routes = init.routes ?? DEFAULT_ROUTES
     this.#now = init.now ?? Date.now
     this.#clock = new HybridClock(this.#now)
     this.#ttlMs = Math.min(init.ttlMs ?? DEFAULT_TTL_MS, MAX_TTL_MS)
     this.#maxEnvelopeBytes = init.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES
-    const datastore = init.datastore ?? init.node.datastore
-    this.#seen = new SeenSet({ datastore, maxEntries: init.maxSeenEntries, now: this.#now })
+    this.#seen = new SeenSet({
+      datastore: init.datastore,
+      maxEntries: init.maxSeenEntries,
+      now: this.#now,
+      logger: init.logger
+    })
     this.#pipeline = new InboundPipeline({
-      network: init.node.network,
+      network: gossip.network,
       maxEnvelopeBytes: this.#maxEnvelopeBytes,
       maxClockSkewMs: init.maxClockSkewMs,
       seen: this.#seen,
-      limiter: senderLimiter({ now: this.#now, ...init.rateLimit }),
+      limiter: new RateLimiter({ now: this.#now, ...init.rateLimit }),
       now: this.#now
     })
     for (const route of this.routes) {
@@ -205,15 +155,6 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
       matchers.push(compilePattern(route.bus))
       this.#inbound.set(route.swarm, matchers)
     }
-    this.#direct = new DirectMessenger({
-      node: init.node,
-      datastore,
-      maxEnvelopeBytes: this.#maxEnvelopeBytes,
-      now: this.#now,
-      ...init.direct,
-      check: (bytes, peer) => this.#check(bytes, DIRECT_CHANNEL, peer),
-      events: this
-    })
   }
 
   /** True between `start()` and `stop()`. */
@@ -222,29 +163,29 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   }
 
   /**
-   * Loads the seen-set, installs the gossip validators and the direct-message handler, subscribes to the
-   * routed bus topics, and resumes undelivered direct messages from the outbox. Safe to call twice.
+   * Loads the seen-set, installs the gossip validators, subscribes to the routed bus topics, and attaches
+   * to the direct service (which resumes undelivered direct messages from its outbox). Safe to call twice.
    */
   async start(): Promise<void> {
     if (this.#started) return
-    this.#sealingKey = sealingKey(this.node.identity)
+    this.#sealingKey = sealingKey(this.#identity)
     await this.#seen.load()
     try {
       for (const swarm of this.#inbound.keys()) {
         if (swarm === DIRECT_CHANNEL) continue
-        this.node.gossip.subscribe(swarm)
-        // The node subscribes to the swarm topics for itself; other topics are ours to leave again.
-        if (!(SWARM_TOPICS as readonly string[]).includes(swarm)) {
-          this.#cleanups.push(() => this.node.gossip.unsubscribe(swarm))
-        }
-        this.#cleanups.push(this.node.gossip.addValidator(swarm, (message) => this.#validate(swarm, message)))
+        this.#gossip.subscribe(swarm)
+        // The node subscribes to its own swarm topics; other topics are ours to leave again.
+        if (!NODE_TOPICS.has(swarm)) this.#cleanups.push(() => this.#gossip.unsubscribe(swarm))
+        this.#cleanups.push(this.#gossip.addValidator(swarm, (message) => this.#validate(swarm, message)))
       }
       for (const route of this.routes) {
         if (route.direction === 'in' || route.swarm === DIRECT_CHANNEL) continue
-        const subscription: Subscription = this.bus.subscribe(
+        // Only events made here go out: what came from the swarm is never echoed back to it. @araliya/bus
+        // filters by origin and bounds the queue itself; the handler checks the origin for any other bus.
+        const subscribe = this.bus.subscribe.bind(this.bus) as SubscribeWithOptions
+        const subscription = subscribe(
           route.bus,
-          (event: BusEvent) => this.#forward(route.swarm, event),
-          // Only events made here go out: what came from the swarm is never echoed back to it.
+          (event) => (event.origin.kind === 'local' ? this.#forward(route.swarm, event) : undefined),
           {
             from: 'local',
             name: `channel-p2p -> ${route.swarm}`,
@@ -253,23 +194,33 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
         )
         this.#cleanups.push(() => subscription.unsubscribe())
       }
-      await this.#direct.start()
+      const direct = this.#direct
+      if (direct !== undefined) {
+        for (const type of DIRECT_EVENTS) direct.addEventListener(type, this.#redispatch)
+        this.#cleanups.push(() => {
+          for (const type of DIRECT_EVENTS) direct.removeEventListener(type, this.#redispatch)
+        })
+        await direct.attach((bytes, peer) => this.#check(bytes, DIRECT_CHANNEL, peer))
+      }
     } catch (err) {
       for (const cleanup of this.#cleanups.splice(0)) cleanup()
       throw err
     }
     this.#started = true
-    log('channel of %s started with %d routes', this.node.address, this.routes.length)
+    this.#log('channel of %s started with %d routes', this.address, this.routes.length)
   }
 
-  /** Stops everything `start()` set up, flushing the seen-set. Undelivered direct messages stay queued. */
+  /**
+   * Stops everything `start()` set up and the graph syncs it runs, flushing the seen-set. Undelivered
+   * direct messages stay queued in the direct service's outbox for the next start.
+   */
   async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
-    for (const carrier of this.#carriers) await carrier.stop()
-    this.#carriers.clear()
+    for (const handle of [...this.#syncs]) await handle.stop()
+    this.#syncs.clear()
+    await this.#direct?.detach()
     for (const cleanup of this.#cleanups.splice(0)) cleanup()
-    await this.#direct.stop()
     await this.#seen.close()
   }
 
@@ -303,21 +254,27 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
         `the envelope is ${bytes.byteLength} bytes, over the ${this.#maxEnvelopeBytes}-byte limit; send less`
       )
     }
-    await this.node.gossip.publish(swarm, bytes, options)
+    await this.#gossip.publish(swarm, bytes, options)
     this.#stats.published++
     return envelope
   }
 
   /**
-   * Sends `payload` as bus topic `topic` straight to the agent at `to` over `/araliya/msg/1.0.0`: it finds
-   * the agent through the DHT, delivers, and resolves when the recipient acknowledges. While the recipient
-   * is unreachable the message waits in a persistent outbox and is retried with backoff until its TTL
-   * runs out. Bodies are end-to-end encrypted unless `encrypt: false`.
+   * Sends `payload` as bus topic `topic` straight to the agent at `to` over `/araliya/msg/1.0.0`: the
+   * direct service finds the agent, delivers, and resolves when the recipient acknowledges. While the
+   * recipient is unreachable the message waits in a persistent outbox and is retried with backoff until
+   * its TTL runs out. Bodies are end-to-end encrypted unless `encrypt: false`.
    *
-   * @throws {DeliveryError} when the recipient refused it or it expired undelivered.
+   * @throws {DeliveryError} when the channel has no direct service, the recipient refused the message, or
+   * it expired undelivered.
    */
   async send(to: string, topic: string, payload: unknown, options: SendOptions = {}): Promise<DirectReceipt> {
     this.#assertStarted()
+    if (this.#direct === undefined) {
+      throw new DeliveryError(
+        'this channel has no direct-message service: add direct() to the node services and pass it to createChannel'
+      )
+    }
     const envelope = await this.#seal(DIRECT_CHANNEL, topic, payload, {
       to,
       encrypt: options.encrypt ?? true,
@@ -327,29 +284,35 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   }
 
   /**
-   * Carries graph sync (crdt-graph's protocol) over `/araliya/graph-sync/1.0.0` streams with connected
-   * peers, for the subgraphs each side wants; a new session (and a fresh version-vector exchange) starts
-   * on every reconnect, so an interrupted sync resumes where it stopped. Resolves once the protocol is
-   * served. One graph per channel at a time.
+   * Carries graph sync over the graph-sync service (`/araliya/graph-sync/1.0.0` streams) with connected
+   * peers: `endpoint` is the replica's side, crdt-graph's `graphSyncEndpoint(graph, { spaces, share,
+   * limits })`. A new session (and a fresh version-vector exchange) starts on every reconnect, so an
+   * interrupted sync resumes where it stopped. Resolves once the protocol is served; the channel's
+   * `stop()` stops it. One endpoint at a time.
    *
    * A peer that sends a commit no honest peer sends (one no authority covers, a backdated one, or one
    * with a bad signature) loses its session and is refused for a cool-off (see
    * {@link GraphSyncOptions.misbehaviourCooldownMs} and {@link GraphSyncHandle.misbehaving}).
    *
-   * @throws {InvalidGraphSyncOptionsError} for an out-of-range `misbehaviourCooldownMs`.
+   * @throws {InvalidGraphSyncOptionsError} for an out-of-range `misbehaviourCooldownMs`, or when the
+   * channel has no graph-sync service.
    */
-  async syncGraph(graph: Graph, options: GraphSyncOptions = {}): Promise<GraphSyncHandle> {
+  async syncGraph(endpoint: SyncEndpoint, options: GraphSyncOptions = {}): Promise<GraphSyncHandle> {
     this.#assertStarted()
-    const carrier = new GraphSyncCarrier(this.node, graph, options)
-    this.#carriers.add(carrier)
-    await carrier.start()
+    if (this.#graphSync === undefined) {
+      throw new InvalidGraphSyncOptionsError(
+        'this channel has no graph-sync service: add graphSync() to the node services and pass it to createChannel'
+      )
+    }
+    const handle = await this.#graphSync.sync(endpoint, options)
+    this.#syncs.add(handle)
     return {
-      sessions: () => carrier.sessions(),
-      whenSessionOpen: (peer, opts) => carrier.whenSessionOpen(peer, opts),
-      misbehaving: () => carrier.misbehaving(),
+      sessions: () => handle.sessions(),
+      whenSessionOpen: (peer, opts) => handle.whenSessionOpen(peer, opts),
+      misbehaving: () => handle.misbehaving(),
       stop: async () => {
-        this.#carriers.delete(carrier)
-        await carrier.stop()
+        this.#syncs.delete(handle)
+        await handle.stop()
       }
     }
   }
@@ -358,7 +321,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   stats(): ChannelStats {
     return {
       ...this.#stats,
-      ...this.#direct.stats(),
+      ...(this.#direct?.stats() ?? { directSent: 0, directReceived: 0, outboxSize: 0 }),
       seenSize: this.#seen.size,
       drops: { ...this.#drops }
     }
@@ -384,42 +347,38 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     const id = new Uint8Array(16)
     globalThis.crypto.getRandomValues(id)
     const ttl = Math.min(options.ttlMs ?? this.#ttlMs, MAX_TTL_MS)
-    return signEnvelope(this.node.identity, {
-      net: this.node.network,
+    return signEnvelope(this.#identity, {
+      net: this.#gossip.network,
       chan,
-      from: this.node.address,
+      from: this.address,
       id,
       hlc: this.#clock.tick(),
       ttl,
       ...(options.to === undefined ? {} : { to: options.to }),
       topic,
       ct: encrypt ? SEALED_CONTENT : CBOR_CONTENT,
-      body: encrypt ? seal(body, this.node.address, options.to as string) : body
+      body: encrypt ? seal(body, this.address, options.to as string) : body
     })
   }
 
-  #forward(swarm: string, event: BusEvent): Promise<void> {
+  #forward(swarm: string, event: BusEventLike): Promise<void> {
     return this.#publish(swarm, event.topic, event.payload, {}).then(
       () => undefined,
       (err: Error) => {
         this.#stats.publishFailures++
-        log('could not publish %s on %s - %e', event.topic, swarm, err)
+        this.#log('could not publish %s on %s - %e', event.topic, swarm, err)
         this.safeDispatchEvent('publish:error', { detail: { topic: event.topic, error: err } })
       }
     )
   }
 
-  async #validate(
-    swarm: string,
-    message: GossipMessage
-  ): Promise<(typeof GossipValidation)[keyof typeof GossipValidation]> {
+  async #validate(swarm: string, message: SwarmGossipMessage): Promise<GossipVerdict> {
     const { action } = await this.#check(message.data, swarm, message.from, message.propagationSource)
-    if (action === 'accept') return GossipValidation.Accept
-    return action === 'reject' ? GossipValidation.Reject : GossipValidation.Ignore
+    return action
   }
 
   /** Runs the inbound pipeline and, on accept, delivers to the bus. Returns the action taken. */
-  async #check(bytes: Uint8Array, chan: string, from?: string, peer?: string): Promise<CheckOutcome> {
+  async #check(bytes: Uint8Array, chan: string, from?: string, peer?: string): Promise<DirectVerdict> {
     const verdict = await this.#pipeline.check(bytes, chan, {
       from,
       open: (envelope) => this.#open(envelope, chan)
@@ -427,7 +386,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     if (verdict.action !== 'accept') {
       this.#stats[verdict.action === 'reject' ? 'rejected' : 'ignored']++
       this.#drops[verdict.reason] = (this.#drops[verdict.reason] ?? 0) + 1
-      log('%s envelope on %s from %s: %s', verdict.action, chan, peer ?? from ?? '?', verdict.message)
+      this.#log('%s envelope on %s from %s: %s', verdict.action, chan, peer ?? from ?? '?', verdict.message)
       this.safeDispatchEvent('envelope:drop', {
         detail: {
           chan,
@@ -442,12 +401,12 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
     const { envelope, payload } = verdict
     this.#clock.observe(envelope.hlc)
     this.#stats.accepted++
-    const forUs = envelope.to === undefined || envelope.to === this.node.address
+    const forUs = envelope.to === undefined || envelope.to === this.address
     let routed = forUs && (this.#inbound.get(chan) ?? []).some((matches) => matches(envelope.topic))
     if (routed && payload.value === undefined) {
       // `#open` only leaves the payload out of envelopes for someone else; should that ever change,
       // nothing without a payload goes on the bus.
-      log.error('not delivering %s from %s: it has no payload', envelope.topic, envelope.from)
+      this.#log.error('not delivering %s from %s: it has no payload', envelope.topic, envelope.from)
       routed = false
     }
     if (routed) {
@@ -456,7 +415,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
         this.bus.publish(envelope.topic, payload.value, { origin })
         this.#stats.delivered++
       } catch (err) {
-        log.error('could not deliver %s on the bus - %e', envelope.topic, err)
+        this.#log.error('could not deliver %s on the bus - %e', envelope.topic, err)
       }
     } else if (forUs) {
       this.#stats.unrouted++
@@ -470,7 +429,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
    * an envelope sealed to someone else, which is forwarded but never delivered here.
    */
   #open(envelope: Envelope, chan: string): { value: CanonicalValue | undefined } {
-    if (chan === DIRECT_CHANNEL && envelope.to !== this.node.address) {
+    if (chan === DIRECT_CHANNEL && envelope.to !== this.address) {
       throw new EnvelopeRejectedError(
         'not-for-us',
         `direct envelope is for ${envelope.to ?? 'nobody'}, not us`
@@ -485,7 +444,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
           `envelope ${envelope.topic} from ${envelope.from} is sealed but names no recipient`
         )
       }
-      if (envelope.to !== this.node.address) return { value: undefined } // someone else's secret: forward only
+      if (envelope.to !== this.address) return { value: undefined } // someone else's secret: forward only
       try {
         body = open(body, envelope.from, this.#sealingKey as SealingKey, this.#maxEnvelopeBytes)
       } catch (err) {
@@ -505,11 +464,28 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
   }
 
   #assertStarted(): void {
-    if (!this.#started) throw new ChannelNotStartedError('start the channel first (await channel.start())')
+    if (!this.#started) throw new ChannelNotStartedError('the channel')
   }
 }
 
-/** Creates a channel between `init.bus` and `init.node`. Nothing happens until `start()`. */
+/** The service `name` of a service map, if it has one; a TypeError if it lacks a method the channel calls. */
+function service<T>(services: ChannelServices, name: string, methods: readonly string[]): T | undefined {
+  const found = (services as Record<string, unknown>)[name]
+  if (found === undefined) return undefined
+  for (const method of methods) {
+    if (typeof (found as Record<string, unknown> | null)?.[method] !== 'function') {
+      throw new TypeError(`the ${name} service has no ${method}(): is it Araliya's ${name} service?`)
+    }
+  }
+  return found as T
+}
+
+/**
+ * Creates a channel between `init.bus` and the swarm, over the node parts given (`gossip`, and optionally
+ * the `direct` and `graphSync` services, or `services` holding them). Nothing happens until `start()`.
+ *
+ * @throws {TypeError} when no gossip is given, or a service under an Araliya name is something else.
+ */
 export function createChannel(init: ChannelInit): P2PChannel {
   return new P2PChannel(init)
 }

@@ -1,22 +1,40 @@
-import type { DhtNode } from '@araliya/dht-node'
 import { decodeCanonical, encodeCanonical } from '@araliya/identity'
-import { type AbortOptions, AbortedError } from '@araliya/interface'
-import type { Stream } from '@libp2p/interface'
-import { logger } from '@libp2p/logger'
+import {
+  type AbortOptions,
+  AbortedError,
+  type AgentLocator,
+  backoffDelay,
+  type BackoffPolicy,
+  isPlainMap
+} from '@araliya/interface'
+import {
+  type ComponentLogger,
+  type Connection,
+  type Logger,
+  serviceCapabilities,
+  type Startable,
+  type Stream
+} from '@libp2p/interface'
+import type { Registrar } from '@libp2p/interface-internal'
 import { lpStream } from '@libp2p/utils'
 import { type Datastore, Key } from 'interface-datastore'
-import type { TypedEventEmitter } from 'main-event'
-import { decodeEnvelope, type Envelope, encodeEnvelope, envelopeKey, envelopeTime } from './envelope.js'
-import { type DropReason, DeliveryError } from './errors.js'
-
-const log = logger('araliya:channel:direct')
+import { TypedEventEmitter } from 'main-event'
+import {
+  DEFAULT_MAX_ENVELOPE_BYTES,
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  envelopeKey,
+  envelopeTime
+} from './envelope.js'
+import { ChannelNotStartedError, DeliveryError, type DropReason } from './errors.js'
 
 /** The libp2p protocol of direct messages. */
 export const DIRECT_PROTOCOL = '/araliya/msg/1.0.0'
 const OUTBOX_PREFIX = '/araliya/outbox'
 const MAX_ACK_BYTES = 512
 
-/** Retry and timeout settings of direct messages. */
+/** Options of the {@link direct} service: retries, timeouts and the outbox. */
 export interface DirectInit {
   /** First retry delay, ms. Default 250. */
   initialRetryDelayMs?: number
@@ -26,6 +44,21 @@ export interface DirectInit {
   attemptTimeoutMs?: number
   /** Most messages waiting in the outbox; beyond it `send` fails at once. Default 10,000. */
   maxOutbox?: number
+  /** Largest envelope read from a stream, bytes (checked before decoding). Default 64 KiB. */
+  maxEnvelopeBytes?: number
+  /** Where the outbox persists. Default the node's datastore (`components.datastore`). */
+  datastore?: Datastore
+  /** The clock, ms (inject in tests). */
+  now?: () => number
+}
+
+/** What the {@link direct} service uses of the node it runs on. */
+export interface DirectComponents {
+  registrar: Registrar
+  /** Finds and dials the recipient (dht-node's `presence` service). Read when a message is sent. */
+  presence: AgentLocator<Connection>
+  datastore: Datastore
+  logger: ComponentLogger
 }
 
 /** Options of a direct send. */
@@ -47,10 +80,30 @@ export interface DirectReceipt {
   readonly duplicate: boolean
 }
 
-/** @internal What the inbound pipeline decided about a direct envelope. */
-export interface CheckOutcome {
-  action: 'accept' | 'reject' | 'ignore'
-  reason?: DropReason
+/** What the receiver of direct envelopes (the channel's inbound pipeline) decided about one. */
+export interface DirectVerdict {
+  readonly action: 'accept' | 'reject' | 'ignore'
+  readonly reason?: DropReason
+}
+
+/** Checks and delivers one inbound direct envelope (wire bytes) from `peer`. */
+export type DirectReceiver = (bytes: Uint8Array, peer: string) => Promise<DirectVerdict>
+
+/** Events of the {@link direct} service (a channel re-dispatches them while it is attached). */
+export interface DirectEvents {
+  /** A direct message was acknowledged by its recipient. */
+  'direct:delivered': CustomEvent<DirectReceipt>
+  /** A direct message could not be delivered yet; it will be retried after `delayMs`. */
+  'direct:retry': CustomEvent<{ id: string; to: string; attempt: number; delayMs: number; error: Error }>
+  /** A direct message was given up (expired, or refused by the recipient). */
+  'direct:failed': CustomEvent<{ id: string; to: string; error: Error }>
+}
+
+/** Counters of direct messages. */
+export interface DirectStats {
+  directSent: number
+  directReceived: number
+  outboxSize: number
 }
 
 /** Reasons a sender should try again later rather than give up. */
@@ -78,83 +131,111 @@ interface Pending {
   running: boolean
 }
 
-interface DirectEvents {
-  'direct:delivered': CustomEvent<DirectReceipt>
-  'direct:retry': CustomEvent<{ id: string; to: string; attempt: number; delayMs: number; error: Error }>
-  'direct:failed': CustomEvent<{ id: string; to: string; error: Error }>
-}
-
-/** @internal The outbox, sender and receiver of `/araliya/msg/1.0.0`. */
-export class DirectMessenger {
-  readonly #node: DhtNode
-  readonly #datastore: Datastore
+/**
+ * Direct messages over `/araliya/msg/1.0.0`: a durable outbox, delivery with retries, and the protocol
+ * handler. Create it with {@link direct} under the service name `direct`.
+ *
+ * The service carries signed envelopes; it does not judge them. A channel attaches as the receiver
+ * ({@link DirectMessages.attach}): while one is attached, inbound envelopes go to it and the outbox is
+ * delivered; while none is, inbound streams are refused (the sender retries) and queued messages wait.
+ */
+export class DirectMessages extends TypedEventEmitter<DirectEvents> implements Startable {
+  readonly protocol = DIRECT_PROTOCOL
+  readonly #components: DirectComponents
+  readonly #log: Logger
+  readonly #datastore: Datastore | undefined
   readonly #maxEnvelopeBytes: number
   readonly #now: () => number
-  readonly #initialDelay: number
-  readonly #maxDelay: number
+  readonly #retry: BackoffPolicy
   readonly #attemptTimeout: number
   readonly #maxOutbox: number
-  readonly #check: (bytes: Uint8Array, peer: string) => Promise<CheckOutcome>
-  readonly #events: TypedEventEmitter<DirectEvents>
   readonly #outbox = new Map<string, Pending>()
+  #receiver: DirectReceiver | undefined
   #controller = new AbortController()
   #sent = 0
   #received = 0
   #started = false
 
-  constructor(
-    init: DirectInit & {
-      node: DhtNode
-      datastore: Datastore
-      maxEnvelopeBytes: number
-      now: () => number
-      check: (bytes: Uint8Array, peer: string) => Promise<CheckOutcome>
-      events: TypedEventEmitter<DirectEvents>
-    }
-  ) {
-    this.#node = init.node
+  /** @internal Use {@link direct}. */
+  constructor(components: DirectComponents, init: DirectInit = {}) {
+    super()
+    this.#components = components
+    this.#log = components.logger.forComponent('araliya:channel:direct')
     this.#datastore = init.datastore
-    this.#maxEnvelopeBytes = init.maxEnvelopeBytes
-    this.#now = init.now
-    this.#initialDelay = init.initialRetryDelayMs ?? 250
-    this.#maxDelay = init.maxRetryDelayMs ?? 15_000
+    this.#maxEnvelopeBytes = init.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES
+    this.#now = init.now ?? Date.now
+    this.#retry = {
+      initialDelayMs: init.initialRetryDelayMs ?? 250,
+      maxDelayMs: init.maxRetryDelayMs ?? 15_000,
+      factor: 2,
+      jitter: 0
+    }
     this.#attemptTimeout = init.attemptTimeoutMs ?? 10_000
     this.#maxOutbox = init.maxOutbox ?? 10_000
-    this.#check = init.check
-    this.#events = init.events
   }
 
+  readonly [Symbol.toStringTag] = '@araliya/direct'
+  readonly [serviceCapabilities]: string[] = ['@araliya/direct']
+
+  /** Serves the protocol. Safe to call twice. */
   async start(): Promise<void> {
     if (this.#started) return
-    this.#started = true
-    this.#controller = new AbortController()
-    await this.#node.libp2p.handle(DIRECT_PROTOCOL, (stream, connection) => {
+    await this.#components.registrar.handle(DIRECT_PROTOCOL, (stream, connection) => {
       void this.#receive(stream, connection.remotePeer.toString())
     })
-    // Resume what was queued before a stop or a crash.
-    let resumed = 0
-    for await (const { key, value } of this.#datastore.query({ prefix: OUTBOX_PREFIX })) {
-      try {
-        const envelope = decodeEnvelope(value, this.#maxEnvelopeBytes)
-        const pending = this.#enqueue(envelope, value)
-        this.#attempt(pending)
-        resumed++
-      } catch (err) {
-        log.error('dropping an unreadable outbox entry %s - %e', key.toString(), err)
-        await Promise.resolve(this.#datastore.delete(key)).catch(() => {})
-      }
-    }
-    if (resumed > 0) log('resumed %d queued direct messages', resumed)
+    this.#started = true
   }
 
+  /** Stops serving the protocol and detaches the receiver; queued messages stay in the outbox. */
   async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
+    await this.detach()
+    await this.#components.registrar.unhandle(DIRECT_PROTOCOL).catch((err: unknown) => {
+      this.#log('could not stop serving %s - %e', DIRECT_PROTOCOL, err)
+    })
+  }
+
+  /** True between `start()` and `stop()`. */
+  isStarted(): boolean {
+    return this.#started
+  }
+
+  /**
+   * Makes `receiver` the judge of inbound envelopes and resumes delivery of everything the outbox holds
+   * (from before a detach, a stop or a crash). One receiver at a time: a second attach replaces the first.
+   */
+  async attach(receiver: DirectReceiver, options: AbortOptions = {}): Promise<void> {
+    if (this.#receiver !== undefined) await this.detach()
+    this.#receiver = receiver
+    this.#controller = new AbortController()
+    let resumed = 0
+    for await (const { key, value } of this.#store.query({ prefix: OUTBOX_PREFIX }, options)) {
+      try {
+        const envelope = decodeEnvelope(value, this.#maxEnvelopeBytes)
+        if (this.#outbox.has(envelopeKey(envelope))) continue
+        this.#attempt(this.#enqueue(envelope, value))
+        resumed++
+      } catch (err) {
+        this.#log.error('dropping an unreadable outbox entry %s - %e', key.toString(), err)
+        await Promise.resolve(this.#store.delete(key)).catch((deleteError: unknown) => {
+          this.#log.error('could not delete outbox entry %s - %e', key.toString(), deleteError)
+        })
+      }
+    }
+    if (resumed > 0) this.#log('resumed %d queued direct messages', resumed)
+  }
+
+  /**
+   * Detaches the receiver: inbound streams are refused and delivery pauses. Senders still waiting are
+   * rejected with an `AbortedError`; their messages stay in the persistent outbox for the next attach.
+   */
+  async detach(): Promise<void> {
+    if (this.#receiver === undefined) return
+    this.#receiver = undefined
     this.#controller.abort()
-    await this.#node.libp2p.unhandle(DIRECT_PROTOCOL).catch(() => {})
     for (const pending of this.#outbox.values()) {
       if (pending.timer !== undefined) clearTimeout(pending.timer)
-      // The message stays in the persistent outbox and is resumed on the next start.
       pending.reject?.(
         new AbortedError('the channel stopped before the message was delivered; it stays queued')
       )
@@ -162,20 +243,29 @@ export class DirectMessenger {
     this.#outbox.clear()
   }
 
-  stats(): { directSent: number; directReceived: number; outboxSize: number } {
+  /** Counters since the service was created, and the outbox size now. */
+  stats(): DirectStats {
     return { directSent: this.#sent, directReceived: this.#received, outboxSize: this.#outbox.size }
   }
 
-  /** Queues a signed direct envelope durably, then delivers it (retrying) and resolves on acknowledgement. */
+  /**
+   * Queues a signed direct envelope durably, then delivers it (retrying with backoff until its TTL runs
+   * out) and resolves on the recipient's acknowledgement.
+   *
+   * @throws {ChannelNotStartedError} when no receiver is attached.
+   * @throws {DeliveryError} when the outbox is full, the recipient refused the message, or it expired.
+   */
   async send(envelope: Envelope, options: AbortOptions = {}): Promise<DirectReceipt> {
+    if (this.#receiver === undefined)
+      throw new ChannelNotStartedError('direct messages (no channel attached)')
     if (this.#outbox.size >= this.#maxOutbox) {
       throw new DeliveryError(
-        `the outbox holds ${this.#outbox.size} undelivered messages; wait, or raise direct.maxOutbox`
+        `the outbox holds ${this.#outbox.size} undelivered messages; wait, or raise maxOutbox of direct()`
       )
     }
     const bytes = encodeEnvelope(envelope)
-    // Durable before we try: a crash from here on loses nothing; the next start resumes delivery.
-    await this.#datastore.put(outboxKey(envelope), bytes)
+    // Durable before we try: a crash from here on loses nothing; the next attach resumes delivery.
+    await this.#store.put(outboxKey(envelope), bytes)
     const pending = this.#enqueue(envelope, bytes)
     const receipt = new Promise<DirectReceipt>((resolve, reject) => {
       pending.resolve = resolve
@@ -193,6 +283,10 @@ export class DirectMessenger {
     return receipt
   }
 
+  get #store(): Datastore {
+    return this.#datastore ?? this.#components.datastore
+  }
+
   #enqueue(envelope: Envelope, bytes: Uint8Array): Pending {
     const key = envelopeKey(envelope)
     const pending: Pending = { envelope, bytes, key, attempts: 0, running: false }
@@ -201,11 +295,12 @@ export class DirectMessenger {
   }
 
   #attempt(pending: Pending): void {
-    if (!this.#started || pending.running) return
+    if (this.#receiver === undefined || pending.running) return
     pending.running = true
     pending.attempts++
     const to = pending.envelope.to as string
-    const signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#attemptTimeout)])
+    const controller = this.#controller
+    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(this.#attemptTimeout)])
     this.#deliver(pending, signal).then(
       async (ack) => {
         pending.running = false
@@ -218,33 +313,34 @@ export class DirectMessenger {
             attempts: pending.attempts,
             duplicate: ack.duplicate === true
           }
-          this.#events.safeDispatchEvent('direct:delivered', { detail: receipt })
+          this.safeDispatchEvent('direct:delivered', { detail: receipt })
           pending.resolve?.(receipt)
         } else {
           await this.#finish(pending)
           const error = new DeliveryError(
             `${to} refused the message (${ack.reason ?? 'unknown'}): ${ack.message ?? ''}`
           )
-          this.#events.safeDispatchEvent('direct:failed', { detail: { id: pending.key, to, error } })
+          this.safeDispatchEvent('direct:failed', { detail: { id: pending.key, to, error } })
           pending.reject?.(error)
         }
       },
       async (err: Error) => {
         pending.running = false
-        if (!this.#started) return
+        // Detached meanwhile: the message waits in the outbox for the next attach.
+        if (controller.signal.aborted) return
         const expiresAt = envelopeTime(pending.envelope) + pending.envelope.ttl
-        const delayMs = Math.min(this.#maxDelay, this.#initialDelay * 2 ** Math.min(pending.attempts - 1, 16))
+        const delayMs = backoffDelay(pending.attempts, this.#retry)
         if (this.#now() + delayMs >= expiresAt) {
           await this.#finish(pending)
           const error = new DeliveryError(
             `${to} could not be reached before the message expired: ${err.message}`,
             { cause: err }
           )
-          this.#events.safeDispatchEvent('direct:failed', { detail: { id: pending.key, to, error } })
+          this.safeDispatchEvent('direct:failed', { detail: { id: pending.key, to, error } })
           pending.reject?.(error)
           return
         }
-        log(
+        this.#log(
           'delivery of %s to %s failed (attempt %d), retrying in %d ms - %e',
           pending.key,
           to,
@@ -252,7 +348,7 @@ export class DirectMessenger {
           delayMs,
           err
         )
-        this.#events.safeDispatchEvent('direct:retry', {
+        this.safeDispatchEvent('direct:retry', {
           detail: { id: pending.key, to, attempt: pending.attempts, delayMs, error: err }
         })
         pending.timer = setTimeout(() => {
@@ -265,19 +361,21 @@ export class DirectMessenger {
 
   async #finish(pending: Pending): Promise<void> {
     this.#outbox.delete(pending.key)
-    await Promise.resolve(this.#datastore.delete(outboxKey(pending.envelope))).catch((err: unknown) => {
-      log.error('could not remove %s from the outbox - %e', pending.key, err)
+    await Promise.resolve(this.#store.delete(outboxKey(pending.envelope))).catch((err: unknown) => {
+      this.#log.error('could not remove %s from the outbox - %e', pending.key, err)
     })
   }
 
   async #deliver(pending: Pending, signal: AbortSignal): Promise<Ack> {
-    const connection = await this.#node.dialAgent(pending.envelope.to as string, { signal })
+    const connection = await this.#components.presence.dialAgent(pending.envelope.to as string, { signal })
     const stream = await connection.newStream(DIRECT_PROTOCOL, { signal })
     try {
       const lp = lpStream(stream, { maxDataLength: MAX_ACK_BYTES })
       await lp.write(pending.bytes, { signal })
       const ack = decodeAck((await lp.read({ signal })).subarray())
-      await stream.close({ signal }).catch(() => {})
+      await stream.close({ signal }).catch((err: unknown) => {
+        this.#log('could not close the stream to %s - %e', pending.envelope.to, err)
+      })
       if (!ack.ok && TRANSIENT.has(ack.reason)) {
         throw new DeliveryError(`${pending.envelope.to} asked us to retry later (${ack.reason})`)
       }
@@ -289,12 +387,18 @@ export class DirectMessenger {
   }
 
   async #receive(stream: Stream, peer: string): Promise<void> {
+    const receiver = this.#receiver
+    if (receiver === undefined) {
+      // Nobody judges envelopes now: the sender keeps the message and retries.
+      stream.abort(new Error('direct messages are not being received now; retry later'))
+      return
+    }
     const signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#attemptTimeout)])
     try {
       const lp = lpStream(stream, { maxDataLength: this.#maxEnvelopeBytes })
       const bytes = (await lp.read({ signal })).subarray()
       this.#received++
-      const { action, reason } = await this.#check(bytes, peer)
+      const { action, reason } = await receiver(bytes, peer)
       let ack: Ack
       if (action === 'accept') ack = { ok: true }
       else if (reason === 'duplicate') ack = { ok: true, duplicate: true }
@@ -305,12 +409,28 @@ export class DirectMessenger {
           message: `the envelope was ${action}ed (${reason})`
         }
       await lp.write(encodeCanonical(ack as unknown as Record<string, string | boolean>), { signal })
-      await stream.close({ signal }).catch(() => {})
+      await stream.close({ signal }).catch((err: unknown) => {
+        this.#log('could not close the stream from %s - %e', peer, err)
+      })
     } catch (err) {
-      log('direct stream from %s failed - %e', peer, err)
+      this.#log('direct stream from %s failed - %e', peer, err)
       stream.abort(err as Error)
     }
   }
+}
+
+/**
+ * The direct-message service: register it as `direct` in `createLibp2p({ services })` (or dht-node's
+ * `createDhtNode({ services })`) and give it to `createChannel({ direct })`. It needs a `presence`
+ * service (an `AgentLocator`, as dht-node's) to find recipients.
+ *
+ * @example
+ * ```ts
+ * const node = await createDhtNode({ identity, services: { direct: direct({ maxOutbox: 1000 }) } })
+ * ```
+ */
+export function direct(init: DirectInit = {}): (components: DirectComponents) => DirectMessages {
+  return (components) => new DirectMessages(components, init)
 }
 
 function outboxKey(envelope: Envelope): Key {
@@ -318,8 +438,8 @@ function outboxKey(envelope: Envelope): Key {
 }
 
 function decodeAck(bytes: Uint8Array): Ack {
-  const value = decodeCanonical(bytes, { maxBytes: MAX_ACK_BYTES, maxDepth: 1 }) as Record<string, unknown>
-  if (typeof value !== 'object' || value === null || typeof value.ok !== 'boolean') {
+  const value = decodeCanonical(bytes, { maxBytes: MAX_ACK_BYTES, maxDepth: 1 })
+  if (!isPlainMap(value) || typeof value.ok !== 'boolean') {
     throw new DeliveryError('the recipient sent a malformed acknowledgement')
   }
   return value as unknown as Ack

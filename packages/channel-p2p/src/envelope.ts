@@ -7,7 +7,15 @@ import {
   isAddress,
   verify
 } from '@araliya/identity'
-import { TooLargeError } from '@araliya/interface'
+import {
+  HLC_UNITS_PER_MS,
+  isByteString,
+  isPlainMap,
+  isSafeUint,
+  isText,
+  TooLargeError,
+  unknownKey
+} from '@araliya/interface'
 import { EnvelopeRejectedError } from './errors.js'
 
 /** The signature context of envelopes. */
@@ -18,6 +26,7 @@ export const ENVELOPE_VERSION = 1
 export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024
 /** Default and largest time-to-live of an envelope. */
 export const DEFAULT_TTL_MS = 5 * 60_000
+/** Largest time-to-live an envelope may claim: 24 hours. */
 export const MAX_TTL_MS = 24 * 3_600_000
 
 /** Content type of a body that is the canonical CBOR of a bus payload. */
@@ -57,8 +66,6 @@ export interface Envelope {
 
 /** An envelope before signing. */
 export type UnsignedEnvelope = Omit<Envelope, 'sig' | 'v'>
-
-const HLC_UNITS_PER_MS = 1024
 
 /** The wall-clock part of an envelope stamp, in ms. */
 export function envelopeTime(envelope: Pick<Envelope, 'hlc'>): number {
@@ -144,43 +151,28 @@ export function verifyEnvelope(envelope: Envelope): Promise<boolean> {
 const KEYS = new Set(['v', 'net', 'chan', 'from', 'id', 'hlc', 'ttl', 'to', 'topic', 'ct', 'body', 'sig'])
 
 function shapeProblem(value: CanonicalValue): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    return 'not a map'
-  }
-  const e = value as Record<string, unknown>
-  for (const key of Object.keys(e))
-    if (!KEYS.has(key)) return `unknown field ${JSON.stringify(key.slice(0, 32))}`
+  if (!isPlainMap(value)) return 'not a map'
+  const e = value
+  const extra = unknownKey(e, KEYS)
+  if (extra !== undefined) return `unknown field ${JSON.stringify(extra)}`
   if (e.v !== ENVELOPE_VERSION) return `unsupported version ${String(e.v)}`
   if (!isText(e.net, 1, 128)) return 'net must be text of 1-128 bytes'
   if (!isText(e.chan, 1, 128)) return 'chan must be text of 1-128 bytes'
   if (!isAddress(e.from)) return 'from is not a canonical Ed25519 address'
-  if (!(e.id instanceof Uint8Array) || e.id.byteLength !== 16) return 'id must be 16 bytes'
-  if (!Number.isSafeInteger(e.hlc) || (e.hlc as number) < 0) return 'bad hlc'
-  if (!Number.isSafeInteger(e.ttl) || (e.ttl as number) <= 0 || (e.ttl as number) > MAX_TTL_MS)
-    return 'bad ttl'
+  if (!isByteString(e.id, 16)) return 'id must be 16 bytes'
+  if (!isSafeUint(e.hlc)) return 'bad hlc'
+  if (!isSafeUint(e.ttl, 1, MAX_TTL_MS)) return 'bad ttl'
   if (e.to !== undefined && !isAddress(e.to)) return 'to is not a canonical Ed25519 address'
   if (!isText(e.topic, 1, 256)) return 'topic must be text of 1-256 bytes'
   if (e.ct !== CBOR_CONTENT && e.ct !== SEALED_CONTENT) {
     return `content type must be ${CBOR_CONTENT} or ${SEALED_CONTENT}`
   }
-  if (!(e.body instanceof Uint8Array)) return 'body must be bytes'
-  if (!(e.sig instanceof Uint8Array) || e.sig.byteLength !== 64) return 'signature must be 64 bytes'
+  if (!isByteString(e.body)) return 'body must be bytes'
+  if (!isByteString(e.sig, 64)) return 'signature must be 64 bytes'
   return undefined
 }
 
 const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'))
-
-const textEncoder = new TextEncoder()
-
-/** A string whose UTF-8 encoding is `min`-`max` bytes (the length CBOR itself records). */
-function isText(value: unknown, min: number, max: number): value is string {
-  if (typeof value !== 'string') return false
-  // UTF-8 takes at least one byte per UTF-16 unit and at most three, so most strings need no encoding.
-  if (value.length < min / 3 || value.length > max) return false
-  if (value.length * 3 <= max && value.length >= min) return true
-  const bytes = textEncoder.encode(value).byteLength
-  return bytes >= min && bytes <= max
-}
 
 /** The deduplication key of an envelope: sender and id. */
 export function envelopeKey(envelope: Pick<Envelope, 'from' | 'id'>): string {

@@ -1,45 +1,62 @@
 import {
-  createSyncPeer,
-  type Graph,
-  SYNC_PROTOCOL_ID,
-  type SyncLimits,
-  type SyncMisbehaviour,
-  type SyncPeer,
-  type SyncStats
-} from '@araliya/crdt-graph'
-import type { DhtNode } from '@araliya/dht-node'
-import { type AbortOptions, backoffDelay } from '@araliya/interface'
-import type { Connection, Stream } from '@libp2p/interface'
-import { logger } from '@libp2p/logger'
+  type AbortOptions,
+  backoffDelay,
+  type SyncEndpoint,
+  type SyncMisbehaviourReport,
+  type SyncSession
+} from '@araliya/interface'
+import {
+  type ComponentLogger,
+  type Connection,
+  type Libp2pEvents,
+  type Logger,
+  type PeerId,
+  serviceCapabilities,
+  type Startable,
+  type Stream
+} from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { lpStream } from '@libp2p/utils'
+import type { TypedEventTarget } from 'main-event'
 import { type MisbehavingPeer, MisbehaviourRecord } from './misbehaviour.js'
 
-const log = logger('araliya:channel:graph-sync')
+/** The protocol crdt-graph's sync endpoint speaks, and the one this carrier serves for it. */
+export const GRAPH_SYNC_PROTOCOL = '/araliya/graph-sync/1.0.0'
+/** Default largest sync message read from a stream: 4 MiB. */
+export const DEFAULT_MAX_SYNC_MESSAGE_BYTES = 4 * 1024 * 1024
 
-/** Options of {@link P2PChannel.syncGraph}. */
+/** Options of the {@link graphSync} service: none yet (each `sync` call takes its own options). */
+export type GraphSyncInit = Record<string, never>
+
+/** What the {@link graphSync} service uses of the node it runs on. */
+export interface GraphSyncComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  events: TypedEventTarget<Libp2pEvents>
+  peerId: PeerId
+  logger: ComponentLogger
+}
+
+/** Options of {@link GraphSyncCarrier.sync} (and `channel.syncGraph`). */
 export interface GraphSyncOptions {
-  /** The spaces (owner addresses) to ask peers for. Default: every space. */
-  spaces?: Iterable<string>
-  /** Which of our spaces to serve to which peer. Default: everything to everyone. */
-  share?: (space: string, peer: string) => boolean
   /** Which connected peers to sync with. Default: every peer that speaks the protocol. */
   peers?: (address: string) => boolean
-  /** Decoder limits for what peers send. */
-  limits?: Partial<SyncLimits>
+  /** Largest sync message read from a peer, bytes. Default 4 MiB (crdt-graph's own default limit). */
+  maxMessageBytes?: number
   /**
    * First delay before re-opening a session that failed or broke while the peer stayed connected, ms;
    * doubles per failure up to a minute. Default 1 s.
    */
   retryDelayMs?: number
   /**
-   * Called for every commit a peer sent that the graph refused for a reason no honest peer causes
-   * (`unauthorized`, `backdated`, `invalid-signature`: crdt-graph's `MisbehaviourReason`). Whatever it
-   * does, the carrier has already ended that peer's session and refuses graph sync with it for the
-   * cool-off (see `misbehaviourCooldownMs`). An exception thrown here is logged and otherwise ignored.
+   * Called for every message a peer sent that the replica refused for a reason no honest peer causes
+   * (crdt-graph: `unauthorized`, `backdated`, `invalid-signature`). Whatever it does, the carrier has
+   * already ended that peer's session and refuses graph sync with it for the cool-off (see
+   * `misbehaviourCooldownMs`). An exception thrown here is logged and otherwise ignored.
    */
-  onMisbehaviour?: (report: SyncMisbehaviour) => void
+  onMisbehaviour?: (report: SyncMisbehaviourReport) => void
   /**
-   * How long graph sync with a peer is refused after it sent such a commit, ms: its session ends at
+   * How long graph sync with a peer is refused after it sent such a message, ms: its session ends at
    * once, its streams are refused, none is opened to it, and no retry is scheduled. Doubles with each
    * further offence of the same peer (counted once per session it loses), up to 24 hours (or this
    * value, if larger). `0` ends the session but refuses nothing afterwards. Default 10 minutes.
@@ -50,7 +67,8 @@ export interface GraphSyncOptions {
 /** A live sync session with one peer. */
 export interface GraphSyncSession {
   readonly peer: string
-  readonly stats: Readonly<SyncStats>
+  /** The endpoint session's counters (crdt-graph: messages, bytes, commits sent and accepted, …). */
+  readonly stats: Readonly<Record<string, number>>
   /** When the session opened, ms since the epoch. */
   readonly openedAt: number
 }
@@ -59,10 +77,10 @@ export interface GraphSyncSession {
 export interface GraphSyncHandle {
   /** The sessions open now. */
   sessions(): GraphSyncSession[]
-  /** Resolves once a sync session with `peer` is open (its first version-vector exchange is then under way). */
+  /** Resolves once a sync session with `peer` is open (its first exchange is then under way). */
   whenSessionOpen(peer: string, options?: AbortOptions): Promise<void>
   /**
-   * The peers refused now because they sent commits no honest peer sends (see
+   * The peers refused now because they sent what no honest peer sends (see
    * {@link GraphSyncOptions.onMisbehaviour}), the most recent offender first, each with the reason of
    * its last offence, the end of its cool-off and its offences so far. The record is kept by peer id,
    * so disconnecting and reconnecting changes nothing; it holds at most 10,000 peers (the one whose
@@ -73,24 +91,99 @@ export interface GraphSyncHandle {
   stop(): Promise<void>
 }
 
+/**
+ * The graph-sync carrier: runs the sessions of a {@link SyncEndpoint} (crdt-graph's `graphSyncEndpoint`,
+ * or any replica speaking bytes) over libp2p streams of the endpoint's protocol. Create it with
+ * {@link graphSync} under the service name `graphSync`.
+ */
+export class GraphSyncCarrier implements Startable {
+  readonly #components: GraphSyncComponents
+  readonly #log: Logger
+  readonly #runs = new Set<SyncRun>()
+  #started = false
+
+  /** @internal Use {@link graphSync}. */
+  constructor(components: GraphSyncComponents, _init: GraphSyncInit = {}) {
+    this.#components = components
+    this.#log = components.logger.forComponent('araliya:channel:graph-sync')
+  }
+
+  readonly [Symbol.toStringTag] = '@araliya/graph-sync'
+  readonly [serviceCapabilities]: string[] = ['@araliya/graph-sync']
+
+  /** Nothing runs until {@link sync} is called. Safe to call twice. */
+  start(): void {
+    this.#started = true
+  }
+
+  /** Stops every running sync. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.#started = false
+    for (const run of [...this.#runs]) await run.stop()
+  }
+
+  /** True between `start()` and `stop()`. */
+  isStarted(): boolean {
+    return this.#started
+  }
+
+  /**
+   * Carries `endpoint`'s sync over streams of its protocol with connected peers: a session opens with
+   * every peer that speaks it, and a new one (with a fresh first exchange) on every reconnect, so an
+   * interrupted sync resumes where it stopped. Exactly one side opens the stream (the lower address).
+   * Resolves once the protocol is served. One endpoint per protocol at a time.
+   *
+   * A peer that sends what no honest peer sends loses its session and is refused for a cool-off (see
+   * {@link GraphSyncOptions.misbehaviourCooldownMs} and {@link GraphSyncHandle.misbehaving}).
+   *
+   * @throws {InvalidGraphSyncOptionsError} for an out-of-range `misbehaviourCooldownMs`.
+   */
+  async sync(endpoint: SyncEndpoint, options: GraphSyncOptions = {}): Promise<GraphSyncHandle> {
+    const run = new SyncRun(this.#components, this.#log, endpoint, options)
+    this.#runs.add(run)
+    try {
+      await run.start()
+    } catch (err) {
+      this.#runs.delete(run)
+      throw err
+    }
+    return {
+      sessions: () => run.sessions(),
+      whenSessionOpen: (peer, opts) => run.whenSessionOpen(peer, opts),
+      misbehaving: () => run.misbehaving(),
+      stop: async () => {
+        this.#runs.delete(run)
+        await run.stop()
+      }
+    }
+  }
+}
+
+/**
+ * The graph-sync carrier service: register it as `graphSync` in `createLibp2p({ services })` (or
+ * dht-node's `createDhtNode({ services })`), then `node.services.graphSync.sync(endpoint)` or
+ * `createChannel({ graphSync })` and `channel.syncGraph(endpoint)`.
+ */
+export function graphSync(init: GraphSyncInit = {}): (components: GraphSyncComponents) => GraphSyncCarrier {
+  return (components) => new GraphSyncCarrier(components, init)
+}
+
 interface Session {
   peer: string
-  sync: SyncPeer
+  sync: SyncSession
   stream: Stream
   openedAt: number
   /** The peer already lost this session for misbehaving: further reports in it count no new offence. */
   penalised: boolean
 }
 
-/**
- * @internal Runs crdt-graph sync sessions over `/araliya/graph-sync/1.0.0`. Exactly one side opens the
- * stream (the one with the lower address), so two peers never run two sessions at once; the stream
- * carries length-prefixed sync messages both ways.
- */
-export class GraphSyncCarrier {
-  readonly #node: DhtNode
-  readonly #graph: Graph
+/** The sessions of one endpoint. */
+class SyncRun {
+  readonly #components: GraphSyncComponents
+  readonly #log: Logger
+  readonly #endpoint: SyncEndpoint
   readonly #options: GraphSyncOptions
+  readonly #self: string
   readonly #sessions = new Map<string, Session>()
   readonly #opening = new Set<string>()
   readonly #waiters = new Map<string, Array<() => void>>()
@@ -100,24 +193,35 @@ export class GraphSyncCarrier {
   /** Peers that sent what no honest peer sends, and until when they are refused. */
   readonly #misbehaving: MisbehaviourRecord
   #running = false
-  readonly #onConnect = (event: CustomEvent<{ peerId: string }>): void => {
-    this.#maybeOpen(event.detail.peerId)
+  readonly #onConnect = (event: CustomEvent<PeerId>): void => {
+    this.#maybeOpen(event.detail.toString())
   }
 
   /** @throws {InvalidGraphSyncOptionsError} for an out-of-range `misbehaviourCooldownMs`. */
-  constructor(node: DhtNode, graph: Graph, options: GraphSyncOptions) {
-    this.#node = node
-    this.#graph = graph
+  constructor(
+    components: GraphSyncComponents,
+    log: Logger,
+    endpoint: SyncEndpoint,
+    options: GraphSyncOptions
+  ) {
+    this.#components = components
+    this.#log = log
+    this.#endpoint = endpoint
     this.#options = options
+    this.#self = components.peerId.toString()
     this.#misbehaving = new MisbehaviourRecord(
       options.misbehaviourCooldownMs === undefined ? {} : { cooldownMs: options.misbehaviourCooldownMs }
     )
   }
 
+  get #protocol(): string {
+    return this.#endpoint.protocol
+  }
+
   async start(): Promise<void> {
     if (this.#running) return
     this.#running = true
-    await this.#node.libp2p.handle(SYNC_PROTOCOL_ID, (stream: Stream, connection: Connection) => {
+    await this.#components.registrar.handle(this.#protocol, (stream: Stream, connection: Connection) => {
       const peer = connection.remotePeer.toString()
       if (!this.#wants(peer)) {
         stream.abort(new Error('not syncing with this peer'))
@@ -125,18 +229,20 @@ export class GraphSyncCarrier {
       }
       void this.#run(stream, peer)
     })
-    this.#node.addEventListener('peer:connect', this.#onConnect)
-    for (const connection of this.#node.libp2p.getConnections())
+    this.#components.events.addEventListener('peer:connect', this.#onConnect)
+    for (const connection of this.#components.connectionManager.getConnections())
       this.#maybeOpen(connection.remotePeer.toString())
   }
 
   async stop(): Promise<void> {
     if (!this.#running) return
     this.#running = false
-    this.#node.removeEventListener('peer:connect', this.#onConnect)
+    this.#components.events.removeEventListener('peer:connect', this.#onConnect)
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
-    await this.#node.libp2p.unhandle(SYNC_PROTOCOL_ID).catch(() => {})
+    await this.#components.registrar.unhandle(this.#protocol).catch((err: unknown) => {
+      this.#log('could not stop serving %s - %e', this.#protocol, err)
+    })
     for (const session of this.#sessions.values()) {
       session.sync.stop()
       session.stream.abort(new Error('graph sync stopped'))
@@ -166,6 +272,10 @@ export class GraphSyncCarrier {
     return this.#misbehaving.list()
   }
 
+  #connections(peer: string): Connection[] {
+    return this.#components.connectionManager.getConnections().filter((c) => c.remotePeer.toString() === peer)
+  }
+
   #wants(peer: string): boolean {
     return this.#options.peers === undefined || this.#options.peers(peer)
   }
@@ -174,25 +284,25 @@ export class GraphSyncCarrier {
     if (!this.#running || !this.#wants(peer) || this.#sessions.has(peer) || this.#opening.has(peer)) return
     if (this.#misbehaving.refused(peer) !== undefined) return
     // The lower address opens the stream; the other side answers it.
-    if (!(this.#node.address < peer)) return
+    if (!(this.#self < peer)) return
     this.#opening.add(peer)
     this.#open(peer)
       .catch((err: unknown) => {
         if ((err as Error).name === 'UnsupportedProtocolError') {
           // The peer does not run graph sync; try again only when it reconnects.
-          log('%s does not speak %s', peer, SYNC_PROTOCOL_ID)
+          this.#log('%s does not speak %s', peer, this.#protocol)
           return
         }
-        log('could not open graph sync with %s - %e', peer, err)
+        this.#log('could not open graph sync with %s - %e', peer, err)
         this.#retryLater(peer)
       })
       .finally(() => this.#opening.delete(peer))
   }
 
   async #open(peer: string): Promise<void> {
-    const connection = this.#node.libp2p.getConnections().find((c) => c.remotePeer.toString() === peer)
+    const connection = this.#connections(peer)[0]
     if (connection === undefined) return
-    const stream = await connection.newStream(SYNC_PROTOCOL_ID, { signal: AbortSignal.timeout(10_000) })
+    const stream = await connection.newStream(this.#protocol, { signal: AbortSignal.timeout(10_000) })
     void this.#run(stream, peer)
   }
 
@@ -210,8 +320,7 @@ export class GraphSyncCarrier {
     })
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
-      const connected = this.#node.libp2p.getConnections().some((c) => c.remotePeer.toString() === peer)
-      if (connected) this.#maybeOpen(peer)
+      if (this.#connections(peer).length > 0) this.#maybeOpen(peer)
     }, delay)
     this.#timers.add(timer)
   }
@@ -219,15 +328,9 @@ export class GraphSyncCarrier {
   async #run(stream: Stream, peer: string): Promise<void> {
     const refused = this.#misbehaving.refused(peer)
     if (refused !== undefined) {
-      log(
-        'refusing graph sync with %s until %s (offences: %d)',
-        peer,
-        new Date(refused.until).toISOString(),
-        refused.offences
-      )
-      stream.abort(
-        new Error(`graph sync with ${peer} is refused until ${new Date(refused.until).toISOString()}`)
-      )
+      const until = new Date(refused.until).toISOString()
+      this.#log('refusing graph sync with %s until %s (offences: %d)', peer, until, refused.offences)
+      stream.abort(new Error(`graph sync with ${peer} is refused until ${until}`))
       return
     }
     const previous = this.#sessions.get(peer)
@@ -235,18 +338,15 @@ export class GraphSyncCarrier {
       previous.sync.stop()
       previous.stream.abort(new Error('replaced by a new session'))
     }
-    const maxDataLength = this.#options.limits?.maxMessageBytes ?? 4 * 1024 * 1024
-    const lp = lpStream(stream, { maxDataLength })
-    const share = this.#options.share
-    // Set right below; the sync peer reports misbehaviour only once started, after that.
+    const lp = lpStream(stream, {
+      maxDataLength: this.#options.maxMessageBytes ?? DEFAULT_MAX_SYNC_MESSAGE_BYTES
+    })
+    // Set right below; the endpoint reports misbehaviour only once started, after that.
     let session: Session | undefined
-    const sync = createSyncPeer(this.#graph, {
+    const sync = this.#endpoint.open({
       peer,
       send: (bytes) => lp.write(bytes),
-      ...(this.#options.spaces === undefined ? {} : { spaces: this.#options.spaces }),
-      ...(share === undefined ? {} : { share: (space: string) => share(space, peer) }),
-      ...(this.#options.limits === undefined ? {} : { limits: this.#options.limits }),
-      onError: (err) => log('sync with %s: %e', peer, err),
+      onError: (err) => this.#log('sync with %s: %e', peer, err),
       onMisbehaviour: (report) => {
         if (session !== undefined) this.#onMisbehaviour(session, report)
       }
@@ -256,7 +356,7 @@ export class GraphSyncCarrier {
     this.#failures.delete(peer)
     for (const resolve of this.#waiters.get(peer) ?? []) resolve()
     this.#waiters.delete(peer)
-    log('graph sync session with %s open', peer)
+    this.#log('graph sync session with %s open', peer)
     try {
       await sync.start()
       for (;;) {
@@ -264,7 +364,7 @@ export class GraphSyncCarrier {
         await sync.receive(message.subarray())
       }
     } catch (err) {
-      log('graph sync session with %s ended - %e', peer, err)
+      this.#log('graph sync session with %s ended - %e', peer, err)
       stream.abort(err as Error)
     } finally {
       sync.stop()
@@ -274,17 +374,22 @@ export class GraphSyncCarrier {
   }
 
   /**
-   * A peer sent a commit no honest peer sends (crdt-graph verifies and judges every commit before it
-   * stores or relays one). The first such report of a session counts one offence: the session ends and
-   * the peer is refused for its cool-off. Every report reaches the user's callback.
+   * A peer sent what no honest peer sends (crdt-graph verifies and judges every commit before it stores
+   * or relays one). The first such report of a session counts one offence: the session ends and the peer
+   * is refused for its cool-off. Every report reaches the user's callback.
    */
-  #onMisbehaviour(session: Session, report: SyncMisbehaviour): void {
-    log('%s sent commit %s, refused as %s', session.peer, report.commit ?? '(undecodable)', report.reason)
+  #onMisbehaviour(session: Session, report: SyncMisbehaviourReport): void {
+    this.#log(
+      '%s sent commit %s, refused as %s',
+      session.peer,
+      report.commit ?? '(undecodable)',
+      report.reason
+    )
     if (!session.penalised) {
       session.penalised = true
       const entry = this.#misbehaving.offend(session.peer, report.reason)
       const until = new Date(entry.until).toISOString()
-      log(
+      this.#log(
         'ending graph sync with %s and refusing it until %s (offences: %d)',
         session.peer,
         until,
@@ -297,7 +402,7 @@ export class GraphSyncCarrier {
     try {
       this.#options.onMisbehaviour?.(report)
     } catch (err) {
-      log.error('the onMisbehaviour callback threw - %e', err)
+      this.#log.error('the onMisbehaviour callback threw - %e', err)
     }
   }
 }

@@ -8,12 +8,8 @@ import {
   verifyEnvelope
 } from './envelope.js'
 import { EnvelopeRejectedError } from './errors.js'
+import type { SenderLimiter } from './rate-limit.js'
 import type { SeenSet } from './seen.js'
-
-/** Anything that says whether a sender is within its rate (a token bucket per sender). */
-export interface SenderLimiter {
-  take(sender: string): boolean
-}
 
 /** Settings of the inbound pipeline. */
 export interface InboundInit {

@@ -5,34 +5,82 @@
  * encrypted, queued and retried while the recipient is unreachable; and crdt-graph sync runs over
  * `/araliya/graph-sync/1.0.0` streams.
  *
+ * Three parts, each usable on its own: the `direct` and `graphSync` libp2p services (register them under
+ * those names in `createLibp2p({ services })` or dht-node's `createDhtNode({ services })`), and the bus
+ * bridge `createChannel`, which takes the node's parts it uses — the identity, a `SwarmGossip`, and
+ * optionally those two services — not a whole node.
+ *
  * @example
  * ```ts
  * import { createBus } from '@araliya/bus'
+ * import { createChannel, direct, graphSync } from '@araliya/channel-p2p'
  * import { createDhtNode } from '@araliya/dht-node'
- * import { loadOrCreateIdentity } from '@araliya/identity'
- * import { createChannel } from '@araliya/channel-p2p'
+ * import { generateIdentity } from '@araliya/identity'
  *
- * const identity = await loadOrCreateIdentity({ dir: './.araliya' })
- * const node = await createDhtNode({ identity, role: 'full', bootstrap: ['/ip4/…/tcp/…/p2p/…'] })
+ * const identity = await generateIdentity()
+ * const node = await createDhtNode({ identity, services: { direct: direct(), graphSync: graphSync() } })
  * const bus = createBus()
- * const channel = createChannel({ node, bus })
+ * const channel = createChannel({ identity, bus, services: node.libp2p.services, datastore: node.datastore })
  * await node.start()
  * await channel.start()
  *
  * bus.subscribe('agents/*', (event) => console.log(event.origin, event.payload))
- * bus.publish('agents/hello', { text: 'hi swarm' })            // signed, gossiped to every subscriber
- * await channel.send(otherAddress, 'direct/note', { text: 'just for you' }) // encrypted, acknowledged
+ * bus.publish('agents/hello', { text: 'hi swarm' }) // signed, gossiped to every subscriber
  * ```
+ *
+ * The package README has a complete example (two agents: direct message, broadcast, graph sync).
  *
  * @packageDocumentation
  */
-export * from './channel.js'
-export { type DirectInit, DIRECT_PROTOCOL, type DirectReceipt, type SendOptions } from './direct.js'
-export * from './envelope.js'
+export {
+  type ChannelEvents,
+  type ChannelInit,
+  type ChannelRoute,
+  type ChannelServices,
+  type ChannelStats,
+  createChannel,
+  DEFAULT_ROUTES,
+  DIRECT_CHANNEL,
+  type DropDetail,
+  type P2PChannel,
+  type PublishEnvelopeOptions
+} from './channel.js'
+export {
+  DIRECT_PROTOCOL,
+  type DirectComponents,
+  type DirectEvents,
+  type DirectInit,
+  type DirectMessages,
+  type DirectReceipt,
+  type DirectReceiver,
+  type DirectStats,
+  type DirectVerdict,
+  direct,
+  type SendOptions
+} from './direct.js'
+export {
+  CBOR_CONTENT,
+  DEFAULT_MAX_ENVELOPE_BYTES,
+  DEFAULT_TTL_MS,
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  MAX_TTL_MS,
+  SEALED_CONTENT,
+  signEnvelope,
+  type UnsignedEnvelope,
+  verifyEnvelope
+} from './envelope.js'
 export * from './errors.js'
-export type { GraphSyncHandle, GraphSyncOptions, GraphSyncSession } from './graph-sync.js'
+export {
+  GRAPH_SYNC_PROTOCOL,
+  type GraphSyncCarrier,
+  type GraphSyncComponents,
+  type GraphSyncHandle,
+  type GraphSyncInit,
+  type GraphSyncOptions,
+  type GraphSyncSession,
+  graphSync
+} from './graph-sync.js'
 export type { MisbehavingPeer } from './misbehaviour.js'
-export * from './inbound.js'
-export * from './rate-limit.js'
-export * from './seal.js'
-export * from './seen.js'
+export type { RateLimitInit } from './rate-limit.js'

@@ -1,4 +1,3 @@
-import type { MisbehaviourReason } from '@araliya/crdt-graph'
 import { type BackoffPolicy, backoffDelay } from '@araliya/interface'
 import { LRUCache } from 'lru-cache'
 import { InvalidGraphSyncOptionsError } from './errors.js'
@@ -14,8 +13,8 @@ export const DEFAULT_MAX_MISBEHAVING_PEERS = 10_000
 export interface MisbehavingPeer {
   /** The peer's address (its libp2p peer id). */
   readonly peer: string
-  /** Why its last offence counted against it. */
-  readonly reason: MisbehaviourReason
+  /** Why its last offence counted against it (crdt-graph: `unauthorized`, `backdated`, `invalid-signature`). */
+  readonly reason: string
   /** When its cool-off ends, ms since the epoch: until then its graph sync streams are refused. */
   readonly until: number
   /** Offences remembered for it (one per session it lost); each doubles the next cool-off. */
@@ -68,7 +67,7 @@ export class MisbehaviourRecord {
   }
 
   /** Counts an offence of `peer` and starts its cool-off (doubled per earlier offence remembered). */
-  offend(peer: string, reason: MisbehaviourReason): MisbehavingPeer {
+  offend(peer: string, reason: string): MisbehavingPeer {
     const offences = (this.#peers.peek(peer)?.offences ?? 0) + 1
     const entry: MisbehavingPeer = {
       peer,

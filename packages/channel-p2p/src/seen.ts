@@ -1,7 +1,8 @@
-import { logger } from '@libp2p/logger'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
 import { type Datastore, Key } from 'interface-datastore'
+import PQueue from 'p-queue'
 
-const log = logger('araliya:channel:seen')
 const PREFIX = '/araliya/seen'
 
 /** Default most unexpired ids a {@link SeenSet} holds (sizing: `docs/protocols/envelope.md`, "Replay protection"). */
@@ -20,6 +21,8 @@ export interface SeenSetInit {
   flushIntervalMs?: number
   /** The clock, in ms. */
   now?: () => number
+  /** Where its log lines go (`araliya:channel:seen`). Default `@libp2p/logger`'s. */
+  logger?: ComponentLogger
 }
 
 /**
@@ -41,8 +44,10 @@ export class SeenSet {
   readonly #maxEntries: number
   readonly #flushIntervalMs: number
   readonly #now: () => number
+  readonly #log: Logger
   #timer: ReturnType<typeof setTimeout> | undefined
-  #flushing: Promise<void> = Promise.resolve()
+  /** Writes run one at a time, in order. */
+  readonly #writes = new PQueue({ concurrency: 1 })
   /** New ids refused because the set was full of unexpired entries. */
   refused = 0
 
@@ -51,6 +56,7 @@ export class SeenSet {
     this.#maxEntries = init.maxEntries ?? DEFAULT_MAX_SEEN_ENTRIES
     this.#flushIntervalMs = init.flushIntervalMs ?? 100
     this.#now = init.now ?? Date.now
+    this.#log = (init.logger ?? defaultLogger()).forComponent('araliya:channel:seen')
   }
 
   /**
@@ -78,9 +84,13 @@ export class SeenSet {
       await batch.commit()
     }
     if (this.#entries.size > this.#maxEntries) {
-      log('loaded %d unexpired seen envelopes, over the limit of %d', this.#entries.size, this.#maxEntries)
+      this.#log(
+        'loaded %d unexpired seen envelopes, over the limit of %d',
+        this.#entries.size,
+        this.#maxEntries
+      )
     }
-    log('loaded %d seen envelopes, dropped %d expired', this.#entries.size, stale.length)
+    this.#log('loaded %d seen envelopes, dropped %d expired', this.#entries.size, stale.length)
   }
 
   /** True when `id` was accepted before and has not expired. */
@@ -107,15 +117,14 @@ export class SeenSet {
     this.#pending.set(id, expiresAt)
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined
-      void this.flush().catch((err: unknown) => log.error('could not persist the seen-set: %e', err))
+      void this.flush().catch((err: unknown) => this.#log.error('could not persist the seen-set: %e', err))
     }, this.#flushIntervalMs)
     return true
   }
 
   /** Writes out pending entries now and deletes expired ones. */
   flush(): Promise<void> {
-    this.#flushing = this.#flushing.then(() => this.#write())
-    return this.#flushing
+    return this.#writes.add(() => this.#write())
   }
 
   /** Flushes and cancels the timer. */

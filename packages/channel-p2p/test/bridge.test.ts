@@ -1,9 +1,9 @@
 import type { BusEvent } from '@araliya/bus'
-import { open, sealingKey } from '../src/index.js'
+import { open, sealingKey } from './internal.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ChannelNetwork, createChannelNetwork, waitFor } from './helpers.js'
-import type { Envelope } from '../src/index.js'
-import { DecryptionError } from '../src/index.js'
+import type { Envelope } from './internal.js'
+import { DecryptionError } from './internal.js'
 
 let swarm: ChannelNetwork
 

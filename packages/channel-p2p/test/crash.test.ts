@@ -8,6 +8,7 @@ import { randomNetworkName, waitFor } from '@araliya/dht-node/testing'
 import { generateIdentity } from '@araliya/identity'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createChannel } from '../src/index.js'
+import { channelServices, nodeParts, registerNode } from './helpers.js'
 
 const CHILD = join(import.meta.dirname, 'fixtures', 'outbox-child.ts')
 let dir: string
@@ -60,8 +61,10 @@ const tcpNode = async (
     bootstrap,
     statusIntervalMs: 0,
     bootstrapRetry: { initialDelayMs: 100, maxDelayMs: 1000 },
-    gossip: { ipColocationWhitelist: ['127.0.0.1'] }
+    gossip: { ipColocationWhitelist: ['127.0.0.1'] },
+    services: channelServices()
   })
+  registerNode(node)
   nodes.push(node)
   await node.start()
   return node
@@ -84,7 +87,7 @@ describe('crash (SIGKILL) with a direct message in the outbox', () => {
     const bus = createBus()
     const received: unknown[] = []
     bus.subscribe('direct/*', (event) => void received.push(event.payload), { delivery: 'sync' })
-    const channel = createChannel({ node: recipient, bus })
+    const channel = createChannel({ ...nodeParts(recipient), bus })
     await channel.start()
     await waitFor(() => recipient.presence !== undefined, 60_000, 'the recipient to publish its presence')
     try {

@@ -1,13 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DeliveryError } from '../src/index.js'
-import { type ChannelNetwork, createChannelNetwork, waitFor } from './helpers.js'
+import {
+  type ChannelNetwork,
+  channelServices,
+  createChannelNetwork,
+  nodeParts,
+  registerNode,
+  waitFor
+} from './helpers.js'
 
 let swarm: ChannelNetwork
 
 beforeAll(async () => {
   swarm = await createChannelNetwork({
     nodes: 5,
-    channel: { direct: { initialRetryDelayMs: 100, attemptTimeoutMs: 800 } }
+    direct: { initialRetryDelayMs: 100, attemptTimeoutMs: 800 }
   })
 }, 90_000)
 
@@ -51,10 +58,13 @@ describe('the outbox survives a restart', () => {
     const { createChannel } = await import('../src/index.js')
     const a = swarm.peers[2]!
     // The recipient exists but is offline: no presence record yet.
-    const recipient = await createMemoryNode({
-      network: swarm.net.network,
-      bootstrap: swarm.net.bootstrapAddrs
-    })
+    const recipient = registerNode(
+      await createMemoryNode({
+        network: swarm.net.network,
+        bootstrap: swarm.net.bootstrapAddrs,
+        services: channelServices()
+      })
+    )
     const pending = a.channel
       // A long ttl: this test is about the outbox surviving a restart, not about racing the expiry on a
       // loaded machine.
@@ -68,12 +78,13 @@ describe('the outbox survives a restart', () => {
     const recipientBus = createBus()
     const received: unknown[] = []
     recipientBus.subscribe('direct/*', (event) => void received.push(event.payload), { delivery: 'sync' })
-    const recipientChannel = createChannel({ node: recipient, bus: recipientBus })
+    const recipientChannel = createChannel({ ...nodeParts(recipient), bus: recipientBus })
     await recipient.start()
     await recipientChannel.start()
     try {
       await waitForOwnPresence(recipient, 60_000)
-      const restarted = createChannel({ node: a.node, bus: a.bus, direct: { initialRetryDelayMs: 100 } })
+      // The retry delay (100 ms) is the direct service's, set when the network was built.
+      const restarted = createChannel({ ...nodeParts(a.node), bus: a.bus })
       // Settles on the first outcome, so a failed delivery fails the test with its reason, not a timeout.
       const delivered = new Promise<void>((resolve, reject) => {
         restarted.addEventListener('direct:delivered', () => resolve(), { once: true })

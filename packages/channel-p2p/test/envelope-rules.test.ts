@@ -11,7 +11,7 @@ import {
   SEALED_CONTENT,
   SeenSet,
   signEnvelope
-} from '../src/index.js'
+} from './internal.js'
 
 const NET = 'test-net'
 const NOW = 1_800_000_000_000

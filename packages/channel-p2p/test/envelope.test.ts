@@ -16,7 +16,7 @@ import {
   SeenSet,
   signEnvelope,
   type UnsignedEnvelope
-} from '../src/index.js'
+} from './internal.js'
 
 const NET = 'test-net'
 const NOW = 1_800_000_000_000

@@ -3,15 +3,15 @@ import {
   encodeCommits,
   type Graph,
   SYNC_PROTOCOL_ID,
-  type SyncMisbehaviour,
   UnauthorizedWriteError
 } from '@araliya/crdt-graph'
+import type { SyncMisbehaviourReport } from '@araliya/interface'
 import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forge } from '../../crdt-graph/test/helpers.ts'
 import { type GraphSyncHandle, InvalidGraphSyncOptionsError } from '../src/index.js'
-import { type ChannelNetwork, createChannelNetwork, type Peer, waitFor } from './helpers.js'
+import { type ChannelNetwork, createChannelNetwork, type Peer, syncEndpoint, waitFor } from './helpers.js'
 
 let swarm: ChannelNetwork
 /** The node that is lied to; it has the lower address of the pair, so it is the side that opens sessions. */
@@ -92,11 +92,11 @@ async function framesUntilEnd(lp: ReturnType<typeof lpStream>, timeoutMs: number
 
 describe('graph sync: a peer that sends what no honest peer sends', () => {
   it('loses its session and is refused for the cool-off, across reconnects; honest sync goes on', async () => {
-    const reports: SyncMisbehaviour[] = []
-    const victimSync = await victim.channel.syncGraph(victimGraph, {
+    const reports: SyncMisbehaviourReport[] = []
+    const victimSync = await victim.channel.syncGraph(syncEndpoint(victimGraph), {
       onMisbehaviour: (report) => reports.push(report)
     })
-    handles.push(victimSync, await honest.channel.syncGraph(honestGraph))
+    handles.push(victimSync, await honest.channel.syncGraph(syncEndpoint(honestGraph)))
     await connect(victim, honest)
     await connect(hostile, victim)
 
@@ -187,9 +187,9 @@ describe('graph sync: a peer that sends what no honest peer sends', () => {
 
   it('refuses a cool-off that is not a finite number of ms >= 0', async () => {
     for (const misbehaviourCooldownMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
-      await expect(honest.channel.syncGraph(honestGraph, { misbehaviourCooldownMs })).rejects.toBeInstanceOf(
-        InvalidGraphSyncOptionsError
-      )
+      await expect(
+        honest.channel.syncGraph(syncEndpoint(honestGraph), { misbehaviourCooldownMs })
+      ).rejects.toBeInstanceOf(InvalidGraphSyncOptionsError)
     }
   })
 })

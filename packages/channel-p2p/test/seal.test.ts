@@ -1,7 +1,7 @@
 import { generateIdentity, type Identity } from '@araliya/identity'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { DecryptionError, open, seal, sealingKey } from '../src/index.js'
+import { DecryptionError, open, seal, sealingKey } from './internal.js'
 
 let alice: Identity
 let bob: Identity

@@ -7,7 +7,7 @@
 import { type CanonicalValue, encodeCanonical, identityFromSeed, signedBytes } from '@araliya/identity'
 import { lookAlikeAddresses, secondSpellings } from '@araliya/test-support/addresses'
 import { patch, present, toHex, writeVectors } from '@araliya/test-support/doc-vectors'
-import { CBOR_CONTENT, ENVELOPE_CONTEXT, InboundPipeline, SEALED_CONTENT, SeenSet } from '../src/index.js'
+import { CBOR_CONTENT, ENVELOPE_CONTEXT, InboundPipeline, SEALED_CONTENT, SeenSet } from './internal.js'
 import { senderLimiter } from '../src/rate-limit.js'
 
 const DOC = new URL('../../../docs/protocols/envelope.md', import.meta.url)

@@ -1,7 +1,7 @@
 import { signedBytes } from '@araliya/identity'
 import { describe, expect, it } from 'vitest'
 import { fromHex, readVectors, toHex } from '@araliya/test-support/doc-vectors'
-import { ENVELOPE_CONTEXT, InboundPipeline, SeenSet } from '../src/index.js'
+import { ENVELOPE_CONTEXT, InboundPipeline, SeenSet } from './internal.js'
 import { senderLimiter } from '../src/rate-limit.js'
 
 const DOC = new URL('../../../docs/protocols/envelope.md', import.meta.url)

@@ -6,7 +6,7 @@ import {
   seal,
   signEnvelope,
   type UnsignedEnvelope
-} from '../src/index.js'
+} from './internal.js'
 import { type ChannelNetwork, createChannelNetwork, type Peer, unsignedEnvelope, waitFor } from './helpers.js'
 
 /** Small enough to fill in a test; every node of this network uses it. */

@@ -151,6 +151,8 @@ export interface DhtNodeInit {
   connectionGater?: ConnectionGater
   /** Escape hatch: options merged last into `createLibp2p`. */
   libp2p?: Partial<Libp2pOptions<DhtNodeServices>>
+  /** More libp2p services to run on the node, by component name (for example channel-p2p's `direct`). */
+  services?: Record<string, (components: never) => unknown>
 }
 
 /** What a lookup by address returns. */
@@ -987,6 +989,7 @@ export async function createDhtNode(init: DhtNodeInit): Promise<DhtNode> {
     )
   }
   if (role === 'bootstrap') services.relay = circuitRelayServer()
+  Object.assign(services, init.services)
   const options: Libp2pOptions<DhtNodeServices> = {
     start: false,
     privateKey: init.identity.privateKey,
