@@ -22,7 +22,7 @@ import {
   SEALED_CONTENT,
   signEnvelope
 } from '@araliya/channel-p2p'
-import type { GraphValue } from '@araliya/crdt-graph'
+import { type GraphValue, graphSyncEndpoint } from '@araliya/crdt-graph'
 import { HLC_UNITS_PER_MS } from '@araliya/interface'
 import type { DhtNodeRole } from '@araliya/dht-node'
 import { encodeCanonical, type Identity } from '@araliya/identity'
@@ -553,11 +553,11 @@ async function graphSync(demo: Demo, swarm: Swarm, signal: AbortSignal): Promise
 
   // Sync only with each other (the bootstrap and light nodes run no graph here).
   const t0 = performance.now()
-  const handleA = await full1.channel.syncGraph(graphA, {
+  const handleA = await full1.channel.syncGraph(graphSyncEndpoint(graphA), {
     peers: (peer) => peer === full2.address,
     retryDelayMs: 250
   })
-  const handleB = await full2.channel.syncGraph(graphB, {
+  const handleB = await full2.channel.syncGraph(graphSyncEndpoint(graphB), {
     peers: (peer) => peer === full1.address,
     retryDelayMs: 250
   })
@@ -570,7 +570,7 @@ async function graphSync(demo: Demo, swarm: Swarm, signal: AbortSignal): Promise
     await waitFor(signal, 'both graphs to hold all four souls of this run', () =>
       writes.every(([, soul]) => same(soul))
     )
-    const sent = (h: typeof handleA): number => h.sessions().reduce((n, s) => n + s.stats.commitsSent, 0)
+    const sent = (h: typeof handleA): number => h.sessions().reduce((n, s) => n + (s.stats.commitsSent ?? 0), 0)
     demo.log(
       `      converged in ${Math.round(performance.now() - t0)} ms (full-1 sent ${sent(handleA)} commits, full-2 sent ${sent(handleB)})`
     )
