@@ -48,8 +48,6 @@ export {
 } from './eth-records.js'
 export * from './errors.js'
 export {
-  type BuiltinValidator,
-  FOREIGN_MESSAGE,
   type GossipComponents,
   type GossipEvents,
   type GossipLayer,
