@@ -119,7 +119,7 @@ export interface DhtNodeInit<Extra extends Record<string, unknown> = Record<stri
  * @throws {InvalidDhtNodeOptionsError} for inconsistent options.
  * @throws {InvalidTopicError} when the network name is not valid.
  */
-export async function createDhtNode<Extra extends Record<string, unknown> = Record<string, never>>(
+export async function createDhtNode<Extra extends Record<string, unknown> = Record<never, never>>(
   init: DhtNodeInit<Extra>
 ): Promise<DhtNode<DhtNodeServices & Extra>> {
   const role = init.role ?? 'full'
