@@ -291,7 +291,9 @@ export class PresenceService
     const multiaddrs = record.multiaddrs.flatMap((ma) => {
       try {
         return [multiaddr(ma)]
-      } catch {
+      } catch (err) {
+        // Valid by the record rule yet unknown to this multiaddr library (a newer protocol, say).
+        this.#log('skipping multiaddr %s of %s - %e', ma, address, err)
         return []
       }
     })

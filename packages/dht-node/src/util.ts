@@ -29,9 +29,10 @@ export function serviceController(): AbortController {
 export function optionalComponent<T>(components: object, name: string): T | undefined {
   try {
     return (components as Record<string, unknown>)[name] as T | undefined
-  } catch {
-    // MissingServiceError: the service is not configured, which is allowed for optional ones.
-    return undefined
+  } catch (err) {
+    // The service is not configured, which is allowed for optional ones; anything else is a bug.
+    if ((err as Error)?.name === 'MissingServiceError') return undefined
+    throw err
   }
 }
 
