@@ -357,9 +357,16 @@ export class PresenceService
       } else {
         waitMs = Math.max(0, record.expires - (this.#ttlMs - this.#republishMs) - Date.now())
       }
+      // stop() may have run while we were publishing: never start a (half-hour) sleep after it.
+      if (signal.aborted) return
       await new Promise<void>((resolve) => {
-        this.#wake = resolve
-        this.#timer = setTimeout(resolve, waitMs)
+        const wake = (): void => {
+          signal.removeEventListener('abort', wake)
+          resolve()
+        }
+        this.#wake = wake
+        this.#timer = setTimeout(wake, waitMs)
+        signal.addEventListener('abort', wake, { once: true })
       })
       this.#wake = undefined
       clearTimeout(this.#timer)
