@@ -60,7 +60,7 @@ function arrived(data: Uint8Array): void {
   if (--entry.remaining === 0) entry.done()
 }
 for (const node of nodes) {
-  node.gossip.addEventListener('message', (event) => {
+  node.gossip.addEventListener('gossip:message', (event) => {
     if (event.detail.topic === 'agent-messages') arrived(event.detail.data)
   })
   node.libp2p.services.pubsub.addEventListener('message', (event) => {

@@ -1,9 +1,6 @@
 import { backoffDelay } from '@araliya/interface'
-import type { Libp2p, PeerId } from '@libp2p/interface'
-import { logger } from '@libp2p/logger'
+import type { Libp2p, Logger, PeerId } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-
-const log = logger('araliya:dht:bootstrap')
 
 /** How bootstrap dials are retried. Delays grow by `factor` per failure up to `maxDelayMs`, with ±25% jitter. */
 export interface BootstrapRetryInit {
@@ -50,6 +47,7 @@ export class Bootstrapper {
   readonly #factor: number
   readonly #dialTimeoutMs: number
   readonly #hooks: BootstrapHooks
+  readonly #log: Logger
   #running = false
   #controller = new AbortController()
   #waiters = new Set<() => void>()
@@ -57,7 +55,7 @@ export class Bootstrapper {
     const id = event.detail.toString()
     for (const entry of this.#entries) {
       if (entry.peerId === id && this.#running) {
-        log('bootstrap %s disconnected; redialling', entry.text)
+        this.#log('bootstrap %s disconnected; redialling', entry.text)
         entry.attempt = 0
         this.#schedule(entry, this.#initialDelayMs, new Error('disconnected'))
       }
@@ -68,8 +66,10 @@ export class Bootstrapper {
     libp2p: Libp2p,
     addrs: readonly string[],
     init: BootstrapRetryInit = {},
-    hooks: BootstrapHooks
+    hooks: BootstrapHooks,
+    log: Logger
   ) {
+    this.#log = log
     this.#libp2p = libp2p
     this.#entries = addrs.map((text) => {
       const addr = multiaddr(text)
@@ -140,7 +140,7 @@ export class Bootstrapper {
       const connection = await this.#libp2p.dial(entry.addr, { signal })
       entry.peerId = connection.remotePeer.toString()
       entry.attempt = 0
-      log('connected to bootstrap %s', entry.text)
+      this.#log('connected to bootstrap %s', entry.text)
       for (const wake of [...this.#waiters]) wake()
       this.#hooks.onConnect({ multiaddr: entry.text, peerId: entry.peerId })
     } catch (err) {
@@ -152,7 +152,7 @@ export class Bootstrapper {
         factor: this.#factor,
         jitter: 0.25
       })
-      log(
+      this.#log(
         'bootstrap %s unreachable (attempt %d); retrying in %d ms - %e',
         entry.text,
         entry.attempt,

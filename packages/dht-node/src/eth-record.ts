@@ -8,6 +8,7 @@ import {
   verify,
   verifyEthLink
 } from '@araliya/identity'
+import { isByteString, isSafeUint, unknownKey } from '@araliya/interface'
 import { InvalidRecordError } from './errors.js'
 import {
   checkExpiry,
@@ -15,7 +16,6 @@ import {
   DEFAULT_MAX_RECORD_BYTES,
   decodeKey,
   decodeRecordValue,
-  isNonNegativeInteger,
   type RecordValidationOptions
 } from './presence.js'
 
@@ -25,6 +25,7 @@ export const ETH_RECORD_CONTEXT = 'araliya/eth-record/v1'
 export const ETH_KEY_PREFIX = '/araliya/eth/'
 
 const textEncoder = new TextEncoder()
+const ETH_RECORD_FIELDS: ReadonlySet<string> = new Set(['v', 'link', 'seq', 'expires', 'sig'])
 
 /**
  * A DHT record mapping an Ethereum address to an agent. It carries the identity package's two-way
@@ -151,21 +152,13 @@ function tryOrder(
 
 function decodeEthRecord(bytes: Uint8Array, maxBytes: number): EthRecord {
   const v = decodeRecordValue(bytes, maxBytes, 'Ethereum record') as Record<string, unknown>
-  if (
-    v.v !== 1 ||
-    !(v.link instanceof Uint8Array) ||
-    !isNonNegativeInteger(v.seq) ||
-    !isNonNegativeInteger(v.expires)
-  ) {
+  if (v.v !== 1 || !isByteString(v.link) || !isSafeUint(v.seq) || !isSafeUint(v.expires)) {
     throw new InvalidRecordError('malformed', 'the bytes are not a version 1 Ethereum record')
   }
-  for (const key of Object.keys(v)) {
-    if (!['v', 'link', 'seq', 'expires', 'sig'].includes(key)) {
-      throw new InvalidRecordError('malformed', `unexpected field "${key}"`)
-    }
-  }
+  const extra = unknownKey(v, ETH_RECORD_FIELDS)
+  if (extra !== undefined) throw new InvalidRecordError('malformed', `unexpected field "${extra}"`)
   if (v.sig === undefined)
     throw new InvalidRecordError('unsigned', 'the Ethereum record carries no signature')
-  if (!(v.sig instanceof Uint8Array)) throw new InvalidRecordError('malformed', 'the signature is not bytes')
+  if (!isByteString(v.sig)) throw new InvalidRecordError('malformed', 'the signature is not bytes')
   return v as unknown as EthRecord
 }

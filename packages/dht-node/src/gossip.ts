@@ -1,30 +1,37 @@
-import { logger } from '@libp2p/logger'
+import type { GossipVerdict, SwarmGossip } from '@araliya/interface'
 import type { GossipSub, Message, PublishResult } from '@libp2p/gossipsub'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { PeerScoreParams, PeerScoreThresholds, TopicScoreParams } from '@libp2p/gossipsub/score'
-import type { PeerId } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
+import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { InvalidTopicError } from './errors.js'
+import type { GossipInit } from './gossip-score.js'
+import { RateLimiter } from './rate-limiter.js'
 import { keepRetainedScoresOf } from './score-retention.js'
+import { gossipTopic, SWARM_TOPICS } from './topics.js'
 
-const log = logger('araliya:dht:gossip')
+export {
+  araliyaPeerScoreParams,
+  araliyaTopicScoreParams,
+  DEFAULT_SCORE_THRESHOLDS,
+  type GossipInit,
+  type GossipRateLimit
+} from './gossip-score.js'
+export { gossipTopic, SWARM_TOPICS, type SwarmTopic } from './topics.js'
+export { RateLimiter } from './rate-limiter.js'
 
-/** The three swarm topics every node subscribes to (short names). */
-export const SWARM_TOPICS = ['agent-announcements', 'agent-messages', 'node-status'] as const
-/** A short swarm topic name. */
-export type SwarmTopic = (typeof SWARM_TOPICS)[number]
-
-/** What a topic validator decides: deliver and forward, drop silently, or drop and penalise the sender. */
+/**
+ * What a validator decides: deliver and forward, drop silently, or drop and penalise the sender. The
+ * values are gossipsub's own `TopicValidatorResult` strings (and {@link GossipVerdict}'s).
+ */
 export const GossipValidation = {
   /** Valid: deliver locally and forward. */
-  Accept: TopicValidatorResult.Accept,
+  Accept: 'accept',
   /** Not for us (duplicate, rate-limited, stale): drop without penalising anyone. */
-  Ignore: TopicValidatorResult.Ignore,
+  Ignore: 'ignore',
   /** Invalid: drop, and the peer that sent it loses gossip score. */
-  Reject: TopicValidatorResult.Reject
-} as const
+  Reject: 'reject'
+} as const satisfies Record<string, GossipVerdict>
 /** A validator's verdict; see {@link GossipValidation}. */
-export type GossipValidationResult = TopicValidatorResult
+export type GossipValidationResult = GossipVerdict
 
 /** A gossip message as validators and listeners see it. */
 export interface GossipMessage {
@@ -47,134 +54,15 @@ export type GossipValidator = (
   message: GossipMessage
 ) => GossipValidationResult | Promise<GossipValidationResult>
 
-/** Per-sender rate limit applied to every topic before validators run; excess messages are ignored. */
-export interface GossipRateLimit {
-  /** Sustained messages per second per signer per topic. Default 50. */
-  messagesPerSecond: number
-  /** Burst allowance. Default 200. */
-  burst: number
-}
-
-/** Gossip settings of a node. */
-export interface GossipInit {
-  /** Mesh degree target (gossipsub D). Default 6; raise on well-connected hubs. */
-  D?: number
-  /** Mesh lower bound. Default 4. */
-  Dlo?: number
-  /** Mesh upper bound. Default 12. */
-  Dhi?: number
-  /** Gossipsub heartbeat, ms. Default 1000. */
-  heartbeatIntervalMs?: number
-  /** Largest payload accepted, bytes. Default 1 MiB. */
-  maxMessageBytes?: number
-  /** Per-signer rate limit, or `false` to disable. */
-  rateLimit?: Partial<GossipRateLimit> | false
-  /** Extra short topic names that get the same score parameters as the swarm topics. */
-  extraTopics?: string[]
-  /** Overrides merged into the per-topic score parameters. */
-  topicScoreParams?: Partial<TopicScoreParams>
-  /** Overrides merged into the peer score parameters. */
-  scoreParams?: Partial<Omit<PeerScoreParams, 'topics'>>
-  /** Overrides merged into the score thresholds. */
-  scoreThresholds?: Partial<PeerScoreThresholds>
-  /**
-   * IPs exempt from the same-IP (colocation) penalty. Use `['127.0.0.1']` only for loopback tests:
-   * in production many peers behind one IP is a Sybil signal.
-   */
-  ipColocationWhitelist?: string[]
-}
-
-/** Default score thresholds (gossipsub's): gossip -10, publish -50, graylist -80. */
-export const DEFAULT_SCORE_THRESHOLDS: PeerScoreThresholds = {
-  gossipThreshold: -10,
-  publishThreshold: -50,
-  graylistThreshold: -80,
-  acceptPXThreshold: 10,
-  opportunisticGraftThreshold: 20
-}
-
-/**
- * Score parameters for one Araliya topic. Each rejected message adds one to the peer's invalid-message
- * count on the topic, which costs `-20 × count²`; the count decays by 0.9 per second while the peer is
- * connected. Measured with gossipsub's own scoring (test/score.test.ts), for a fresh peer: one reject
- * gives -20 (below the gossip threshold, -10), two give -80 (below the publish threshold, -50, but not
- * graylisted: only a score *below* -80 is), three give -180 (graylisted: its messages are dropped unread).
- * Good deliveries in all three swarm topics offset at most 39 points, so two rejects never graylist a
- * peer and three always do. Decay is quick: three rejects keep a peer graylisted for 4 s of connection,
- * below the publish and gossip thresholds for 7 and 14 s, and negative for 33 s; n rejects keep it
- * graylisted for about log(n / 2) / log(1 / 0.9) seconds (16 s for 10, 38 s for 100). While disconnected
- * the penalty is kept, undecayed, for an hour (gossipsub's `retainScore`), reconnecting included (see
- * `keepRetainedScores`). Mesh-delivery penalties are off: these topics are quiet most of the time and
- * honest peers must not lose score for silence.
- */
-export function araliyaTopicScoreParams(overrides: Partial<TopicScoreParams> = {}): TopicScoreParams {
-  return {
-    topicWeight: 1,
-    timeInMeshWeight: 0.01,
-    timeInMeshQuantum: 1000,
-    timeInMeshCap: 300,
-    firstMessageDeliveriesWeight: 0.5,
-    firstMessageDeliveriesDecay: 0.9,
-    firstMessageDeliveriesCap: 20,
-    meshMessageDeliveriesWeight: 0,
-    meshMessageDeliveriesDecay: 0.5,
-    meshMessageDeliveriesCap: 100,
-    meshMessageDeliveriesThreshold: 1,
-    meshMessageDeliveriesWindow: 10,
-    meshMessageDeliveriesActivation: 5000,
-    meshFailurePenaltyWeight: 0,
-    meshFailurePenaltyDecay: 0.5,
-    invalidMessageDeliveriesWeight: -20,
-    invalidMessageDeliveriesDecay: 0.9,
-    ...overrides
-  }
-}
-
-const NETWORK_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/
-const TOPIC_PATTERN = /^[a-z0-9][a-z0-9._/-]{0,127}$/
-
-/**
- * The wire topic of a short topic name in a network namespace: `/araliya/<network>/<topic>`.
- *
- * @throws {InvalidTopicError} when either part is not valid.
- */
-export function gossipTopic(network: string, topic: string): string {
-  if (!NETWORK_PATTERN.test(network)) {
-    throw new InvalidTopicError(
-      `network name ${JSON.stringify(network)} must be 1-64 characters of a-z 0-9 . _ - (starting with a letter or digit)`
-    )
-  }
-  if (!TOPIC_PATTERN.test(topic)) {
-    throw new InvalidTopicError(
-      `topic name ${JSON.stringify(topic)} must be 1-128 characters of a-z 0-9 . _ / - (starting with a letter or digit)`
-    )
-  }
-  return `/araliya/${network}/${topic}`
-}
-
-/** Builds gossipsub's `scoreParams` for the swarm topics (plus `extraTopics`) of a network. */
-export function araliyaPeerScoreParams(network: string, init: GossipInit = {}): Partial<PeerScoreParams> {
-  const topics: Record<string, TopicScoreParams> = {}
-  for (const topic of [...SWARM_TOPICS, ...(init.extraTopics ?? [])]) {
-    topics[gossipTopic(network, topic)] = araliyaTopicScoreParams(init.topicScoreParams)
-  }
-  return {
-    topicScoreCap: 10,
-    IPColocationFactorWhitelist: new Set(init.ipColocationWhitelist ?? []),
-    ...init.scoreParams,
-    topics
-  }
-}
-
 interface GossipScoring {
   getScore(peerId: string): number
   getMeshPeers(topic: string): string[]
 }
 
-/** Events of the gossip layer. */
+/** Events of the gossip service. */
 export interface GossipEvents {
   /** A validated message arrived on a subscribed topic of this network (each message once). */
-  message: CustomEvent<GossipMessage>
+  'gossip:message': CustomEvent<GossipMessage>
 }
 
 /**
@@ -184,8 +72,8 @@ export interface GossipEvents {
 export const FOREIGN_MESSAGE = 'foreign'
 
 /**
- * Per-message hooks the node installs for its own topics (announcements, status). A message in the
- * node's own format gets a verdict here and never reaches app validators; anything else is
+ * Per-message hooks Araliya's own services install for their topics (announcements, status). A message
+ * in the service's own format gets a verdict here and never reaches app validators; anything else is
  * {@link FOREIGN_MESSAGE} and is judged by the app's validators (channel-p2p envelopes, for example).
  */
 export type BuiltinValidator = (
@@ -195,54 +83,93 @@ export type BuiltinValidator = (
   | typeof FOREIGN_MESSAGE
   | Promise<GossipValidationResult | typeof FOREIGN_MESSAGE>
 
+/** Settings of the {@link gossip} service. */
+export interface GossipServiceInit extends Pick<GossipInit, 'maxMessageBytes' | 'rateLimit'> {
+  /** The network namespace: topics are `/araliya/<network>/<topic>`. Default `main`. */
+  network?: string
+  /** Join the three swarm topics on start. Default true. */
+  subscribeSwarmTopics?: boolean
+}
+
+/** What the gossip service uses: gossipsub under the name `pubsub`, and the logger. */
+export interface GossipComponents {
+  pubsub: GossipSub
+  logger: ComponentLogger
+}
+
 /**
- * The node's gossip layer: publish raw bytes, subscribe, and register Accept/Reject/Ignore validators on
- * topics of the node's network namespace. Messages are signed by the node key (StrictSign), so `from` is
- * the sender's agent address.
+ * The swarm's signed gossip as a libp2p service (component name `gossip`), on top of gossipsub
+ * (`pubsub`): publish raw bytes, subscribe, and register accept/ignore/reject validators on topics of one
+ * network namespace. Messages are signed by the node key (StrictSign), so `from` is the sender's agent
+ * address. Implements `SwarmGossip` from `@araliya/interface`.
  */
-export class GossipLayer extends TypedEventEmitter<GossipEvents> {
+export class GossipLayer extends TypedEventEmitter<GossipEvents> implements SwarmGossip, Startable {
+  readonly [Symbol.toStringTag] = '@araliya/gossip'
+  readonly [serviceCapabilities]: string[] = ['@araliya/gossip']
+  readonly [serviceDependencies]: string[] = ['@libp2p/pubsub']
+  /** The network namespace of every topic. */
   readonly network: string
-  readonly #pubsub: GossipSub
+  readonly #components: GossipComponents
+  readonly #log: Logger
   readonly #validators = new Map<string, Set<GossipValidator>>()
   readonly #builtin = new Map<string, BuiltinValidator>()
+  readonly #installed = new Set<string>()
   readonly #limiter: RateLimiter | undefined
   readonly #maxMessageBytes: number
-  readonly #onMessage: (event: CustomEvent<Message>) => void
+  readonly #subscribeSwarmTopics: boolean
   readonly #prefix: string
+  #started = false
+  readonly #onMessage = (event: CustomEvent<Message>): void => {
+    const msg = event.detail
+    if (msg.type !== 'signed' || !msg.topic.startsWith(this.#prefix)) return
+    this.safeDispatchEvent('gossip:message', { detail: toGossipMessage(msg, this.#prefix) })
+  }
 
-  /** @internal Created by the node. */
-  constructor(pubsub: GossipSub, network: string, init: GossipInit = {}) {
+  constructor(components: GossipComponents, init: GossipServiceInit = {}) {
     super()
-    this.#pubsub = pubsub
-    // Penalties must survive a reconnect; @libp2p/gossipsub 17.1 resets them (see score-retention.ts).
-    keepRetainedScoresOf(pubsub)
-    this.network = network
-    this.#prefix = `/araliya/${network}/`
+    this.#components = components
+    this.#log = components.logger.forComponent('araliya:dht:gossip')
+    this.network = init.network ?? 'main'
+    // Checked here so a bad network name fails at construction, not at the first publish.
+    gossipTopic(this.network, 'agent-messages')
+    this.#prefix = `/araliya/${this.network}/`
     this.#maxMessageBytes = init.maxMessageBytes ?? 1024 * 1024
+    this.#subscribeSwarmTopics = init.subscribeSwarmTopics ?? true
     this.#limiter =
       init.rateLimit === false
         ? undefined
         : new RateLimiter(init.rateLimit?.messagesPerSecond ?? 50, init.rateLimit?.burst ?? 200)
-    this.#onMessage = (event) => {
-      const msg = event.detail
-      if (msg.type !== 'signed' || !msg.topic.startsWith(this.#prefix)) return
-      this.safeDispatchEvent('message', { detail: toGossipMessage(msg, this.#prefix) })
-    }
   }
 
-  /** @internal */
-  attach(): void {
-    this.#pubsub.addEventListener('message', this.#onMessage)
+  /** True between `start()` and `stop()`. */
+  isStarted(): boolean {
+    return this.#started
   }
 
-  /** @internal */
-  detach(): void {
-    this.#pubsub.removeEventListener('message', this.#onMessage)
-    for (const topic of [...this.#installed]) this.#pubsub.topicValidators.delete(topic)
+  /** Listens to gossipsub and installs the topic validators. Safe to call twice. */
+  start(): void {
+    if (this.#started) return
+    this.#started = true
+    // Penalties must survive a reconnect; @libp2p/gossipsub 17.1 resets them (see score-retention.ts).
+    keepRetainedScoresOf(this.pubsub, this.#log)
+    this.pubsub.addEventListener('message', this.#onMessage)
+    for (const full of [...this.#builtin.keys(), ...this.#validators.keys()]) this.#install(full)
+  }
+
+  /** Joins the swarm topics once gossipsub runs. */
+  afterStart(): void {
+    if (!this.#subscribeSwarmTopics) return
+    for (const topic of SWARM_TOPICS) this.subscribe(topic)
+  }
+
+  /** Stops listening and removes the topic validators. Safe to call twice. */
+  stop(): void {
+    if (!this.#started) return
+    this.#started = false
+    this.pubsub.removeEventListener('message', this.#onMessage)
+    for (const topic of this.#installed) this.pubsub.topicValidators.delete(topic)
     this.#installed.clear()
   }
-
-  readonly #installed = new Set<string>()
 
   /** The wire topic (`/araliya/<network>/<topic>`) of a short topic name. */
   topic(name: string): string {
@@ -253,17 +180,17 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> {
   subscribe(topic: string): void {
     const full = this.topic(topic)
     this.#install(full)
-    this.#pubsub.subscribe(full)
+    this.pubsub.subscribe(full)
   }
 
   /** Unsubscribes from a topic of this network. */
   unsubscribe(topic: string): void {
-    this.#pubsub.unsubscribe(this.topic(topic))
+    this.pubsub.unsubscribe(this.topic(topic))
   }
 
   /** Short names of the subscribed topics of this network. */
   getTopics(): string[] {
-    return this.#pubsub
+    return this.pubsub
       .getTopics()
       .filter((t) => t.startsWith(this.#prefix))
       .map((t) => t.slice(this.#prefix.length))
@@ -279,7 +206,7 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> {
     options?: { signal?: AbortSignal }
   ): Promise<{ recipients: number }> {
     options?.signal?.throwIfAborted()
-    const result: PublishResult = await this.#pubsub.publish(this.topic(topic), data)
+    const result: PublishResult = await this.pubsub.publish(this.topic(topic), data)
     return { recipients: result.recipients.length }
   }
 
@@ -296,51 +223,55 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> {
       this.#validators.set(full, set)
     }
     set.add(validator)
-    this.#install(full)
+    if (this.#started) this.#install(full)
     return () => {
       set.delete(validator)
     }
   }
 
-  /** @internal The node's own validator for a topic, run after the rate limit and before app validators. */
+  /**
+   * @internal For Araliya's own services: the validator of the service's records on a topic, run after
+   * the rate limit and before app validators.
+   */
   setBuiltinValidator(topic: string, validator: BuiltinValidator): void {
     const full = this.topic(topic)
     this.#builtin.set(full, validator)
-    this.#install(full)
+    if (this.#started) this.#install(full)
   }
 
   /** Peers (addresses) subscribed to a topic of this network. */
   getSubscribers(topic: string): string[] {
-    return this.#pubsub.getSubscribers(this.topic(topic)).map((p: PeerId) => p.toString())
+    return this.pubsub.getSubscribers(this.topic(topic)).map((p: PeerId) => p.toString())
   }
 
   /** Peers (addresses) in our mesh for a topic. */
   getMeshPeers(topic: string): string[] {
-    return (this.#pubsub as unknown as GossipScoring).getMeshPeers(this.topic(topic))
+    return (this.pubsub as unknown as GossipScoring).getMeshPeers(this.topic(topic))
   }
 
   /** A peer's current gossipsub score as this node sees it. */
   getScore(peer: string): number {
-    return (this.#pubsub as unknown as GossipScoring).getScore(peer)
+    return (this.pubsub as unknown as GossipScoring).getScore(peer)
   }
 
   /** The underlying gossipsub service. */
   get pubsub(): GossipSub {
-    return this.#pubsub
+    return this.#components.pubsub
   }
 
   #install(full: string): void {
     if (this.#installed.has(full)) return
     this.#installed.add(full)
-    this.#pubsub.topicValidators.set(full, (peer, msg) => this.#validate(peer, msg))
+    // Our verdicts are gossipsub's TopicValidatorResult strings.
+    this.pubsub.topicValidators.set(full, (peer, msg) => this.#validate(peer, msg) as never)
   }
 
-  async #validate(peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
-    if (msg.type !== 'signed') return TopicValidatorResult.Reject
-    if (msg.data.byteLength > this.#maxMessageBytes) return TopicValidatorResult.Reject
+  async #validate(peer: PeerId, msg: Message): Promise<GossipVerdict> {
+    if (msg.type !== 'signed') return GossipValidation.Reject
+    if (msg.data.byteLength > this.#maxMessageBytes) return GossipValidation.Reject
     const from = msg.from.toString()
     if (this.#limiter !== undefined && !this.#limiter.take(`${msg.topic}\n${from}`)) {
-      return TopicValidatorResult.Ignore
+      return GossipValidation.Ignore
     }
     const message = { ...toGossipMessage(msg, this.#prefix), propagationSource: peer.toString() }
     try {
@@ -348,20 +279,28 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> {
       const validators = this.#validators.get(msg.topic)
       if (builtin !== undefined) {
         const verdict = await builtin(message)
-        // The node's own records are judged by the node alone; app validators see the rest.
+        // A service's own records are judged by that service alone; app validators see the rest.
         if (verdict !== FOREIGN_MESSAGE) return verdict
-        if (validators === undefined || validators.size === 0) return TopicValidatorResult.Reject
+        if (validators === undefined || validators.size === 0) return GossipValidation.Reject
       }
       for (const validator of validators ?? []) {
         const verdict = await validator(message)
-        if (verdict !== TopicValidatorResult.Accept) return verdict
+        if (verdict !== GossipValidation.Accept) return verdict
       }
     } catch (err) {
-      log.error('a topic validator for %s threw; ignoring the message - %e', msg.topic, err)
-      return TopicValidatorResult.Ignore
+      this.#log.error('a topic validator for %s threw; ignoring the message - %e', msg.topic, err)
+      return GossipValidation.Ignore
     }
-    return TopicValidatorResult.Accept
+    return GossipValidation.Accept
   }
+}
+
+/**
+ * The swarm gossip service: `services: { pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign' }),
+ * gossip: gossip({ network }) }`. Other services find it as `components.gossip`.
+ */
+export function gossip(init: GossipServiceInit = {}): (components: GossipComponents) => GossipLayer {
+  return (components) => new GossipLayer(components, init)
 }
 
 function toGossipMessage(msg: Message & { type: 'signed' }, prefix: string): GossipMessage {
@@ -371,47 +310,5 @@ function toGossipMessage(msg: Message & { type: 'signed' }, prefix: string): Gos
     data: msg.data,
     from: msg.from.toString(),
     sequenceNumber: msg.sequenceNumber
-  }
-}
-
-/** Token buckets per key, bounded in number (least recently used buckets are dropped first). */
-export class RateLimiter {
-  readonly #rate: number
-  readonly #burst: number
-  readonly #maxKeys: number
-  readonly #buckets = new Map<string, { tokens: number; at: number }>()
-  readonly #now: () => number
-
-  constructor(ratePerSecond: number, burst: number, maxKeys = 10_000, now: () => number = Date.now) {
-    this.#rate = ratePerSecond
-    this.#burst = burst
-    this.#maxKeys = maxKeys
-    this.#now = now
-  }
-
-  /** Takes one token for `key`; false when the bucket is empty. */
-  take(key: string): boolean {
-    const now = this.#now()
-    let bucket = this.#buckets.get(key)
-    if (bucket === undefined) {
-      bucket = { tokens: this.#burst, at: now }
-      if (this.#buckets.size >= this.#maxKeys) {
-        const oldest = this.#buckets.keys().next().value
-        if (oldest !== undefined) this.#buckets.delete(oldest)
-      }
-    } else {
-      this.#buckets.delete(key)
-      bucket.tokens = Math.min(this.#burst, bucket.tokens + ((now - bucket.at) / 1000) * this.#rate)
-      bucket.at = now
-    }
-    this.#buckets.set(key, bucket)
-    if (bucket.tokens < 1) return false
-    bucket.tokens -= 1
-    return true
-  }
-
-  /** Number of tracked keys (bounded by `maxKeys`). */
-  get size(): number {
-    return this.#buckets.size
   }
 }

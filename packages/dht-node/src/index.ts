@@ -1,7 +1,9 @@
 /**
- * An Araliya agent's place in the swarm: a libp2p node started from the agent's identity (so its PeerId
- * is the agent address), with signed presence records on kad-dht, skill discovery through provider
- * records, gossip topics with validators and peer scoring, and a status heartbeat.
+ * An Araliya agent's place in the swarm, as libp2p services: `gossip` (signed swarm topics with validators
+ * and peer scoring), `presence` (signed presence records on kad-dht; find and dial agents by address),
+ * `skills` (provider records), `nodeStatus` (heartbeat), `routingGuard` and `ethRecords`. `createDhtNode`
+ * is the preset that runs them all on a libp2p node keyed by the agent's identity; apps with their own
+ * libp2p node add the services to it instead.
  *
  * @example
  * ```ts
@@ -22,7 +24,7 @@
  *
  * const other = await node.findAgent('12D3KooW…')          // by address, through the DHT
  * const translators = await node.findSkillProviders('translate')
- * node.gossip.addEventListener('message', (e) => console.log(e.detail.topic, e.detail.from))
+ * node.gossip.addEventListener('gossip:message', (e) => console.log(e.detail.topic, e.detail.from))
  * await node.gossip.publish('agent-messages', new TextEncoder().encode('hello swarm'))
  * await node.stop()
  * ```
@@ -31,37 +33,42 @@
  */
 import './polyfill.js'
 
-export { Bootstrapper, type BootstrapRetryInit } from './bootstrap.js'
+export type { BootstrapRetryInit } from './bootstrap.js'
 export {
-  createEthRecord,
   type EthRecord,
-  ETH_KEY_PREFIX,
-  ETH_RECORD_CONTEXT,
-  encodeEthRecord,
   ethKey,
   type VerifiedEthRecord,
   validateEthRecord
 } from './eth-record.js'
+export {
+  type EthRecordsComponents,
+  type EthRecordsInit,
+  type EthRecordsService,
+  ethRecords
+} from './eth-records.js'
 export * from './errors.js'
+export {
+  type GossipComponents,
+  type GossipEvents,
+  type GossipLayer,
+  type GossipMessage,
+  type GossipServiceInit,
+  GossipValidation,
+  type GossipValidationResult,
+  type GossipValidator,
+  gossip,
+  RateLimiter
+} from './gossip.js'
 export {
   araliyaPeerScoreParams,
   araliyaTopicScoreParams,
   DEFAULT_SCORE_THRESHOLDS,
-  type GossipEvents,
   type GossipInit,
-  GossipLayer,
-  type GossipMessage,
-  type GossipRateLimit,
-  GossipValidation,
-  type GossipValidationResult,
-  type GossipValidator,
-  gossipTopic,
-  RateLimiter,
-  SWARM_TOPICS,
-  type SwarmTopic
-} from './gossip.js'
+  type GossipRateLimit
+} from './gossip-score.js'
 export {
   type AgentInfo,
+  type AraliyaServices,
   type BootstrapEventDetail,
   type BootstrapRetryDetail,
   createDhtNode,
@@ -75,43 +82,48 @@ export {
   relayServiceOf,
   type SkillProvider
 } from './node.js'
-export type { Platform, TransportFactory } from './platform/types.js'
 export {
-  comparePresenceBytes,
-  createPresenceRecord,
+  type NodeStatusComponents,
+  type NodeStatusEvents,
+  type NodeStatusInit,
+  type NodeStatusService,
+  nodeStatus
+} from './node-status.js'
+export type { TransportFactory } from './platform/types.js'
+export {
   DEFAULT_MAX_RECORD_BYTES,
   DEFAULT_MAX_RECORD_TTL_MS,
   decodePresenceRecord,
-  encodePresenceRecord,
-  MAX_MULTIADDR_BYTES,
-  MAX_PRESENCE_MULTIADDRS,
-  MAX_PRESENCE_SKILLS,
-  multiaddrProblem,
-  PRESENCE_CONTEXT,
-  PRESENCE_KEY_PREFIX,
   type PresenceRecord,
   type PresenceRecordBody,
   presenceKey,
-  presenceSigningBytes,
   type RecordValidationOptions,
   validatePresenceRecord
 } from './presence.js'
 export {
-  araliyaRecordRules,
-  RECORD_NAMESPACE,
-  type RecordRules,
-  type RecordRulesInit,
-  recordDatastoreKey
-} from './records.js'
-export { MAX_SKILL_NAME_LENGTH, normalizeSkillName, SKILL_KEY_PREFIX, skillKey } from './skills.js'
+  type PresenceComponents,
+  type PresenceEvents,
+  type PresenceService,
+  type PresenceServiceInit,
+  presence
+} from './presence-service.js'
+export { araliyaRecordRules, type RecordRules, type RecordRulesInit } from './records.js'
+export {
+  type RoutingGuard,
+  type RoutingGuardComponents,
+  type RoutingGuardInit,
+  routingGuard
+} from './routing-guard.js'
+export { MAX_SKILL_NAME_LENGTH, normalizeSkillName, skillKey } from './skills.js'
+export { type SkillsComponents, type SkillsInit, type SkillsService, skills } from './skills-service.js'
 export {
   checkNodeStatus,
   DHT_MODES,
   decodeNodeStatus,
   encodeNodeStatus,
   MAX_STATUS_BYTES,
-  MAX_STATUS_MESH_TOPICS,
   NODE_ROLES,
   type NodeStatus,
   type NodeStatusVerdict
 } from './status.js'
+export { gossipTopic, SWARM_TOPICS, type SwarmTopic } from './topics.js'

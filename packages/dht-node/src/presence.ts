@@ -7,7 +7,7 @@ import {
   isAddress,
   verify
 } from '@araliya/identity'
-import { TooLargeError } from '@araliya/interface'
+import { isByteString, isPlainMap, isSafeUint, TooLargeError, unknownKey } from '@araliya/interface'
 import { InvalidRecordError } from './errors.js'
 import { normalizeSkillName } from './skills.js'
 
@@ -25,6 +25,15 @@ export const MAX_PRESENCE_MULTIADDRS = 32
 export const MAX_PRESENCE_SKILLS = 64
 /** Longest multiaddr string a presence record may list, in bytes (multiaddrs are ASCII). */
 export const MAX_MULTIADDR_BYTES = 512
+const PRESENCE_FIELDS: ReadonlySet<string> = new Set([
+  'v',
+  'address',
+  'multiaddrs',
+  'skills',
+  'seq',
+  'expires',
+  'sig'
+])
 const MULTIADDR_PATTERN = /^(?:\/[\x21-\x2e\x30-\x7e]+)+$/
 
 const textEncoder = new TextEncoder()
@@ -127,8 +136,8 @@ export function decodePresenceRecord(
     typeof v.address !== 'string' ||
     !Array.isArray(v.multiaddrs) ||
     !Array.isArray(v.skills) ||
-    !isNonNegativeInteger(v.seq) ||
-    !isNonNegativeInteger(v.expires)
+    !isSafeUint(v.seq) ||
+    !isSafeUint(v.expires)
   ) {
     throw new InvalidRecordError('malformed', 'the bytes are not a version 1 presence record')
   }
@@ -159,13 +168,11 @@ export function decodePresenceRecord(
     }
     if (normalised !== skill) throw new InvalidRecordError('malformed', 'a skill name is not normalised')
   }
-  const allowed = new Set(['v', 'address', 'multiaddrs', 'skills', 'seq', 'expires', 'sig'])
-  for (const key of Object.keys(v)) {
-    if (!allowed.has(key)) throw new InvalidRecordError('malformed', `unexpected field "${key}"`)
-  }
+  const extra = unknownKey(v, PRESENCE_FIELDS)
+  if (extra !== undefined) throw new InvalidRecordError('malformed', `unexpected field "${extra}"`)
   if (v.sig === undefined)
     throw new InvalidRecordError('unsigned', 'the presence record carries no signature')
-  if (!(v.sig instanceof Uint8Array)) throw new InvalidRecordError('malformed', 'the signature is not bytes')
+  if (!isByteString(v.sig)) throw new InvalidRecordError('malformed', 'the signature is not bytes')
   return v as unknown as PresenceRecord
 }
 
@@ -247,9 +254,7 @@ export function decodeRecordValue(
     }
     throw err
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    throw new InvalidRecordError('malformed', `${what} is not a CBOR map`)
-  }
+  if (!isPlainMap(value)) throw new InvalidRecordError('malformed', `${what} is not a CBOR map`)
   return value
 }
 
@@ -294,11 +299,6 @@ export function decodeKey(key: Uint8Array): string {
   } catch {
     return ''
   }
-}
-
-/** @internal */
-export function isNonNegativeInteger(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
 }
 
 function tryDecode<T>(fn: () => T): T | undefined {

@@ -1,7 +1,6 @@
 import type { PeerScore } from '@libp2p/gossipsub/score'
-import { logger } from '@libp2p/logger'
-
-const log = logger('araliya:dht:gossip')
+import type { Logger } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
 
 /** The part of gossipsub's `PeerScore` the guard touches. */
 export type RetainingPeerScore = Pick<PeerScore, 'peerStats' | 'addPeer'>
@@ -21,9 +20,11 @@ const guarded = new WeakSet<RetainingPeerScore>()
  *
  * Idempotent. Stats for a peer gossipsub has never seen, or has forgotten, are created as before.
  */
-export function keepRetainedScores(score: RetainingPeerScore | undefined): void {
+export function keepRetainedScores(score: RetainingPeerScore | undefined, log?: Logger): void {
   if (score === undefined || !(score.peerStats instanceof Map) || typeof score.addPeer !== 'function') {
-    log.error('gossipsub peer scoring has an unexpected shape; penalties may not survive reconnects')
+    ;(log ?? defaultLogger().forComponent('araliya:dht:gossip')).error(
+      'gossipsub peer scoring has an unexpected shape; penalties may not survive reconnects'
+    )
     return
   }
   if (guarded.has(score)) return
@@ -44,6 +45,6 @@ export function keepRetainedScores(score: RetainingPeerScore | undefined): void 
  * Installs {@link keepRetainedScores} on a gossipsub service. Its implementation exposes its scoring as
  * `score` (a public member of the class), though the `GossipSub` interface it is typed with does not.
  */
-export function keepRetainedScoresOf(pubsub: object): void {
-  keepRetainedScores((pubsub as { score?: RetainingPeerScore }).score)
+export function keepRetainedScoresOf(pubsub: object, log?: Logger): void {
+  keepRetainedScores((pubsub as { score?: RetainingPeerScore }).score, log)
 }

@@ -1,6 +1,7 @@
 import { type CanonicalValue, encodeCanonical, isAddress } from '@araliya/identity'
 import { InvalidRecordError } from './errors.js'
-import { decodeRecordValue, isNonNegativeInteger } from './presence.js'
+import { isPlainMap, isSafeUint, unknownKey } from '@araliya/interface'
+import { decodeRecordValue } from './presence.js'
 
 /** Largest encoded `node-status` heartbeat accepted, in bytes; checked before decoding. */
 export const MAX_STATUS_BYTES = 4096
@@ -108,35 +109,30 @@ export function checkNodeStatus(data: Uint8Array, signer: string): NodeStatusVer
 }
 
 function statusProblem(v: Record<string, unknown>): string | undefined {
-  for (const key of Object.keys(v)) if (!STATUS_FIELDS.has(key)) return `unknown field "${key.slice(0, 32)}"`
+  const extra = unknownKey(v, STATUS_FIELDS)
+  if (extra !== undefined) return `unknown field "${extra}"`
   if (v.v !== 1) return 'v is not 1'
   if (!isAddress(v.address)) return 'address is not a canonical Ed25519 address'
   if (!(NODE_ROLES as readonly unknown[]).includes(v.role))
     return `role is not one of ${NODE_ROLES.join(', ')}`
-  if (!isNonNegativeInteger(v.peers)) return 'peers is not a non-negative integer'
+  if (!isSafeUint(v.peers)) return 'peers is not a non-negative integer'
   const mesh = v.mesh
-  if (!isMap(mesh)) return 'mesh is not a map'
+  if (!isPlainMap(mesh)) return 'mesh is not a map'
   const topics = Object.keys(mesh)
   if (topics.length > MAX_STATUS_MESH_TOPICS) return `mesh has more than ${MAX_STATUS_MESH_TOPICS} topics`
   for (const topic of topics) {
     if (topic.length > MAX_MESH_TOPIC_BYTES || !MESH_TOPIC_PATTERN.test(topic)) return 'bad mesh topic name'
-    if (!isNonNegativeInteger(mesh[topic])) return 'a mesh size is not a non-negative integer'
+    if (!isSafeUint(mesh[topic])) return 'a mesh size is not a non-negative integer'
   }
   const dht = v.dht
-  if (!isMap(dht)) return 'dht is not a map'
-  for (const key of Object.keys(dht))
-    if (!DHT_FIELDS.has(key)) return `unknown dht field "${key.slice(0, 32)}"`
+  if (!isPlainMap(dht)) return 'dht is not a map'
+  const extraDht = unknownKey(dht, DHT_FIELDS)
+  if (extraDht !== undefined) return `unknown dht field "${extraDht}"`
   if (!(DHT_MODES as readonly unknown[]).includes(dht.mode))
     return `dht.mode is not one of ${DHT_MODES.join(', ')}`
-  if (!isNonNegativeInteger(dht.routingTable)) return 'dht.routingTable is not a non-negative integer'
-  if (!isNonNegativeInteger(v.memory)) return 'memory is not a non-negative integer'
-  if (!isNonNegativeInteger(v.uptimeMs)) return 'uptimeMs is not a non-negative integer'
-  if (!isNonNegativeInteger(v.timestamp)) return 'timestamp is not a non-negative integer'
+  if (!isSafeUint(dht.routingTable)) return 'dht.routingTable is not a non-negative integer'
+  if (!isSafeUint(v.memory)) return 'memory is not a non-negative integer'
+  if (!isSafeUint(v.uptimeMs)) return 'uptimeMs is not a non-negative integer'
+  if (!isSafeUint(v.timestamp)) return 'timestamp is not a non-negative integer'
   return undefined
-}
-
-function isMap(value: unknown): value is Record<string, unknown> {
-  return (
-    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
-  )
 }

@@ -145,7 +145,7 @@ describe('real browser (headless Chromium): light nodes over WebSockets and WebR
     )
     // And the other way round.
     const fromBrowser = new Promise<string>((resolve) => {
-      agent.gossip.addEventListener('message', (event) => {
+      agent.gossip.addEventListener('gossip:message', (event) => {
         const text = new TextDecoder().decode(event.detail.data)
         if (text === 'hello node') resolve(event.detail.from)
       })

@@ -19,9 +19,9 @@ const api = {
       statusIntervalMs: 0,
       bootstrapRetry: { initialDelayMs: 200, maxDelayMs: 1000 },
       // Browsers refuse to dial private addresses by default; the test runs on 127.0.0.1.
-      connectionGater: { denyDialMultiaddr: () => false }
+      allowPrivateAddresses: true
     })
-    node.gossip.addEventListener('message', (event) => {
+    node.gossip.addEventListener('gossip:message', (event) => {
       received.push(new TextDecoder().decode(event.detail.data))
     })
     await node.start()
