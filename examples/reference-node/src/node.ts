@@ -25,7 +25,16 @@ import type { Graph } from '@araliya/crdt-graph'
 import type { DhtNode, DhtNodeRole } from '@araliya/dht-node'
 import { type Identity, KeystoreNotFoundError, loadIdentity, loadOrCreateIdentity } from '@araliya/identity'
 import { logger } from '@libp2p/logger'
-import { channelPart, dhtPart, graphPart, heartbeatPart, identityPart, type Part, partDirs } from './parts.ts'
+import {
+  channelPart,
+  dhtPart,
+  graphPart,
+  graphSyncPart,
+  heartbeatPart,
+  identityPart,
+  type Part,
+  partDirs
+} from './parts.ts'
 import { startParts } from './supervised.ts'
 
 const log = logger('araliya:reference-node')
@@ -59,6 +68,11 @@ export interface SwarmNodeInit {
   listen?: string[]
   /** Open the node's persistent graph (`<dir>/graph`). Default false. */
   graph?: boolean
+  /**
+   * Sync the node's own graph space with its peers over `/araliya/graph-sync/1.0.0` (needs `graph`): it
+   * asks for and serves its own space only. Default false.
+   */
+  graphSync?: boolean
   /** Skills to advertise as soon as the node has a DHT peer. */
   skills?: string[]
   /**
@@ -170,7 +184,15 @@ export async function startSwarmNode(
   // Heartbeats let dashboards and other operators see the node (its peers, mesh, DHT table).
   const heartbeat = heartbeatPart(dht, init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS)
   const channel = channelPart(dht, bus, ROUTES)
-  const parts = [identity, ...(graph === undefined ? [] : [graph]), dht, heartbeat, channel]
+  const sync = graph !== undefined && init.graphSync === true ? graphSyncPart(dht, graph) : undefined
+  const parts = [
+    identity,
+    ...(graph === undefined ? [] : [graph]),
+    dht,
+    heartbeat,
+    channel,
+    ...(sync === undefined ? [] : [sync])
+  ]
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {

@@ -4,13 +4,30 @@
 // and the heartbeat on the DHT node) restart with it, so they never keep running on a stopped node.
 import { join } from 'node:path'
 import type { Bus, HealthReport, Subsystem, SubsystemContext } from '@araliya/bus'
-import { type ChannelRoute, createChannel, type P2PChannel } from '@araliya/channel-p2p'
-import { createGraph, type Graph } from '@araliya/crdt-graph'
+import {
+  type ChannelRoute,
+  createChannel,
+  type DirectMessages,
+  direct,
+  type GraphSyncCarrier,
+  type GraphSyncHandle,
+  graphSync,
+  type P2PChannel
+} from '@araliya/channel-p2p'
+import { createGraph, type Graph, graphSyncEndpoint } from '@araliya/crdt-graph'
 import { levelStore } from '@araliya/crdt-graph/level'
-import { createDhtNode, type DhtNode, type DhtNodeInit } from '@araliya/dht-node'
+import {
+  createDhtNode,
+  type DhtNode as PresetNode,
+  type DhtNodeInit,
+  type DhtNodeServices
+} from '@araliya/dht-node'
 import type { Identity } from '@araliya/identity'
 import { NotStartedError } from '@araliya/interface'
 import { logger } from '@libp2p/logger'
+
+/** The libp2p node of a reference node: dht-node's preset plus channel-p2p's two services. */
+export type DhtNode = PresetNode<DhtNodeServices & { direct: DirectMessages; graphSync: GraphSyncCarrier }>
 
 /** A part asked for what it runs while it is not running. */
 export class PartNotRunningError extends NotStartedError {
@@ -113,7 +130,7 @@ const log = logger('araliya:reference-node')
  */
 export function dhtPart(
   identity: Part<{ identity: Identity }>,
-  init: Omit<DhtNodeInit, 'identity'>,
+  init: Omit<DhtNodeInit, 'identity' | 'services'>,
   /** Sees each new node before it starts, so no event of its start (a bootstrap retry) is missed. */
   watch: (node: DhtNode) => void = () => {}
 ): Part<DhtNode> & { readonly restarts: Restarts } {
@@ -124,7 +141,12 @@ export function dhtPart(
     dependsOn: [identity.name],
     restarts,
     async start(context) {
-      const node = await createDhtNode({ ...init, identity: identity.current().identity })
+      // channel-p2p's services join the preset's: direct messages and graph-sync carriage.
+      const node = await createDhtNode({
+        ...init,
+        identity: identity.current().identity,
+        services: { direct: direct(), graphSync: graphSync() }
+      })
       watch(node)
       try {
         // A folder already in use by another node fails here with dht-node's typed DatastoreOpenError.
@@ -186,7 +208,14 @@ export function channelPart(
     dependsOn: [dht.name],
     async start(context) {
       // The channel keeps its replay-protection set and its direct-message outbox in the node's datastore.
-      const channel = createChannel({ node: dht.current(), bus, routes })
+      const node = dht.current()
+      const channel = createChannel({
+        identity: node.identity,
+        bus,
+        services: node.libp2p.services,
+        datastore: node.datastore,
+        routes
+      })
       await channel.start()
       slot.set(channel)
       dht.restarts.follow(context)
@@ -197,6 +226,34 @@ export function channelPart(
       await channel?.stop()
     },
     current: () => slot.get()
+  }
+}
+
+/**
+ * Graph sync of the node's own space with every peer that speaks `/araliya/graph-sync/1.0.0`: the node
+ * asks for its own space only (its other devices' writes) and serves only its own space, so it neither
+ * stores nor hands out anyone else's data.
+ */
+export function graphSyncPart(
+  dht: Part<DhtNode> & { readonly restarts: Restarts },
+  graph: Part<Graph>
+): Subsystem {
+  let handle: GraphSyncHandle | undefined
+  return {
+    name: 'graph-sync',
+    dependsOn: [dht.name, graph.name],
+    async start(context) {
+      const node = dht.current()
+      const own = node.address
+      const endpoint = graphSyncEndpoint(graph.current(), { spaces: [own], share: (space) => space === own })
+      handle = await node.libp2p.services.graphSync.sync(endpoint)
+      dht.restarts.follow(context)
+    },
+    async stop() {
+      const running = handle
+      handle = undefined
+      await running?.stop()
+    }
   }
 }
 

@@ -145,6 +145,10 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
     network: options.network,
     skills: options.skills,
     heartbeatMs: options.heartbeatMs,
+    // The node's own graph space, synced with its peers: its other devices, and anyone reading its
+    // public record (below).
+    graph: true,
+    graphSync: true,
     ...(options.listen.length > 0 ? { listen: options.listen } : {}),
     // The DHT node's events, from before it starts; a restart of the dht part brings a new node.
     watch: (dht) => {
@@ -156,6 +160,12 @@ export async function runStart(options: StartOptions, out: Output, signal: Abort
   })
   const cleanups: Array<() => void> = []
   try {
+    // The node's public record in its own space: what a peer that syncs this space reads first.
+    await node.graph?.put(`${node.address}/node`, {
+      role: options.role,
+      network: options.network,
+      startedAt: Date.now()
+    })
     const multiaddrs = node.multiaddrs()
     if (options.json) {
       out.json({

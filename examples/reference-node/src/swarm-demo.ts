@@ -570,7 +570,8 @@ async function graphSync(demo: Demo, swarm: Swarm, signal: AbortSignal): Promise
     await waitFor(signal, 'both graphs to hold all four souls of this run', () =>
       writes.every(([, soul]) => same(soul))
     )
-    const sent = (h: typeof handleA): number => h.sessions().reduce((n, s) => n + (s.stats.commitsSent ?? 0), 0)
+    const sent = (h: typeof handleA): number =>
+      h.sessions().reduce((n, s) => n + (s.stats.commitsSent ?? 0), 0)
     demo.log(
       `      converged in ${Math.round(performance.now() - t0)} ms (full-1 sent ${sent(handleA)} commits, full-2 sent ${sent(handleB)})`
     )

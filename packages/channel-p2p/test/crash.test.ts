@@ -8,7 +8,7 @@ import { randomNetworkName, waitFor } from '@araliya/dht-node/testing'
 import { generateIdentity } from '@araliya/identity'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createChannel } from '../src/index.js'
-import { channelServices, nodeParts, registerNode } from './helpers.js'
+import { channelServices, nodeParts } from './helpers.js'
 
 const CHILD = join(import.meta.dirname, 'fixtures', 'outbox-child.ts')
 let dir: string
@@ -64,7 +64,6 @@ const tcpNode = async (
     gossip: { ipColocationWhitelist: ['127.0.0.1'] },
     services: channelServices()
   })
-  registerNode(node)
   nodes.push(node)
   await node.start()
   return node

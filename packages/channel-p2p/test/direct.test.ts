@@ -1,13 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DeliveryError } from '../src/index.js'
-import {
-  type ChannelNetwork,
-  channelServices,
-  createChannelNetwork,
-  nodeParts,
-  registerNode,
-  waitFor
-} from './helpers.js'
+import { type ChannelNetwork, channelServices, createChannelNetwork, nodeParts, waitFor } from './helpers.js'
 
 let swarm: ChannelNetwork
 
@@ -58,13 +51,11 @@ describe('the outbox survives a restart', () => {
     const { createChannel } = await import('../src/index.js')
     const a = swarm.peers[2]!
     // The recipient exists but is offline: no presence record yet.
-    const recipient = registerNode(
-      await createMemoryNode({
-        network: swarm.net.network,
-        bootstrap: swarm.net.bootstrapAddrs,
-        services: channelServices()
-      })
-    )
+    const recipient = await createMemoryNode({
+      network: swarm.net.network,
+      bootstrap: swarm.net.bootstrapAddrs,
+      services: channelServices()
+    })
     const pending = a.channel
       // A long ttl: this test is about the outbox surviving a restart, not about racing the expiry on a
       // loaded machine.

@@ -2,6 +2,7 @@ import {
   createGraph,
   encodeCommits,
   type Graph,
+  graphSyncEndpoint,
   SYNC_PROTOCOL_ID,
   UnauthorizedWriteError
 } from '@araliya/crdt-graph'
@@ -11,7 +12,7 @@ import { lpStream } from '@libp2p/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forge } from '../../crdt-graph/test/helpers.ts'
 import { type GraphSyncHandle, InvalidGraphSyncOptionsError } from '../src/index.js'
-import { type ChannelNetwork, createChannelNetwork, type Peer, syncEndpoint, waitFor } from './helpers.js'
+import { type ChannelNetwork, createChannelNetwork, type Peer, waitFor } from './helpers.js'
 
 let swarm: ChannelNetwork
 /** The node that is lied to; it has the lower address of the pair, so it is the side that opens sessions. */
@@ -93,10 +94,10 @@ async function framesUntilEnd(lp: ReturnType<typeof lpStream>, timeoutMs: number
 describe('graph sync: a peer that sends what no honest peer sends', () => {
   it('loses its session and is refused for the cool-off, across reconnects; honest sync goes on', async () => {
     const reports: SyncMisbehaviourReport[] = []
-    const victimSync = await victim.channel.syncGraph(syncEndpoint(victimGraph), {
+    const victimSync = await victim.channel.syncGraph(graphSyncEndpoint(victimGraph), {
       onMisbehaviour: (report) => reports.push(report)
     })
-    handles.push(victimSync, await honest.channel.syncGraph(syncEndpoint(honestGraph)))
+    handles.push(victimSync, await honest.channel.syncGraph(graphSyncEndpoint(honestGraph)))
     await connect(victim, honest)
     await connect(hostile, victim)
 
@@ -188,7 +189,7 @@ describe('graph sync: a peer that sends what no honest peer sends', () => {
   it('refuses a cool-off that is not a finite number of ms >= 0', async () => {
     for (const misbehaviourCooldownMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
       await expect(
-        honest.channel.syncGraph(syncEndpoint(honestGraph), { misbehaviourCooldownMs })
+        honest.channel.syncGraph(graphSyncEndpoint(honestGraph), { misbehaviourCooldownMs })
       ).rejects.toBeInstanceOf(InvalidGraphSyncOptionsError)
     }
   })

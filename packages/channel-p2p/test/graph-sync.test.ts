@@ -1,7 +1,7 @@
-import { createGraph, type Graph } from '@araliya/crdt-graph'
+import { createGraph, type Graph, graphSyncEndpoint } from '@araliya/crdt-graph'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { GraphSyncHandle } from '../src/index.js'
-import { type ChannelNetwork, createChannelNetwork, type Peer, syncEndpoint, waitFor } from './helpers.js'
+import { type ChannelNetwork, createChannelNetwork, type Peer, waitFor } from './helpers.js'
 
 let swarm: ChannelNetwork
 let a: Peer
@@ -37,8 +37,8 @@ describe('graph sync over /araliya/graph-sync/1.0.0', () => {
     expect(graphB.get(noteA)).toBeUndefined()
 
     handles.push(
-      await a.channel.syncGraph(syncEndpoint(graphA)),
-      await b.channel.syncGraph(syncEndpoint(graphB))
+      await a.channel.syncGraph(graphSyncEndpoint(graphA)),
+      await b.channel.syncGraph(graphSyncEndpoint(graphB))
     )
     await waitFor(
       () =>

@@ -4,7 +4,8 @@ import { generateIdentity } from '@araliya/identity'
 import { expect, it } from 'vitest'
 import { createChannel, direct, graphSync } from '../src/index.js'
 // Stand-ins for '@araliya/dht-node' and '@araliya/crdt-graph' until their services land (see preset.ts).
-import { createDhtNode, graphSyncEndpoint } from './preset.js'
+import { graphSyncEndpoint } from '@araliya/crdt-graph'
+import { createDhtNode } from '@araliya/dht-node'
 
 it('the README example runs as written', async () => {
   // --- the README example, verbatim from here ---

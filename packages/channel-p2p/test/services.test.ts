@@ -1,5 +1,5 @@
 import { type BusEvent, createBus } from '@araliya/bus'
-import { createGraph, type Graph } from '@araliya/crdt-graph'
+import { createGraph, type Graph, graphSyncEndpoint } from '@araliya/crdt-graph'
 import { memoryAddress, waitFor } from '@araliya/dht-node/testing'
 import { generateIdentity, type Identity } from '@araliya/identity'
 import {
@@ -28,7 +28,6 @@ import {
   InvalidGraphSyncOptionsError,
   type P2PChannel
 } from '../src/index.js'
-import { syncEndpoint } from './helpers.js'
 
 /** Where each test node listens, by address: what a presence service would find in the DHT. */
 const listening = new Map<string, string>()
@@ -174,8 +173,8 @@ describe('Araliya services on a plain createLibp2p node', () => {
 
   it('graphSync: two graphs converge over the service, through a SyncEndpoint', async () => {
     const [a, b] = nodes as [PlainNode, PlainNode]
-    const handleA = await a.libp2p.services.graphSync.sync(syncEndpoint(a.graph), { retryDelayMs: 100 })
-    const handleB = await b.channel.syncGraph(syncEndpoint(b.graph), { retryDelayMs: 100 })
+    const handleA = await a.libp2p.services.graphSync.sync(graphSyncEndpoint(a.graph), { retryDelayMs: 100 })
+    const handleB = await b.channel.syncGraph(graphSyncEndpoint(b.graph), { retryDelayMs: 100 })
     try {
       await a.graph.put(`${a.identity.address}/notes/1`, { text: 'from A' })
       await b.graph.put(`${b.identity.address}/notes/1`, { text: 'from B' })
@@ -225,7 +224,7 @@ describe('a channel without the optional parts', () => {
       await expect(channel.send(identity.address, 'direct/x', {})).rejects.toSatisfy((err: unknown) =>
         DeliveryError.isInstance(err)
       )
-      await expect(channel.syncGraph(syncEndpoint(nodes[0]?.graph as Graph))).rejects.toSatisfy(
+      await expect(channel.syncGraph(graphSyncEndpoint(nodes[0]?.graph as Graph))).rejects.toSatisfy(
         (err: unknown) => InvalidGraphSyncOptionsError.isInstance(err)
       )
     } finally {
