@@ -105,7 +105,7 @@ export interface DhtNodeInit<Extra extends Record<string, unknown> = Record<stri
    * More libp2p services, merged with the preset's (channel-p2p's `direct` and `graphSync`, say). They
    * find the preset's services in `components` by name (`gossip`, `presence`, `dht`, …).
    */
-  services?: ServiceFactoryMap<Extra>
+  services?: { [K in keyof Extra]: ServiceFactoryMap<DhtNodeServices & Extra>[K] }
   /** Escape hatch: options merged last into `createLibp2p`. */
   libp2p?: Partial<Libp2pOptions<DhtNodeServices>>
 }
