@@ -105,17 +105,9 @@ export interface DhtNodeInit<Extra extends Record<string, unknown> = Record<stri
    * More libp2p services, merged with the preset's (channel-p2p's `direct` and `graphSync`, say). They
    * find the preset's services in `components` by name (`gossip`, `presence`, `dht`, …).
    */
-  services?: ExtraServiceFactories<Extra>
+  services?: { [K in keyof Extra]: ServiceFactoryMap<DhtNodeServices & Extra>[K] }
   /** Escape hatch: options merged last into `createLibp2p`. */
   libp2p?: Partial<Libp2pOptions<DhtNodeServices>>
-}
-
-/**
- * Factories of services added to the preset: each is given libp2p's components together with the
- * preset's services and the other added ones, so a service that needs `presence` or `gossip` type-checks.
- */
-export type ExtraServiceFactories<Extra extends Record<string, unknown>> = {
-  [K in keyof Extra]: (components: Parameters<ServiceFactoryMap<DhtNodeServices & Extra>[K]>[0]) => Extra[K]
 }
 
 /**

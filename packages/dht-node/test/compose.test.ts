@@ -1,4 +1,5 @@
 import { generateIdentity } from '@araliya/identity'
+import type { AgentLocator, SwarmGossip } from '@araliya/interface'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -20,6 +21,7 @@ import {
   routingGuard,
   skills
 } from '../src/index.ts'
+import { createDhtNode } from '../src/node.ts'
 import { createTestNetwork, memoryAddress, type TestNetwork, waitFor } from '../src/testing.ts'
 
 async function plainNode(network: string, start = true) {
@@ -133,5 +135,61 @@ describe('a plain createLibp2p node with Araliya services (no createDhtNode)', (
     await node.stop()
     await node.services.presence.stop()
     expect(node.services.presence.isStarted()).toBe(false)
+  })
+
+  it('the gossip and presence services are the interface contracts channel-p2p consumes', async () => {
+    const node = await plainNode(net.bootstraps[0]!.network, false)
+    const swarmGossip: SwarmGossip = node.services.gossip
+    const locator: AgentLocator = node.services.presence
+    expect(swarmGossip.network).toBe(net.bootstraps[0]!.network)
+    expect(typeof locator.findAgent).toBe('function')
+    expect(typeof locator.dialAgent).toBe('function')
+  })
+
+  it('the preset merges extra services, which find the preset services by name', async () => {
+    let seen: { gossip: SwarmGossip; presence: AgentLocator } | undefined
+    const node = await createDhtNode({
+      identity: await generateIdentity(),
+      network: net.bootstraps[0]!.network,
+      transports: [memory()],
+      listen: [memoryAddress()],
+      statusIntervalMs: 0,
+      services: {
+        probe: (components: { gossip: SwarmGossip; presence: AgentLocator }) => {
+          seen = { gossip: components.gossip, presence: components.presence }
+          return { name: 'probe' }
+        }
+      }
+    })
+    expect(node.libp2p.services.probe).toEqual({ name: 'probe' })
+    expect(seen?.gossip).toBe(node.gossip)
+    expect(seen?.presence).toBe(node.libp2p.services.presence)
+  })
+
+  it('emits one bootstrap:retry per failed dial with the attempt and the next delay', async () => {
+    const unreachable = `${memoryAddress()}/p2p/${(await generateIdentity()).address}`
+    const node = await createDhtNode({
+      identity: await generateIdentity(),
+      network: net.bootstraps[0]!.network,
+      transports: [memory()],
+      listen: [memoryAddress()],
+      statusIntervalMs: 0,
+      bootstrap: [unreachable],
+      bootstrapRetry: { initialDelayMs: 50, maxDelayMs: 200 }
+    })
+    const retries: Array<{ multiaddr: string; attempt: number; delayMs: number }> = []
+    node.addEventListener('bootstrap:retry', (event) => retries.push(event.detail))
+    await node.start()
+    try {
+      await waitFor(() => retries.length >= 3, 20_000, 'three retries')
+      expect(retries.slice(0, 3).map((r) => r.attempt)).toEqual([1, 2, 3])
+      for (const retry of retries) {
+        expect(retry.multiaddr).toBe(unreachable)
+        expect(retry.delayMs).toBeGreaterThan(0)
+        expect(retry.delayMs).toBeLessThanOrEqual(250)
+      }
+    } finally {
+      await node.stop()
+    }
   })
 })
