@@ -56,8 +56,7 @@ export {
   GossipValidation,
   type GossipValidationResult,
   type GossipValidator,
-  gossip,
-  RateLimiter
+  gossip
 } from './gossip.js'
 export {
   araliyaPeerScoreParams,

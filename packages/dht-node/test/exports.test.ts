@@ -62,7 +62,6 @@ it('exports exactly the reviewed public surface', () => {
       "PresenceService (type)",
       "PresenceServiceInit (type)",
       "PublishFailedError (value)",
-      "RateLimiter (value)",
       "RecordRules (type)",
       "RecordRulesInit (type)",
       "RecordValidationOptions (type)",
