@@ -54,7 +54,7 @@ export interface SwarmGossip {
 export interface AgentLocation {
   /** The agent's address. */
   readonly address: AgentAddress
-  /** Its multiaddrs, each ending in `/p2p/<address>` (multiaddr objects or strings). */
+  /** Its multiaddrs as its signed record lists them, without a `/p2p/<address>` suffix (multiaddr objects or strings). */
   readonly multiaddrs: ReadonlyArray<{ toString(): string }>
 }
 
