@@ -6,17 +6,11 @@ import {
   throwIfAborted
 } from '@araliya/interface'
 import { logger as defaultLogger, type Logger } from '@libp2p/logger'
-import {
-  BusClosedError,
-  HandlerExistsError,
-  HandlerFailedError,
-  NoHandlerError,
-  QueueFullError,
-  RequestTimeoutError,
-  SubscriberFailedError
-} from './errors.js'
+import { BusClosedError, type QueueFullError, SubscriberFailedError } from './errors.js'
 import { compilePattern, isPattern, type TopicMatcher } from './pattern.js'
+import { type AnyRequestHandler, RequestRouter } from './request.js'
 import { isThenable, PublishWaits, Subscriber, type SubscriberHost } from './subscriber.js'
+import { positiveInteger } from './validate.js'
 import type {
   Bus,
   BusCounters,
@@ -26,7 +20,6 @@ import type {
   HandleOptions,
   PublishAsyncOptions,
   PublishOptions,
-  RequestContext,
   RequestMap,
   RequestOptions,
   SubscribeOptions,
@@ -34,26 +27,11 @@ import type {
   Tap
 } from './types.js'
 
-const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 const DEFAULT_QUEUE_CAPACITY = 1024
 const DEFAULT_MAX_CACHED_TOPICS = 4096
-/** setTimeout stores its delay in an int32; longer timeouts would fire at once. */
-const MAX_TIMER_MS = 2_147_483_647
 const BUS_ERROR = 'bus:error'
 
 type AnyHandler = (event: BusEvent) => unknown
-type AnyRequestHandler = (payload: unknown, context: RequestContext) => unknown
-
-interface HandlerEntry {
-  readonly handler: AnyRequestHandler
-  readonly maxConcurrent: number
-  inFlight: number
-}
-
-interface PendingRequest {
-  readonly controller: AbortController
-  fail(error: Error): void
-}
 
 /**
  * Creates a bus. Construction does no I/O and starts no timers.
@@ -84,7 +62,7 @@ export function createBus<
  */
 class EventBus implements SubscriberHost {
   readonly #log: Logger
-  readonly #requestTimeoutMs: number
+  readonly #requests: RequestRouter
   readonly #defaultQueueCapacity: number
 
   readonly #exact = new Map<string, Subscriber[]>()
@@ -99,8 +77,6 @@ class EventBus implements SubscriberHost {
   readonly #maxCachedTopics: number
   readonly #all = new Set<Subscriber>()
   #taps: Tap[] = []
-  readonly #handlers = new Map<string, HandlerEntry>()
-  readonly #pendingRequests = new Set<PendingRequest>()
 
   #nextSubscriberId = 1
   #seq = 0
@@ -113,18 +89,12 @@ class EventBus implements SubscriberHost {
     delivered: 0,
     dropped: 0,
     rejected: 0,
-    failed: 0,
-    requests: 0,
-    replies: 0,
-    noHandler: 0,
-    timeouts: 0,
-    aborted: 0,
-    handlerFailures: 0
+    failed: 0
   }
 
   constructor(init: BusInit) {
     this.#log = init.logger?.forComponent('araliya:bus') ?? defaultLogger('araliya:bus')
-    this.#requestTimeoutMs = positive(init.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs')
+    this.#requests = new RequestRouter(this.#log, init.requestTimeoutMs)
     this.#defaultQueueCapacity = positiveInteger(
       init.defaultQueueCapacity,
       DEFAULT_QUEUE_CAPACITY,
@@ -387,112 +357,12 @@ class EventBus implements SubscriberHost {
 
   handle(topic: string, handler: AnyRequestHandler, options: HandleOptions = {}): () => void {
     if (this.#closed) throw new BusClosedError()
-    if (typeof handler !== 'function') throw new TypeError('handle needs a handler function')
-    if (this.#handlers.has(topic)) throw new HandlerExistsError(topic)
-    const entry: HandlerEntry = {
-      handler,
-      maxConcurrent: positiveInteger(options.maxConcurrent, Number.POSITIVE_INFINITY, 'maxConcurrent', true),
-      inFlight: 0
-    }
-    this.#handlers.set(topic, entry)
-    const signal = options.signal
-    const unregister = (): void => {
-      signal?.removeEventListener('abort', unregister)
-      if (this.#handlers.get(topic) === entry) this.#handlers.delete(topic)
-    }
-    if (signal !== undefined) {
-      if (signal.aborted) unregister()
-      else signal.addEventListener('abort', unregister, { once: true })
-    }
-    return unregister
+    return this.#requests.handle(topic, handler, options)
   }
 
   request(topic: string, payload: unknown, options: RequestOptions = {}): Promise<unknown> {
     if (this.#closed) return Promise.reject(new BusClosedError())
-    this.#stats.requests++
-    const signal = options.signal
-    if (signal?.aborted === true) {
-      this.#stats.aborted++
-      return Promise.reject(abortedRequest(topic, signal))
-    }
-    const entry = this.#handlers.get(topic)
-    if (entry === undefined) {
-      this.#stats.noHandler++
-      return Promise.reject(new NoHandlerError(topic))
-    }
-    if (entry.inFlight >= entry.maxConcurrent) {
-      return Promise.reject(
-        new QueueFullError(
-          `handler of ${topic}`,
-          entry.maxConcurrent,
-          'the handler is at maxConcurrent requests in flight; retry later, or raise maxConcurrent'
-        )
-      )
-    }
-    const timeoutMs = positive(options.timeoutMs, this.#requestTimeoutMs, 'timeoutMs')
-    const origin = options.origin ?? LOCAL_ORIGIN
-
-    return new Promise<unknown>((resolve, reject) => {
-      const controller = new AbortController()
-      let settled = false
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const finish = (): boolean => {
-        if (settled) return false
-        settled = true
-        if (timer !== undefined) clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        this.#pendingRequests.delete(pending)
-        return true
-      }
-      const fail = (error: Error): void => {
-        if (!finish()) return
-        reject(error)
-        // Tell the handler to stop: nobody is waiting for its reply any more.
-        controller.abort(error)
-      }
-      const onAbort = (): void => {
-        if (settled) return
-        this.#stats.aborted++
-        fail(abortedRequest(topic, signal as AbortSignal))
-      }
-      const pending: PendingRequest = { controller, fail }
-      this.#pendingRequests.add(pending)
-      if (timeoutMs <= MAX_TIMER_MS) {
-        timer = setTimeout(() => {
-          if (settled) return
-          this.#stats.timeouts++
-          fail(new RequestTimeoutError(topic, timeoutMs))
-        }, timeoutMs)
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-
-      const handlerDone = (): void => {
-        entry.inFlight--
-      }
-      const handlerFailed = (err: unknown): void => {
-        handlerDone()
-        if (settled) {
-          this.#log('handler of %s failed after its request ended: %e', topic, err)
-          return
-        }
-        this.#stats.handlerFailures++
-        fail(new HandlerFailedError(topic, err))
-      }
-      entry.inFlight++
-      let result: unknown
-      try {
-        result = entry.handler(payload, { topic, origin, signal: controller.signal })
-      } catch (err) {
-        handlerFailed(err)
-        return
-      }
-      Promise.resolve(result).then((reply) => {
-        handlerDone()
-        if (!finish()) return
-        this.#stats.replies++
-        resolve(reply)
-      }, handlerFailed)
-    })
+    return this.#requests.request(topic, payload, options)
   }
 
   // ---- observability and lifecycle ------------------------------------------------------------------------
@@ -508,10 +378,11 @@ class EventBus implements SubscriberHost {
   counters(): BusCounters {
     const counters: BusCounters = {
       ...this.#stats,
+      ...this.#requests.counters(),
       published: this.#seq,
       subscriptions: this.#all.size,
-      handlers: this.#handlers.size,
-      pendingRequests: this.#pendingRequests.size
+      handlers: this.#requests.handlers,
+      pendingRequests: this.#requests.pending
     }
     for (const subscriber of this.#all) {
       counters.delivered += subscriber.delivered
@@ -541,15 +412,10 @@ class EventBus implements SubscriberHost {
     if (this.#closed) return
     this.#closed = true
     for (const subscriber of [...this.#all]) this.#remove(subscriber)
-    this.#handlers.clear()
     this.#taps = []
-    for (const pending of [...this.#pendingRequests]) pending.fail(new BusClosedError())
+    this.#requests.close()
     this.#log('closed')
   }
-}
-
-function abortedRequest(topic: string, signal: AbortSignal): AbortedError {
-  return new AbortedError(`The request on "${topic}" was aborted by its signal`, { cause: signal.reason })
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
@@ -568,26 +434,4 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
       }
     )
   })
-}
-
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-    throw new RangeError(`${name} must be a positive number of milliseconds, got ${String(value)}`)
-  }
-  return value
-}
-
-function positiveInteger(
-  value: number | undefined,
-  fallback: number,
-  name: string,
-  allowInfinity = false
-): number {
-  if (value === undefined) return fallback
-  const whole = Number.isInteger(value) || (allowInfinity && value === Number.POSITIVE_INFINITY)
-  if (typeof value !== 'number' || !whole || value < 1) {
-    throw new RangeError(`${name} must be a whole number >= 1, got ${String(value)}`)
-  }
-  return value
 }

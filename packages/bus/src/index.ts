@@ -46,18 +46,18 @@ export {
   SubsystemStartError,
   SubsystemTimeoutError
 } from './errors.js'
-export {
-  createSupervisor,
-  type HealthReport,
-  type HealthStatus,
-  type RestartPolicy,
-  type Subsystem,
-  type SubsystemContext,
-  type SubsystemState,
-  type SubsystemStatus,
-  type Supervisor,
-  type SupervisorHealth,
-  type SupervisorInit,
-  type SystemEventSink
-} from './supervisor.js'
+export { createSupervisor } from './supervisor.js'
+export type {
+  HealthReport,
+  HealthStatus,
+  RestartPolicy,
+  Subsystem,
+  SubsystemContext,
+  SubsystemState,
+  SubsystemStatus,
+  Supervisor,
+  SupervisorHealth,
+  SupervisorInit,
+  SystemEventSink
+} from './supervisor-types.js'
 export type * from './types.js'

@@ -96,7 +96,7 @@ export class FileKeyStorage implements KeyStorage {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
       throw err
     } finally {
-      await unlink(tmp).catch(() => {})
+      await removeTempFile(tmp)
     }
   }
 
@@ -106,7 +106,7 @@ export class FileKeyStorage implements KeyStorage {
     try {
       await rename(tmp, path)
     } catch (err) {
-      await unlink(tmp).catch(() => {})
+      await removeTempFile(tmp)
       throw err
     }
     await syncDir(dirname(path))
@@ -125,6 +125,20 @@ export class FileKeyStorage implements KeyStorage {
     // The umask may have narrowed the mode further, never widened it; make it exact.
     await chmod(tmp, 0o600)
     return tmp
+  }
+}
+
+/**
+ * Deletes a temp file written by `#writeTemp`, ignoring any error on purpose: the temp file is garbage
+ * either way (after a link() it is only a second name of the key file; after a failed link() or rename() it
+ * is an orphan), and this runs on cleanup paths where the caller must get the real outcome or the original
+ * error, not a failure to delete a leftover.
+ */
+async function removeTempFile(tmp: string): Promise<void> {
+  try {
+    await unlink(tmp)
+  } catch {
+    // Ignored: see above. At worst a stray `.tmp` file stays next to the key file.
   }
 }
 
