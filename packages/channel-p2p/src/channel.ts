@@ -35,7 +35,7 @@ import {
 } from './errors.js'
 import type { GraphSyncCarrier, GraphSyncHandle, GraphSyncOptions } from './graph-sync.js'
 import { InboundPipeline } from './inbound.js'
-import { RateLimiter } from './rate-limit.js'
+import { senderLimiter } from './rate-limit.js'
 import { open, type SealingKey, seal, sealingKey } from './seal.js'
 import { SeenSet } from './seen.js'
 import {
@@ -146,7 +146,7 @@ export class P2PChannel extends TypedEventEmitter<ChannelEvents> {
       maxEnvelopeBytes: this.#maxEnvelopeBytes,
       maxClockSkewMs: init.maxClockSkewMs,
       seen: this.#seen,
-      limiter: new RateLimiter({ now: this.#now, ...init.rateLimit }),
+      limiter: senderLimiter({ now: this.#now, ...init.rateLimit }),
       now: this.#now
     })
     for (const route of this.routes) {

@@ -1,10 +1,9 @@
-import type { GossipVerdict, SwarmGossip } from '@araliya/interface'
+import { type GossipVerdict, RateLimiter, type SwarmGossip } from '@araliya/interface'
 import type { GossipSub, Message, PublishResult } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import type { GossipInit } from './gossip-score.js'
-import { RateLimiter } from './rate-limiter.js'
 import { keepRetainedScoresOf } from './score-retention.js'
 import { gossipTopic, SWARM_TOPICS } from './topics.js'
 
@@ -16,7 +15,6 @@ export {
   type GossipRateLimit
 } from './gossip-score.js'
 export { gossipTopic, SWARM_TOPICS, type SwarmTopic } from './topics.js'
-export { RateLimiter } from './rate-limiter.js'
 
 /**
  * What a validator decides: deliver and forward, drop silently, or drop and penalise the sender. The
@@ -138,7 +136,10 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> implements Swar
     this.#limiter =
       init.rateLimit === false
         ? undefined
-        : new RateLimiter(init.rateLimit?.messagesPerSecond ?? 50, init.rateLimit?.burst ?? 200)
+        : new RateLimiter({
+            ratePerSecond: init.rateLimit?.messagesPerSecond ?? 50,
+            burst: init.rateLimit?.burst ?? 200
+          })
   }
 
   /** True between `start()` and `stop()`. */

@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createEthRecord, encodeEthRecord, ethKey, validateEthRecord } from '../src/eth-record.ts'
 import { InvalidRecordError, InvalidSkillNameError } from '../src/errors.ts'
-import { RateLimiter } from '../src/gossip.ts'
+import { RateLimiter } from '@araliya/interface'
 import {
   comparePresenceBytes,
   createPresenceRecord,
@@ -204,7 +204,7 @@ describe('skills and rate limits', () => {
 
   it('token buckets refill over time and stay bounded in number', () => {
     let now = 0
-    const limiter = new RateLimiter(10, 5, 100, () => now)
+    const limiter = new RateLimiter({ ratePerSecond: 10, burst: 5, maxKeys: 100, now: () => now })
     let allowed = 0
     for (let i = 0; i < 20; i++) if (limiter.take('a')) allowed++
     expect(allowed).toBe(5)

@@ -22,6 +22,8 @@ it('exports exactly the reviewed public surface', () => {
       "LOCAL_ORIGIN (value)",
       "NotStartedError (value)",
       "Origin (type)",
+      "RateLimiter (value)",
+      "RateLimiterInit (type)",
       "Startable (type)",
       "SwarmGossip (type)",
       "SwarmGossipMessage (type)",
