@@ -63,8 +63,8 @@ export type * from './graph/types.js'
  */
 export class Graph {
   /**
-   * Typed events (`field:changed`, `commit:accepted`, `commit:rejected`, `chain:gap`, `chain:forked`,
-   * `store:problem`): `graph.events.addEventListener('commit:accepted', (event) => event.detail)`.
+   * Typed events (`field:changed`, `commit:accepted`, `commit:rejected`, `commit:held`, `chain:forked`,
+   * `store:damaged`): `graph.events.addEventListener('commit:accepted', (event) => event.detail)`.
    */
   readonly events: TypedEventTarget<GraphEvents>
   /** This replica's signing address. */
@@ -189,7 +189,7 @@ export class Graph {
     if (state !== undefined) this.#clock.observe(state.clock)
     const onProblem = (problem: StoreProblem): void => {
       this.#log.error('store problem at %s: %e', problem.where, problem.error)
-      this.#emitter.safeDispatchEvent('store:problem', { detail: problem })
+      this.#emitter.safeDispatchEvent('store:damaged', { detail: problem })
     }
     let loaded = 0
     for await (const batch of this.#store.replay({ ...options, onProblem })) {

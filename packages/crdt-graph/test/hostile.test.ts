@@ -149,7 +149,7 @@ describe('hostile bytes', () => {
     const [me, flooder] = [await testIdentity(66), await testIdentity(67)]
     const graph = await startGraph(me, { maxPendingCommits: 50, maxPendingPerChain: 100 })
     const gaps: number[] = []
-    graph.events.addEventListener('chain:gap', ({ detail: gap }) => gaps.push(gap.got))
+    graph.events.addEventListener('commit:held', ({ detail: gap }) => gaps.push(gap.got))
     const envelopes: Uint8Array[] = []
     let prev: Uint8Array | null = null
     for (let seq = 1; seq <= 160; seq++) {
@@ -199,7 +199,7 @@ describe('hostile bytes', () => {
     await store.close()
     const problems: string[] = []
     const third = createGraph({ identity: me, store })
-    third.events.addEventListener('store:problem', ({ detail: problem }) => problems.push(problem.where))
+    third.events.addEventListener('store:damaged', ({ detail: problem }) => problems.push(problem.where))
     await third.start()
     expect(problems).toHaveLength(1)
     expect(third.get(`${me.address}/a`)).toEqual({ v: 1 })

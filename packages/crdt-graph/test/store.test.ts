@@ -78,7 +78,7 @@ describe('level store damage', () => {
 
     const problems: string[] = []
     const damaged = (await import('../src/index.js')).createGraph({ identity: me, store: levelStore(dir) })
-    damaged.events.addEventListener('store:problem', ({ detail: problem }) => problems.push(problem.where))
+    damaged.events.addEventListener('store:damaged', ({ detail: problem }) => problems.push(problem.where))
     await damaged.start()
     expect(problems.length).toBeGreaterThan(0)
     const have = damaged.chainLength(me.address, me.address)

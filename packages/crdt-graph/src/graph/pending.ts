@@ -208,8 +208,8 @@ export class PendingBuffer {
       strangers.add(held)
       this.#ungrantedCount++
     }
-    if (!blocked && this.#events.listenerCount('chain:gap') > 0) {
-      this.#events.safeDispatchEvent('chain:gap', {
+    if (!blocked && this.#events.listenerCount('commit:held') > 0) {
+      this.#events.safeDispatchEvent('commit:held', {
         detail: { space, author: commit.author, have: chain.seq, got: commit.seq, origin }
       })
     }

@@ -212,7 +212,7 @@ export interface CommitRejected {
   readonly origin: Origin
 }
 
-/** Detail of `chain:gap`: a commit arrived ahead of its chain; it waits in the pending buffer. */
+/** Detail of `commit:held`: a commit arrived ahead of its chain; it waits in the pending buffer. */
 export interface ChainGap {
   readonly space: string
   readonly author: string
@@ -247,9 +247,9 @@ export interface GraphEvents {
   /** A commit was refused. */
   'commit:rejected': CustomEvent<CommitRejected>
   /** A commit arrived ahead of its chain. */
-  'chain:gap': CustomEvent<ChainGap>
+  'commit:held': CustomEvent<ChainGap>
   /** A key forked its chain. */
   'chain:forked': CustomEvent<ChainForked>
   /** Something stored could not be read back (it was skipped). */
-  'store:problem': CustomEvent<StoreProblem>
+  'store:damaged': CustomEvent<StoreProblem>
 }
