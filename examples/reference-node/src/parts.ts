@@ -148,15 +148,9 @@ export function dhtPart(
         services: { direct: direct(), graphSync: graphSync() }
       })
       watch(node)
-      try {
-        // A folder already in use by another node fails here with dht-node's typed DatastoreOpenError.
-        await node.start({ signal: context.signal })
-      } catch (err) {
-        await release(node).catch((stopErr: unknown) =>
-          log('dht node not released after a failed start: %e', stopErr)
-        )
-        throw err
-      }
+      // A folder already in use by another node fails here with dht-node's typed DatastoreOpenError; a
+      // failed start releases whatever the node had opened.
+      await node.start({ signal: context.signal })
       node.addEventListener(
         'node:stop',
         () => {
@@ -182,18 +176,6 @@ export function dhtPart(
     },
     current: () => slot.get()
   }
-}
-
-/**
- * Frees what a node that failed to start holds. Its `stop()` does nothing when `start()` did not finish,
- * yet libp2p may listen on some addresses and the node's own datastore (under `dataDir`) is open and
- * locked; both are released here so a retry, or another node, can use them.
- */
-async function release(node: DhtNode): Promise<void> {
-  await node.stop()
-  await node.libp2p.stop()
-  const datastore = node.datastore as { close?: () => Promise<void> }
-  await datastore.close?.()
 }
 
 /** The bridge between the bus and the swarm: routed bus topics <-> gossip and direct messages. */

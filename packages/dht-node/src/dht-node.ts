@@ -230,7 +230,18 @@ export class DhtNode<S extends DhtNodeServices = DhtNodeServices> extends TypedE
         )
       }
     }
-    await this.libp2p.start()
+    try {
+      await this.libp2p.start()
+    } catch (err) {
+      // libp2p has already stopped what it had started; the datastore is ours to release, so the next
+      // start (this node's, or another's on the same folder) can open it.
+      await owned
+        ?.close()
+        .catch((closeErr: unknown) =>
+          this.#parts.log('datastore not closed after a failed start - %e', closeErr)
+        )
+      throw err
+    }
     this.libp2p.addEventListener('peer:connect', this.#onConnect)
     this.libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
     this.#started = true

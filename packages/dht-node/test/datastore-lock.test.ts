@@ -1,8 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { DatastoreOpenError } from '../src/index.js'
+import { generateIdentity } from '@araliya/identity'
+import { createDhtNode, DatastoreOpenError } from '../src/index.js'
 import { createMemoryNode, randomNetworkName } from '../src/testing.js'
 
 let dir: string
@@ -27,6 +29,28 @@ describe('a data folder in use', () => {
     } finally {
       await second.stop().catch(() => {})
       await first.stop()
+    }
+  })
+})
+
+describe('a start that fails', () => {
+  it('releases the data folder and every address it had opened, so the next start can use them', async () => {
+    const taken: Server = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as { port: number }).port
+    const identity = await generateIdentity()
+    const init = { identity, network: randomNetworkName(), dataDir: dir }
+    const failed = await createDhtNode({ ...init, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    const failure = await failed.start().catch((err: unknown) => err)
+    expect(failure).toBeInstanceOf(Error)
+    await new Promise<void>((resolve) => taken.close(() => resolve()))
+    // Same folder, same port: both were let go by the failed start, without calling stop().
+    const next = await createDhtNode({ ...init, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    try {
+      await next.start()
+      expect(next.isStarted()).toBe(true)
+    } finally {
+      await next.stop()
     }
   })
 })
