@@ -104,7 +104,7 @@ describe('docs/composing-a-node.md', () => {
     const deadline = setTimeout(() => child.kill('SIGKILL'), 90_000)
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
     clearTimeout(deadline)
-    expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+    expect({ code, stderr, stdout }).toEqual({ code: 0, stderr: '', stdout: expect.any(String) })
     const lines = stdout.trim().split('\n')
     expect(lines[0]).toMatch(new RegExp(`^found ${agent.address} at /ip4/127\\.0\\.0\\.1/tcp/\\d+$`))
     const record = JSON.parse((lines[1] as string).replace('synced its public record: ', ''))

@@ -17,6 +17,7 @@ import {
 } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { lpStream } from '@libp2p/utils'
+import { LRUCache } from 'lru-cache'
 import type { TypedEventTarget } from 'main-event'
 import { type MisbehavingPeer, MisbehaviourRecord } from './misbehaviour.js'
 
@@ -24,6 +25,12 @@ import { type MisbehavingPeer, MisbehaviourRecord } from './misbehaviour.js'
 export const GRAPH_SYNC_PROTOCOL = '/araliya/graph-sync/1.0.0'
 /** Default largest sync message read from a stream: 4 MiB. */
 export const DEFAULT_MAX_SYNC_MESSAGE_BYTES = 4 * 1024 * 1024
+
+/**
+ * Attempts to open a session with a connected peer that does not serve graph sync, before waiting for it
+ * to reconnect: with the default 1 s first delay, doubling, that covers about a minute after connecting.
+ */
+const MAX_UNSUPPORTED_RETRIES = 6
 
 /** Options of the {@link graphSync} service: none yet (each `sync` call takes its own options). */
 export type GraphSyncInit = Record<string, never>
@@ -193,8 +200,12 @@ class SyncRun {
   /** Peers that sent what no honest peer sends, and until when they are refused. */
   readonly #misbehaving: MisbehaviourRecord
   #running = false
+  /** Attempts in a row that met no graph-sync handler on the peer, for the current connection. */
+  readonly #unsupported = new LRUCache<string, number>({ max: 10_000 })
   readonly #onConnect = (event: CustomEvent<PeerId>): void => {
-    this.#maybeOpen(event.detail.toString())
+    const peer = event.detail.toString()
+    this.#unsupported.delete(peer)
+    this.#maybeOpen(peer)
   }
 
   /** @throws {InvalidGraphSyncOptionsError} for an out-of-range `misbehaviourCooldownMs`. */
@@ -289,8 +300,16 @@ class SyncRun {
     this.#open(peer)
       .catch((err: unknown) => {
         if ((err as Error).name === 'UnsupportedProtocolError') {
-          // The peer does not run graph sync; try again only when it reconnects.
-          this.#log('%s does not speak %s', peer, this.#protocol)
+          // The peer does not serve graph sync (yet): an app may connect first and start syncing later.
+          // Try again a few times with the usual backoff, then only when it reconnects.
+          const tries = (this.#unsupported.get(peer) ?? 0) + 1
+          this.#unsupported.set(peer, tries)
+          if (tries > MAX_UNSUPPORTED_RETRIES) {
+            this.#log('%s does not speak %s; trying again when it reconnects', peer, this.#protocol)
+            return
+          }
+          this.#log('%s does not speak %s yet (try %d)', peer, this.#protocol, tries)
+          this.#retryLater(peer)
           return
         }
         this.#log('could not open graph sync with %s - %e', peer, err)
@@ -354,6 +373,7 @@ class SyncRun {
     session = { peer, sync, stream, openedAt: Date.now(), penalised: false }
     this.#sessions.set(peer, session)
     this.#failures.delete(peer)
+    this.#unsupported.delete(peer)
     for (const resolve of this.#waiters.get(peer) ?? []) resolve()
     this.#waiters.delete(peer)
     this.#log('graph sync session with %s open', peer)
