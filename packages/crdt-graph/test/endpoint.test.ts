@@ -9,7 +9,7 @@ import {
   SYNC_PROTOCOL_ID,
   type SyncPeer
 } from '../src/index.js'
-import { forge, headIds, ManualClock, snapshot, startGraph, testIdentity } from './helpers.js'
+import { forgeUngranted, ManualClock, snapshot, startGraph, testIdentity } from './helpers.js'
 
 /** Waits (event-driven, generous deadline) until no session sends or receives anything more. */
 async function settle(sessions: SyncPeer[]): Promise<void> {
@@ -114,15 +114,7 @@ describe('graphSyncEndpoint', () => {
     })
     await session.start()
     clock.advance(10)
-    const forged = await forge(stranger, {
-      space: owner.address,
-      seq: 1,
-      prev: null,
-      clock: clock.ms * 1024,
-      dep: 1,
-      seen: headIds(a, owner.address, owner.address),
-      ops: [['x', 'v', 0, 'stranger']]
-    })
+    const forged = await forgeUngranted(stranger, a, owner, clock, ['x', 'v', 'stranger'])
     await session.receive(encodeCommits([forged]))
     expect(reports).toEqual([expect.objectContaining({ peer: stranger.address, reason: 'unauthorized' })])
     expect(reports[0]?.error.name).toBe('UnauthorizedWriteError')

@@ -105,6 +105,29 @@ export async function forge(
   return makeEnvelope(await signer.sign(COMMIT_CONTEXT, body), body)
 }
 
+/**
+ * A stranger's first commit into `owner`'s space, with no grant: it sets `field` of `soul` to `value`,
+ * stamped at `clock.ms` and naming the owner heads `graph` holds as seen. Every replica refuses it as
+ * unauthorised.
+ */
+export function forgeUngranted(
+  stranger: Identity,
+  graph: Graph,
+  owner: Identity,
+  clock: ManualClock,
+  [soul, field, value]: [string, string, string]
+): Promise<Uint8Array> {
+  return forge(stranger, {
+    space: owner.address,
+    seq: 1,
+    prev: null,
+    clock: clock.ms * 1024,
+    dep: 1,
+    seen: headIds(graph, owner.address, owner.address),
+    ops: [[soul, field, 0, value]]
+  })
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < Math.min(a.byteLength, b.byteLength); i++) {
     const d = (a[i] as number) - (b[i] as number)

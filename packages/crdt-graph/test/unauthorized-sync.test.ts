@@ -9,7 +9,16 @@ import {
 } from '../src/index.js'
 import { decodeCommit } from '../src/commit.js'
 import { toHex } from '../src/hash.js'
-import { allEnvelopes, forge, fromHex, headIds, ManualClock, startGraph, testIdentity } from './helpers.js'
+import {
+  allEnvelopes,
+  forge,
+  forgeUngranted,
+  fromHex,
+  headIds,
+  ManualClock,
+  startGraph,
+  testIdentity
+} from './helpers.js'
 
 function idOf(envelope: Uint8Array): string {
   return toHex(decodeCommit(envelope).id)
@@ -88,15 +97,7 @@ describe('unauthorised commits through sync', () => {
     })
     await strangerSide.start()
     clock.advance(10)
-    const forged = await forge(stranger, {
-      space: owner.address,
-      seq: 1,
-      prev: null,
-      clock: clock.ms * 1024,
-      dep: 1,
-      seen: headIds(b, owner.address, owner.address),
-      ops: [['x', 'v', 0, 'stranger']]
-    })
+    const forged = await forgeUngranted(stranger, b, owner, clock, ['x', 'v', 'stranger'])
     await strangerSide.receive(encodeCommits([forged]))
     await settle([ab.peerA, ab.peerB, bc.peerA, bc.peerB, strangerSide])
 
