@@ -151,6 +151,15 @@ export class EthLinkError extends AraliyaError<'ERR_ETH_LINK'> {
 }
 
 /**
+ * A sealed box could not be opened: it was sealed to another key or for another purpose (context), it was
+ * altered, or it is not a sealed box at all.
+ */
+export class SealError extends AraliyaError<'ERR_SEAL'> {
+  static override readonly code: string = 'ERR_SEAL'
+  override name = 'SealError'
+}
+
+/**
  * Every `code` an error thrown by this package can carry (including `ERR_TOO_LARGE` from the canonical
  * decoder's size check and `ERR_ABORTED` from a fired `AbortSignal`, both classes of
  * `@araliya/interface`), so a `switch (err.code)` over them can be exhaustive.
@@ -174,5 +183,6 @@ export type IdentityErrorCode =
   | 'ERR_GRANT_SCOPE'
   | 'ERR_GRANT_REVOKED'
   | 'ERR_ETH_LINK'
+  | 'ERR_SEAL'
   | 'ERR_TOO_LARGE'
   | 'ERR_ABORTED'

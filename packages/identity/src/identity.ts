@@ -8,6 +8,7 @@ import { LRUCache } from 'lru-cache'
 import { InvalidAddressError, InvalidKeyError, MAX_ADDRESS_LENGTH } from './errors.js'
 import { ed25519Backend, loadedBackend, signedBytes } from './signing.js'
 import type { RawSigner } from './platform/types.js'
+import { deriveFromSeed, openSealed } from './seal.js'
 
 /** The public half of an identity: everything anyone can know about an agent from its address. */
 export interface PublicIdentity {
@@ -66,6 +67,28 @@ export class Identity implements PublicIdentity {
   /** A copy of the 32-byte ed25519 seed (the secret key). Handle with care. */
   exportSeed(): Uint8Array {
     return Uint8Array.from(this.#seed)
+  }
+
+  /**
+   * Opens a box sealed to this identity with {@link sealTo} under the same context.
+   *
+   * @throws {SealError} when the box was sealed to another key or context, or was altered
+   */
+  open(box: Uint8Array, context: string): Uint8Array {
+    return openSealed(this.#seed, box, context)
+  }
+
+  /**
+   * Derives a secret key for one named purpose from this identity's seed (HKDF-SHA256, domain separated
+   * by `context`): the same identity and context always give the same bytes, and nothing about the seed
+   * can be learnt from them. Use it for keys an app must be able to recreate from the identity alone,
+   * such as the key that encrypts an agent's memory.
+   *
+   * @param context - what the key is for, e.g. `myapp/cache-key/v1` (1 to 128 printable ASCII characters)
+   * @param length - bytes, 16 to 64 (default 32)
+   */
+  deriveKey(context: string, length = 32): Uint8Array {
+    return deriveFromSeed(this.#seed, context, length)
   }
 
   /** The public half, safe to share. */

@@ -45,7 +45,8 @@ export {
   KeystoreNotFoundError,
   KeystorePassphraseError,
   KeystorePermissionError,
-  KeystoreVersionError
+  KeystoreVersionError,
+  SealError
 } from './errors.js'
 export {
   checksumEthAddress,
@@ -103,4 +104,5 @@ export {
   saveIdentity
 } from './keystore.js'
 export type { Ed25519Backend, KeyStorage } from './platform/types.js'
+export { SEAL_OVERHEAD, sealTo } from './seal.js'
 export { ed25519Backend, signedBytes } from './signing.js'

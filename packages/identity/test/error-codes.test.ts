@@ -4,6 +4,7 @@ import {
   decodeCanonical,
   type EncodingError,
   EthLinkError,
+  type SealError,
   GrantError,
   GrantExpiredError,
   GrantRevokedError,
@@ -44,6 +45,7 @@ type IdentityError =
   | GrantScopeError
   | GrantRevokedError
   | EthLinkError
+  | SealError
   | TooLargeError
   | AbortedError
 
@@ -75,6 +77,7 @@ function advice(err: IdentityError): string {
     case 'ERR_GRANT_SCOPE':
     case 'ERR_GRANT_REVOKED':
     case 'ERR_ETH_LINK':
+    case 'ERR_SEAL':
     case 'ERR_ABORTED':
       return err.message
     default: {
