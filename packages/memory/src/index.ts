@@ -24,23 +24,20 @@ export { chunkText, DEFAULT_CHUNK_CHARS, type DocumentInit, MAX_DOCUMENT_CHARS }
 export * from './errors.js'
 export type { FactQuery, RelateOptions } from './facts.js'
 export { CONTENT_KEY_CONTEXT, KEY_BOX_CONTEXT, PRIVATE_SCOPE, PUBLIC_SCOPE } from './keys.js'
-export {
-  type Correction,
-  createMemory,
-  KEY_BOX_PATH,
-  MEMORY_PATH,
-  Memory,
-  type MemoryChanged,
-  type MemoryConflict,
-  type MemoryDamaged,
-  type MemoryEvents,
-  type MemoryInit,
-  type MemoryRemote,
-  type MemoryVersion,
-  type Provenance,
-  type RelateObject,
-  type RememberOptions
-} from './memory.js'
+export { createMemory, Memory, type RelateObject } from './memory.js'
+export { KEY_BOX_PATH, MEMORY_PATH } from './replica.js'
+export type {
+  Correction,
+  MemoryChanged,
+  MemoryConflict,
+  MemoryDamaged,
+  MemoryEvents,
+  MemoryInit,
+  MemoryRemote,
+  MemoryVersion,
+  Provenance,
+  RememberOptions
+} from './types.js'
 export {
   type ChunkMemory,
   type DocumentMemory,
