@@ -22,6 +22,23 @@
 export type { CatalogEntry } from './access.js'
 export { chunkText, DEFAULT_CHUNK_CHARS, type DocumentInit, MAX_DOCUMENT_CHARS } from './documents.js'
 export * from './errors.js'
+export {
+  DEFAULT_IMPORT_LIMITS,
+  EXPORT_CONTEXT,
+  EXPORT_FORMAT_VERSION,
+  EXPORT_MAGIC,
+  type ExportFileReason,
+  type ExportManifest,
+  type ExportSource,
+  exportMemory,
+  exportMemoryTo,
+  type ImportLimits,
+  type ImportReport,
+  type ImportTarget,
+  importMemory,
+  MemoryExportError,
+  readExportManifest
+} from './export.js'
 export type { FactQuery, RelateOptions } from './facts.js'
 export { CONTENT_KEY_CONTEXT, KEY_BOX_CONTEXT, PRIVATE_SCOPE, PUBLIC_SCOPE } from './keys.js'
 export { createMemory, Memory, type RelateObject } from './memory.js'
