@@ -41,6 +41,18 @@ export {
 } from './export.js'
 export type { FactQuery, RelateOptions } from './facts.js'
 export { CONTENT_KEY_CONTEXT, KEY_BOX_CONTEXT, PRIVATE_SCOPE, PUBLIC_SCOPE } from './keys.js'
+export {
+  BASIC_SESSION_KV,
+  BASIC_SESSION_TRANSCRIPT,
+  BasicSessionFormatError,
+  type BasicSessionImportOptions,
+  type BasicSessionLimits,
+  type BasicSessionReport,
+  DEFAULT_BASIC_SESSION_LIMITS,
+  parseKv,
+  parseTranscript,
+  type TranscriptEntry
+} from './import/basic-session.js'
 export { createMemory, Memory, type RelateObject } from './memory.js'
 export { KEY_BOX_PATH, MEMORY_PATH } from './replica.js'
 export type {

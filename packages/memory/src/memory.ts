@@ -8,6 +8,11 @@ import type { MemoryAccess } from './access.js'
 import { addDocument, type DocumentInit } from './documents.js'
 import { InvalidMemoryError, MemoryNotFoundError } from './errors.js'
 import { exportMemory, exportMemoryTo, type ImportLimits, type ImportReport, importMemory } from './export.js'
+import {
+  type BasicSessionImportOptions,
+  type BasicSessionReport,
+  importBasicSession
+} from './import/basic-session.js'
 import { type FactQuery, facts, type RelateOptions, relate } from './facts.js'
 import { checkScope, PRIVATE_SCOPE, PUBLIC_SCOPE } from './keys.js'
 import type { DocumentMemory, FactMemory, MemoryItem, MemoryKind, SessionMemory } from './model.js'
@@ -339,6 +344,16 @@ export class Memory {
   ): Promise<ImportReport> {
     this.#r.requireStarted()
     return importMemory({ graph: this.#graph, owner: this.owner }, bytes, options)
+  }
+
+  /**
+   * Imports an Araliya Bot `basic_session` store (a directory with `kv.json` and `transcript.md`): the
+   * transcript as the turns of one session, the key/value pairs as keyed notes (or profile blocks).
+   * Importing the same store again writes nothing.
+   */
+  importBasicSession(dir: string, options?: BasicSessionImportOptions): Promise<BasicSessionReport> {
+    this.#r.requireStarted()
+    return importBasicSession(this.#access, dir, options)
   }
 
   /** Lets another agent read the memories of one named scope (it receives that scope's key, sealed to it). */
