@@ -1,4 +1,3 @@
-import { rename, rm, writeFile } from 'node:fs/promises'
 import { createGraph, DEFAULT_COMMIT_LIMITS, type Graph } from '@araliya/crdt-graph'
 import {
   type CanonicalValue,
@@ -181,8 +180,10 @@ export async function exportMemoryTo(
   path: string,
   options?: AbortOptions
 ): Promise<void> {
+  // node:fs is loaded here, not at the top, so the package still loads where there is no file system
+  const { rename, rm, writeFile } = await import('node:fs/promises')
   const bytes = await exportMemory(source, options)
-  const temporary = `${path}.${process.pid}.tmp`
+  const temporary = `${path}.${Date.now().toString(36)}${Math.random().toString(36).slice(2)}.tmp`
   try {
     await writeFile(temporary, bytes, { signal: options?.signal })
     await rename(temporary, path)

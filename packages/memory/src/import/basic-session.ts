@@ -1,5 +1,3 @@
-import { readFile, stat } from 'node:fs/promises'
-import { basename, join, resolve } from 'node:path'
 import { isPlainMap } from '@araliya/interface'
 import type { MemoryAccess, Write } from '../access.js'
 import { MemoryError } from '../errors.js'
@@ -193,6 +191,8 @@ export async function importBasicSession(
   dir: string,
   options: BasicSessionImportOptions = {}
 ): Promise<BasicSessionReport> {
+  // node:fs and node:path are loaded here, so the package still loads where there is no file system
+  const { basename, join, resolve } = await import('node:path')
   const limits = { ...DEFAULT_BASIC_SESSION_LIMITS, ...options.limits }
   const session = options.session ?? basename(resolve(dir))
   if (session.length === 0 || session.length > 1024) {
@@ -375,6 +375,7 @@ function turnTimes(entries: readonly TranscriptEntry[]): number[] {
 }
 
 async function readBounded(path: string, name: string, max: number): Promise<string | undefined> {
+  const { readFile, stat } = await import('node:fs/promises')
   let size: number
   try {
     size = (await stat(path)).size
@@ -384,6 +385,6 @@ async function readBounded(path: string, name: string, max: number): Promise<str
   }
   if (size > max) throw new BasicSessionFormatError(name, `${size} bytes; the limit is ${max}`)
   const text = await readFile(path, 'utf8')
-  if (Buffer.byteLength(text) > max) throw new BasicSessionFormatError(name, `over ${max} bytes`)
+  if (new TextEncoder().encode(text).byteLength > max) throw new BasicSessionFormatError(name, `over ${max} bytes`)
   return text
 }
