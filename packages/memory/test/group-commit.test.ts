@@ -18,7 +18,7 @@ it('writes issued together become one signed commit, each acknowledged and reada
   const before = memory.graph.chainLength(memory.owner, memory.owner)
   const notes = await Promise.all(Array.from({ length: 100 }, (_, i) => memory.remember(`note ${i}`)))
   expect(memory.graph.chainLength(memory.owner, memory.owner) - before).toBe(1)
-  expect(notes.map((n) => memory.get(n.id)?.kind === 'note' && memory.get(n.id)?.text)).toEqual(
+  expect(notes.map((n) => memory.get(n.id)).map((item) => item?.kind === 'note' && item.text)).toEqual(
     Array.from({ length: 100 }, (_, i) => `note ${i}`)
   )
   // more than a commit holds: split at write boundaries, still few commits
@@ -42,7 +42,10 @@ it('writes of one memory queued together supersede each other in order: no confl
 
   // a session's first turns appended together: one header version wins, none is a conflict
   const chat = memory.session('chat')
-  await Promise.all([chat.append({ role: 'user', content: 'a' }), chat.append({ role: 'user', content: 'b' })])
+  await Promise.all([
+    chat.append({ role: 'user', content: 'a' }),
+    chat.append({ role: 'user', content: 'b' })
+  ])
   expect(memory.conflicts()).toEqual([])
   expect(chat.turns()).toHaveLength(2)
 })

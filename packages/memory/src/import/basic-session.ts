@@ -385,6 +385,7 @@ async function readBounded(path: string, name: string, max: number): Promise<str
   }
   if (size > max) throw new BasicSessionFormatError(name, `${size} bytes; the limit is ${max}`)
   const text = await readFile(path, 'utf8')
-  if (new TextEncoder().encode(text).byteLength > max) throw new BasicSessionFormatError(name, `over ${max} bytes`)
+  if (new TextEncoder().encode(text).byteLength > max)
+    throw new BasicSessionFormatError(name, `over ${max} bytes`)
   return text
 }
