@@ -12,7 +12,7 @@ import * as Y from 'yjs'
 import { alternate, FULL, median, now, report } from '../lib/report.ts'
 
 const WRITES = FULL ? 50_000 : 10_000
-const ROUNDS = FULL ? 5 : 3
+const ROUNDS = Number(process.env.MEMORY_SYNC_ROUNDS ?? (FULL ? 5 : 3))
 /** Writes issued together (not awaited one by one), the way an app records a turn with what it learnt. */
 const BATCH = Number(process.env.MEMORY_SYNC_BATCH ?? 100)
 const SUBJECTS = 500
