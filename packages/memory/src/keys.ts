@@ -5,11 +5,11 @@ import {
   type Identity,
   sealTo
 } from '@araliya/identity'
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
+import { aead } from './aead.js'
 import { InvalidMemoryError, MemoryDecryptError, MemoryKeyError } from './errors.js'
 
 /** The context under which a memory's content keys are derived from the owner key. */
@@ -107,7 +107,7 @@ export class KeyRing {
   seal(key: ScopeKey, soul: string, plaintext: Uint8Array): Uint8Array {
     const nonce = new Uint8Array(NONCE_BYTES)
     globalThis.crypto.getRandomValues(nonce)
-    const sealed = xchacha20poly1305(key.key, nonce, encoder.encode(soul)).encrypt(plaintext)
+    const sealed = aead.encrypt(key.key, nonce, encoder.encode(soul), plaintext)
     const out = new Uint8Array(1 + TAG_BYTES + NONCE_BYTES + sealed.byteLength)
     out[0] = FORMAT_SEALED
     out.set(key.tagBytes, 1)
@@ -136,7 +136,10 @@ export class KeyRing {
     if (key === undefined) throw new MemoryKeyError(`${soul}: sealed under a key this reader does not hold`)
     try {
       const nonce = value.subarray(1 + TAG_BYTES, 1 + TAG_BYTES + NONCE_BYTES)
-      const plaintext = xchacha20poly1305(key.key, nonce, encoder.encode(soul)).decrypt(
+      const plaintext = aead.decrypt(
+        key.key,
+        nonce,
+        encoder.encode(soul),
         value.subarray(1 + TAG_BYTES + NONCE_BYTES)
       )
       return { scope: key.scope, plaintext }
