@@ -35,8 +35,9 @@ function nodeCrypto(): NodeCrypto | undefined {
 }
 
 function subkey(key: Uint8Array, nonce: Uint8Array): { key: Uint8Array; iv: Uint8Array } {
-  const k = new Uint32Array(key.slice(0, 32).buffer)
-  const n = new Uint32Array(nonce.slice(0, 16).buffer)
+  // copies (a Buffer's slice() is a view into a shared pool, so never take `.buffer` of one)
+  const k = new Uint32Array(Uint8Array.from(key.subarray(0, 32)).buffer)
+  const n = new Uint32Array(Uint8Array.from(nonce.subarray(0, 16)).buffer)
   const out = new Uint32Array(8)
   hchacha(SIGMA, k, n, out)
   const iv = new Uint8Array(12)

@@ -33,6 +33,11 @@ export function encodeRecord(record: StoredRecord): Uint8Array {
   return encodeCanonical(stripUndefined(record) as CanonicalValue)
 }
 
+/** The record as decoding its encoding gives it back (absent optional fields left out, a fresh copy). */
+export function cleanRecord(record: StoredRecord): StoredRecord {
+  return stripUndefined(record) as StoredRecord
+}
+
 /** Canonical CBOR has no `undefined`: optional fields that are absent are left out. */
 function stripUndefined(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(stripUndefined)

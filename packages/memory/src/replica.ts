@@ -1,5 +1,5 @@
 import type { Graph, HistoryEntry } from '@araliya/crdt-graph'
-import type { Identity } from '@araliya/identity'
+import { equalBytes, type Identity } from '@araliya/identity'
 import { hlcMs, NotStartedError } from '@araliya/interface'
 import type { Logger } from '@libp2p/interface'
 import { LRUCache } from 'lru-cache'
@@ -24,7 +24,14 @@ import {
   sealKeyBox
 } from './keys.js'
 import type { MemoryItem, MemoryKind } from './model.js'
-import { decodeRecord, encodeRecord, MAX_RECORD_BYTES, type StoredRecord, toItem } from './record.js'
+import {
+  cleanRecord,
+  decodeRecord,
+  encodeRecord,
+  MAX_RECORD_BYTES,
+  type StoredRecord,
+  toItem
+} from './record.js'
 import type { MemoryConflict, MemoryEvents, MemoryVersion } from './types.js'
 
 /** Path (inside the owner's space) under which memories live; device grants cover it. */
@@ -96,6 +103,8 @@ export class Replica {
   readonly #queue: QueuedWrite[] = []
   /** The newest queued (not yet committed) version of each memory. */
   readonly #queuedVersions = new Map<string, string>()
+  /** Records of this process's writes until their commit is made, by soul (reads skip decrypting them). */
+  readonly #written = new Map<string, { value: Uint8Array; record: StoredRecord; scope: string }>()
   #draining = false
 
   constructor(init: ReplicaInit) {
@@ -248,6 +257,7 @@ export class Replica {
           ? publicValue(plaintext)
           : this.#ring.seal(this.#keyFor(write.scope), soul, plaintext)
       ops.push({ id: write.id, version: record.ver, soul, value })
+      this.#written.set(soul, { value, record: cleanRecord(record), scope: write.scope })
     }
     for (const op of ops) this.#queuedVersions.set(op.id, op.version)
     return new Promise<void>((resolve, reject) => {
@@ -310,6 +320,7 @@ export class Replica {
       for (const write of queue) {
         for (const op of write.ops) {
           if (this.#queuedVersions.get(op.id) === op.version) this.#queuedVersions.delete(op.id)
+          if (this.#written.get(op.soul)?.value === op.value) this.#written.delete(op.soul)
         }
       }
     }
@@ -351,6 +362,11 @@ export class Replica {
     const soul = this.#soul(id)
     const state = this.#graph.getField(soul, VALUE_FIELD)
     if (state === undefined || state.deleted || !(state.value instanceof Uint8Array)) return undefined
+    const mine = this.#written.get(soul)
+    if (mine !== undefined && (mine.value === state.value || equalBytes(mine.value, state.value))) {
+      // this process's own write, being committed: its record is at hand, no need to open it again
+      return { record: mine.record, state, scope: mine.scope }
+    }
     try {
       const { scope, plaintext } = this.#ring.open(soul, state.value)
       return { record: decodeRecord(soul, plaintext), state, scope }

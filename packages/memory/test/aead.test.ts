@@ -20,6 +20,17 @@ it('the native XChaCha20-Poly1305 gives the same bytes as the JavaScript one, bo
   )
 })
 
+it('reads keys, nonces and values that are views into a larger buffer (a Buffer from a file)', () => {
+  const key = globalThis.crypto.getRandomValues(new Uint8Array(32))
+  const nonce = globalThis.crypto.getRandomValues(new Uint8Array(24))
+  const aad = new TextEncoder().encode('owner/memory/x')
+  const sealed = nobleAead.encrypt(key, nonce, aad, new TextEncoder().encode('from a file'))
+  const pool = Buffer.concat([Buffer.alloc(7, 9), Buffer.from(key), Buffer.from(nonce), Buffer.from(sealed)])
+  const at = (from: number, length: number) => pool.subarray(from, from + length)
+  const opened = aead.decrypt(at(7, 32), at(39, 24), aad, at(63, sealed.byteLength))
+  expect(new TextDecoder().decode(opened)).toBe('from a file')
+})
+
 it('refuses a changed byte, a wrong associated text and a short value', () => {
   const key = new Uint8Array(32).fill(1)
   const nonce = new Uint8Array(24).fill(2)
