@@ -8,7 +8,7 @@
 // awaits each write alone (one commit per write). `--full` writes 50k per device.
 import { createSyncPeer, memoryStore } from '@araliya/crdt-graph'
 import { identityFromSeed } from '@araliya/identity'
-import { createMemory, type Memory } from '@araliya/memory'
+import { createMemory, type Memory, type SessionHandle } from '@araliya/memory'
 import { seededRandom } from '@araliya/test-support/random'
 import * as Y from 'yjs'
 import { alternate, FULL, median, now, report } from '../lib/report.ts'
@@ -58,12 +58,20 @@ function workload(device: number, round: number): Write[] {
   })
 }
 
+/** Session handles, as an app holds them while a conversation goes on. */
+const handles = new WeakMap<Memory, Map<string, SessionHandle>>()
+
 function writeOne(memory: Memory, write: Write): Promise<unknown> {
   switch (write.kind) {
     case 'note':
       return memory.remember(write.text)
-    case 'turn':
-      return memory.session(write.session).append({ role: write.role, content: write.content })
+    case 'turn': {
+      const open = handles.get(memory) ?? new Map<string, SessionHandle>()
+      handles.set(memory, open)
+      const handle = open.get(write.session) ?? memory.session(write.session)
+      open.set(write.session, handle)
+      return handle.append({ role: write.role, content: write.content })
+    }
     case 'fact':
       return memory.relate(write.subject, 'likes', write.object, { single: true })
   }
