@@ -106,7 +106,11 @@ export class Memory {
     return this.#r.cached
   }
 
-  /** Opens the graph (when it is not running yet), loads the keys and the catalog. Safe to call twice. */
+  /**
+   * Opens the graph (when it is not running yet), loads the keys and the catalog. Safe to call twice.
+   *
+   * @throws {StoreLockedError} (from `@araliya/crdt-graph`) when `dir` is held by another process
+   */
   async start(options?: AbortOptions): Promise<void> {
     if (this.#r.started) return
     if (!this.#graph.started) {
