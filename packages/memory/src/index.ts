@@ -22,8 +22,37 @@
 export type { CatalogEntry } from './access.js'
 export { chunkText, DEFAULT_CHUNK_CHARS, type DocumentInit, MAX_DOCUMENT_CHARS } from './documents.js'
 export * from './errors.js'
+export {
+  DEFAULT_IMPORT_LIMITS,
+  EXPORT_CONTEXT,
+  EXPORT_FORMAT_VERSION,
+  EXPORT_MAGIC,
+  type ExportFileReason,
+  type ExportManifest,
+  type ExportSource,
+  exportMemory,
+  exportMemoryTo,
+  type ImportLimits,
+  type ImportReport,
+  type ImportTarget,
+  importMemory,
+  MemoryExportError,
+  readExportManifest
+} from './export.js'
 export type { FactQuery, RelateOptions } from './facts.js'
 export { CONTENT_KEY_CONTEXT, KEY_BOX_CONTEXT, PRIVATE_SCOPE, PUBLIC_SCOPE } from './keys.js'
+export {
+  BASIC_SESSION_KV,
+  BASIC_SESSION_TRANSCRIPT,
+  BasicSessionFormatError,
+  type BasicSessionImportOptions,
+  type BasicSessionLimits,
+  type BasicSessionReport,
+  DEFAULT_BASIC_SESSION_LIMITS,
+  parseKv,
+  parseTranscript,
+  type TranscriptEntry
+} from './import/basic-session.js'
 export { createMemory, Memory, type RelateObject } from './memory.js'
 export { KEY_BOX_PATH, MEMORY_PATH } from './replica.js'
 export type {

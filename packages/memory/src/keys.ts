@@ -5,11 +5,11 @@ import {
   type Identity,
   sealTo
 } from '@araliya/identity'
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
+import { aead } from './aead.js'
 import { InvalidMemoryError, MemoryDecryptError, MemoryKeyError } from './errors.js'
 
 /** The context under which a memory's content keys are derived from the owner key. */
@@ -105,9 +105,8 @@ export class KeyRing {
 
   /** Encrypts a record for `soul` (the soul is authenticated: a ciphertext moved to another soul fails). */
   seal(key: ScopeKey, soul: string, plaintext: Uint8Array): Uint8Array {
-    const nonce = new Uint8Array(NONCE_BYTES)
-    globalThis.crypto.getRandomValues(nonce)
-    const sealed = xchacha20poly1305(key.key, nonce, encoder.encode(soul)).encrypt(plaintext)
+    const nonce = randomBytes(NONCE_BYTES)
+    const sealed = aead.encrypt(key.key, nonce, encoder.encode(soul), plaintext)
     const out = new Uint8Array(1 + TAG_BYTES + NONCE_BYTES + sealed.byteLength)
     out[0] = FORMAT_SEALED
     out.set(key.tagBytes, 1)
@@ -136,7 +135,10 @@ export class KeyRing {
     if (key === undefined) throw new MemoryKeyError(`${soul}: sealed under a key this reader does not hold`)
     try {
       const nonce = value.subarray(1 + TAG_BYTES, 1 + TAG_BYTES + NONCE_BYTES)
-      const plaintext = xchacha20poly1305(key.key, nonce, encoder.encode(soul)).decrypt(
+      const plaintext = aead.decrypt(
+        key.key,
+        nonce,
+        encoder.encode(soul),
         value.subarray(1 + TAG_BYTES + NONCE_BYTES)
       )
       return { scope: key.scope, plaintext }
@@ -164,10 +166,26 @@ export function keyedId(key: ScopeKey, kind: string, appKey: string): string {
   return base64url(hmac(sha256, key.idKey, encoder.encode(`${kind}\u0000${appKey}`)).subarray(0, 16))
 }
 
+/** Random bytes are drawn from the platform's CSPRNG this many at a time (one call per write was a tenth of its cost). */
+const POOL_BYTES = 4096
+let pool = new Uint8Array(0)
+let poolAt = 0
+
+/** `length` fresh random bytes (at most {@link POOL_BYTES}), from a pool refilled by `crypto.getRandomValues`. */
+export function randomBytes(length: number): Uint8Array {
+  if (poolAt + length > pool.byteLength) {
+    pool = globalThis.crypto.getRandomValues(new Uint8Array(POOL_BYTES))
+    poolAt = 0
+  }
+  const out = pool.slice(poolAt, poolAt + length)
+  pool.fill(0, poolAt, poolAt + length) // a byte handed out is not kept
+  poolAt += length
+  return out
+}
+
 /** A fresh random id (16 random bytes, 22 characters). */
 export function randomId(): string {
-  const bytes = new Uint8Array(16)
-  globalThis.crypto.getRandomValues(bytes)
+  const bytes = randomBytes(16)
   return base64url(bytes)
 }
 

@@ -1,11 +1,18 @@
 import { type CommitAccepted, createGraph, type Graph } from '@araliya/crdt-graph'
 import { levelStore } from '@araliya/crdt-graph/level'
+import type { Identity } from '@araliya/identity'
 import type { AbortOptions } from '@araliya/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import type { MemoryAccess } from './access.js'
 import { addDocument, type DocumentInit } from './documents.js'
 import { InvalidMemoryError, MemoryNotFoundError } from './errors.js'
+import { exportMemory, exportMemoryTo, type ImportLimits, type ImportReport, importMemory } from './export.js'
+import {
+  type BasicSessionImportOptions,
+  type BasicSessionReport,
+  importBasicSession
+} from './import/basic-session.js'
 import { type FactQuery, facts, type RelateOptions, relate } from './facts.js'
 import { checkScope, PRIVATE_SCOPE, PUBLIC_SCOPE } from './keys.js'
 import type { DocumentMemory, FactMemory, MemoryItem, MemoryKind, SessionMemory } from './model.js'
@@ -44,6 +51,7 @@ export class Memory {
   /** Named working-memory blocks (always in context). */
   readonly profile: Profile
   readonly #graph: Graph
+  readonly #identity: Identity
   readonly #ownsGraph: boolean
   readonly #r: Replica
   readonly #access: MemoryAccess
@@ -54,6 +62,7 @@ export class Memory {
 
   constructor(init: MemoryInit) {
     this.owner = init.owner ?? init.identity.address
+    this.#identity = init.identity
     this.#ownsGraph = init.graph === undefined
     this.#graph =
       init.graph ??
@@ -97,7 +106,11 @@ export class Memory {
     return this.#r.cached
   }
 
-  /** Opens the graph (when it is not running yet), loads the keys and the catalog. Safe to call twice. */
+  /**
+   * Opens the graph (when it is not running yet), loads the keys and the catalog. Safe to call twice.
+   *
+   * @throws {StoreLockedError} (from `@araliya/crdt-graph`) when `dir` is held by another process
+   */
   async start(options?: AbortOptions): Promise<void> {
     if (this.#r.started) return
     if (!this.#graph.started) {
@@ -307,6 +320,44 @@ export class Memory {
     const scopes = new Set([PRIVATE_SCOPE, ...this.#r.scopes()])
     scopes.delete(PUBLIC_SCOPE)
     await this.#r.putKeyBoxes(address, [...scopes])
+  }
+
+  /**
+   * Exports the whole memory (every signed commit of the owner's space, values still sealed) to one
+   * file, under a manifest signed by this process's key. See docs/protocols/memory-export.md.
+   */
+  export(options?: AbortOptions): Promise<Uint8Array> {
+    this.#r.requireStarted()
+    return exportMemory({ graph: this.#graph, owner: this.owner, identity: this.#identity }, options)
+  }
+
+  /** Writes {@link Memory.export}'s file to `path` (a temporary file renamed into place). */
+  exportTo(path: string, options?: AbortOptions): Promise<void> {
+    this.#r.requireStarted()
+    return exportMemoryTo({ graph: this.#graph, owner: this.owner, identity: this.#identity }, path, options)
+  }
+
+  /**
+   * Imports an export of this owner's memory (a backup, another device's file): verifies the manifest's
+   * signature and digest and every commit, then merges them as a sync would. A refused file throws
+   * `MemoryExportError` and changes nothing. Importing the same file twice adds nothing.
+   */
+  import(
+    bytes: Uint8Array,
+    options?: AbortOptions & { limits?: Partial<ImportLimits> }
+  ): Promise<ImportReport> {
+    this.#r.requireStarted()
+    return importMemory({ graph: this.#graph, owner: this.owner }, bytes, options)
+  }
+
+  /**
+   * Imports an Araliya Bot `basic_session` store (a directory with `kv.json` and `transcript.md`): the
+   * transcript as the turns of one session, the key/value pairs as keyed notes (or profile blocks).
+   * Importing the same store again writes nothing.
+   */
+  importBasicSession(dir: string, options?: BasicSessionImportOptions): Promise<BasicSessionReport> {
+    this.#r.requireStarted()
+    return importBasicSession(this.#access, dir, options)
   }
 
   /** Lets another agent read the memories of one named scope (it receives that scope's key, sealed to it). */

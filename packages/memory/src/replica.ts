@@ -1,5 +1,5 @@
 import type { Graph, HistoryEntry } from '@araliya/crdt-graph'
-import type { Identity } from '@araliya/identity'
+import { equalBytes, type Identity } from '@araliya/identity'
 import { hlcMs, NotStartedError } from '@araliya/interface'
 import type { Logger } from '@libp2p/interface'
 import { LRUCache } from 'lru-cache'
@@ -24,7 +24,14 @@ import {
   sealKeyBox
 } from './keys.js'
 import type { MemoryItem, MemoryKind } from './model.js'
-import { decodeRecord, encodeRecord, MAX_RECORD_BYTES, type StoredRecord, toItem } from './record.js'
+import {
+  cleanRecord,
+  decodeRecord,
+  encodeRecord,
+  MAX_RECORD_BYTES,
+  type StoredRecord,
+  toItem
+} from './record.js'
 import type { MemoryConflict, MemoryEvents, MemoryVersion } from './types.js'
 
 /** Path (inside the owner's space) under which memories live; device grants cover it. */
@@ -34,6 +41,21 @@ export const KEY_BOX_PATH = 'keys/memory/'
 const VALUE_FIELD = 'v'
 /** Ops per commit when many memories are written at once (a document, an import). */
 const WRITES_PER_COMMIT = 256
+
+/** One sealed value waiting for the group commit. */
+interface QueuedOp {
+  readonly id: string
+  readonly version: string
+  readonly soul: string
+  readonly value: Uint8Array
+}
+
+/** The ops of one write call and how to tell its caller they are durable. */
+interface QueuedWrite {
+  readonly ops: readonly QueuedOp[]
+  resolve(): void
+  reject(error: unknown): void
+}
 
 /** A stored version read from the local graph. */
 interface Read {
@@ -77,6 +99,13 @@ export class Replica {
   readonly #now: () => number
   readonly #log: Logger
   #writing = 0
+  /** Writes waiting for the next group commit. */
+  readonly #queue: QueuedWrite[] = []
+  /** The newest queued (not yet committed) version of each memory. */
+  readonly #queuedVersions = new Map<string, string>()
+  /** Records of this process's writes until their commit is made, by soul (reads skip decrypting them). */
+  readonly #written = new Map<string, { value: Uint8Array; record: StoredRecord; scope: string }>()
+  #draining = false
 
   constructor(init: ReplicaInit) {
     this.#identity = init.identity
@@ -200,14 +229,17 @@ export class Replica {
 
   async #write(writes: readonly Write[]): Promise<void> {
     this.requireStarted()
-    const ops: Array<{ soul: string; value: Uint8Array }> = []
+    const ops: QueuedOp[] = []
     for (const write of writes) {
       const soul = this.#soul(write.id)
+      const supersedes = write.supersedes ?? this.#openVersions(write.id)
+      // a version of this memory still waiting in the queue was written before this one, here: superseded
+      const queued = this.#queuedVersions.get(write.id)
       const record: StoredRecord = {
         v: 1,
         k: write.kind,
         ver: randomId(),
-        sup: write.supersedes ?? this.#openVersions(write.id),
+        sup: queued === undefined || supersedes.includes(queued) ? supersedes : [...supersedes, queued],
         ...(write.forget === true ? { del: true as const } : {}),
         ...(this.#device === undefined ? {} : { dev: this.#device }),
         ...(write.source === undefined ? {} : { src: write.source }),
@@ -224,18 +256,73 @@ export class Replica {
         write.scope === PUBLIC_SCOPE
           ? publicValue(plaintext)
           : this.#ring.seal(this.#keyFor(write.scope), soul, plaintext)
-      ops.push({ soul, value })
+      ops.push({ id: write.id, version: record.ver, soul, value })
+      this.#written.set(soul, { value, record: cleanRecord(record), scope: write.scope })
     }
+    for (const op of ops) this.#queuedVersions.set(op.id, op.version)
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ ops, resolve, reject })
+      if (!this.#draining) {
+        this.#draining = true
+        queueMicrotask(() => void this.#drain())
+      }
+    })
+  }
+
+  /**
+   * Group commit: every write queued in the same turn of the event loop (`Promise.all` of many
+   * `remember` calls, a turn with the facts learnt from it) goes into as few signed commits as the
+   * graph allows, each write whole in one commit (unless it alone is larger), instead of one commit
+   * per write: signing and verifying per commit is what syncing many small writes costs. Commits are
+   * made one after the other, so a later write always carries a later clock stamp; writes queued while
+   * one is being made wait for it and go out together in the next.
+   */
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const queue = this.#queue.splice(0)
+        try {
+          await this.#commit(queue)
+          for (const write of queue) write.resolve()
+        } catch (error) {
+          for (const write of queue) write.reject(error)
+        }
+      }
+    } finally {
+      this.#draining = false
+    }
+  }
+
+  /** Commits queued writes in order, each write whole in one commit (unless it alone is larger). */
+  async #commit(queue: readonly QueuedWrite[]): Promise<void> {
+    const chunks: QueuedOp[][] = []
+    let chunk: QueuedOp[] = []
+    for (const write of queue) {
+      if (chunk.length > 0 && chunk.length + write.ops.length > WRITES_PER_COMMIT) {
+        chunks.push(chunk)
+        chunk = []
+      }
+      chunk.push(...write.ops)
+    }
+    if (chunk.length > 0) chunks.push(chunk)
     this.#writing++
     try {
-      for (let i = 0; i < ops.length; i += WRITES_PER_COMMIT) {
-        const batch = ops.slice(i, i + WRITES_PER_COMMIT)
-        await this.#graph.transact((tx) => {
-          for (const op of batch) tx.set(op.soul, VALUE_FIELD, op.value)
-        })
+      for (const ops of chunks) {
+        for (let i = 0; i < ops.length; i += WRITES_PER_COMMIT) {
+          const batch = ops.slice(i, i + WRITES_PER_COMMIT)
+          await this.#graph.transact((tx) => {
+            for (const op of batch) tx.set(op.soul, VALUE_FIELD, op.value)
+          })
+        }
       }
     } finally {
       this.#writing--
+      for (const write of queue) {
+        for (const op of write.ops) {
+          if (this.#queuedVersions.get(op.id) === op.version) this.#queuedVersions.delete(op.id)
+          if (this.#written.get(op.soul)?.value === op.value) this.#written.delete(op.soul)
+        }
+      }
     }
   }
 
@@ -275,6 +362,11 @@ export class Replica {
     const soul = this.#soul(id)
     const state = this.#graph.getField(soul, VALUE_FIELD)
     if (state === undefined || state.deleted || !(state.value instanceof Uint8Array)) return undefined
+    const mine = this.#written.get(soul)
+    if (mine !== undefined && (mine.value === state.value || equalBytes(mine.value, state.value))) {
+      // this process's own write, being committed: its record is at hand, no need to open it again
+      return { record: mine.record, state, scope: mine.scope }
+    }
     try {
       const { scope, plaintext } = this.#ring.open(soul, state.value)
       return { record: decodeRecord(soul, plaintext), state, scope }

@@ -21,7 +21,11 @@ export interface MemoryInit {
   owner?: string
   /** A graph the app already runs (the memory then neither starts nor stops it unless it is stopped). */
   graph?: Graph
-  /** A directory to keep the memory in (a level store at `<dir>/graph`). Ignored when `graph` is given. */
+  /**
+   * A directory to keep the memory in (a level store at `<dir>/graph`). Ignored when `graph` is given.
+   * A write resolves once it is on disk (it survives a crash). One process at a time: `start()` throws
+   * `StoreLockedError` (`ERR_GRAPH_STORE_LOCKED`, from `@araliya/crdt-graph`) while another holds it.
+   */
   dir?: string
   /** A graph store (default: in memory unless `dir` is set). Ignored when `graph` is given. */
   store?: GraphStore

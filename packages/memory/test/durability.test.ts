@@ -1,0 +1,147 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { StoreLockedError } from '@araliya/crdt-graph'
+import { identityFromSeed } from '@araliya/identity'
+import { describe, expect, it } from 'vitest'
+import { createMemory } from '../src/index.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const writer = join(here, 'fixtures', 'memory-writer.ts')
+const seed = new Uint8Array(32).fill(7)
+
+interface Ack {
+  readonly id: string
+  readonly n: number
+}
+
+interface Child {
+  process: ChildProcess
+  acks: Ack[]
+  ready: Promise<void>
+  waitForAcks(count: number): Promise<void>
+  exited: Promise<void>
+}
+
+function startWriter(dir: string): Child {
+  const child = spawn(process.execPath, ['--conditions=@araliya/source', '--import', 'tsx', writer, dir], {
+    cwd: join(here, '..'),
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const acks: Ack[] = []
+  let buffer = ''
+  let stderr = ''
+  let resolveReady!: () => void
+  const ready = new Promise<void>((resolve) => {
+    resolveReady = resolve
+  })
+  const waiters: Array<{ count: number; resolve: () => void }> = []
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString()
+    let newline = buffer.indexOf('\n')
+    while (newline >= 0) {
+      const line = buffer.slice(0, newline)
+      buffer = buffer.slice(newline + 1)
+      if (line === 'ready') resolveReady()
+      const [tag, id, n] = line.split(' ')
+      if (tag === 'ack' && id !== undefined) acks.push({ id, n: Number(n) })
+      newline = buffer.indexOf('\n')
+    }
+    for (const waiter of [...waiters]) {
+      if (acks.length >= waiter.count) {
+        waiters.splice(waiters.indexOf(waiter), 1)
+        waiter.resolve()
+      }
+    }
+  })
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+  return {
+    process: child,
+    acks,
+    ready: Promise.race([
+      ready,
+      exited.then(() => Promise.reject(new Error(`the writer exited early: ${stderr}`)))
+    ]),
+    waitForAcks: (count) =>
+      acks.length >= count ? Promise.resolve() : new Promise((resolve) => waiters.push({ count, resolve })),
+    exited
+  }
+}
+
+describe('durability', () => {
+  it('every acknowledged memory survives SIGKILL of the writing process, and reads back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'araliya-memory-crash-'))
+    const acked: Ack[] = []
+    try {
+      for (const [round, count] of [
+        [0, 25],
+        [1, 60],
+        [2, 10]
+      ] as const) {
+        const child = startWriter(dir)
+        await child.ready
+        await child.waitForAcks(count)
+        // let it run on a little, so the kill lands mid-write
+        await new Promise((resolve) => setTimeout(resolve, round * 5))
+        child.process.kill('SIGKILL')
+        await child.exited
+        acked.push(...child.acks)
+      }
+      expect(acked.length).toBeGreaterThanOrEqual(95)
+      const memory = createMemory({ identity: await identityFromSeed(seed), dir })
+      await memory.start()
+      try {
+        for (const { id, n } of acked) {
+          if (n % 5 === 0) {
+            // a keyed note: a later write under its key may have superseded it; the version stays
+            const texts = memory.why(id).history.map((v) => v.item?.kind === 'note' && v.item.text)
+            expect(texts, `acknowledged keyed note ${n}`).toContain(`keyed note ${n}`)
+            expect(memory.get(id)?.kind).toBe('note')
+          } else {
+            expect(memory.get(id), `acknowledged note ${n}`).toMatchObject({
+              kind: 'note',
+              text: `note ${n}`
+            })
+          }
+        }
+        expect(memory.graph.pendingCount).toBe(0)
+      } finally {
+        await memory.stop()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a second process cannot open the same memory: a typed error that says another process holds it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'araliya-memory-lock-'))
+    try {
+      const child = startWriter(dir)
+      await child.ready
+      await child.waitForAcks(1)
+      const second = createMemory({ identity: await identityFromSeed(seed), dir })
+      const error = await second.start().catch((err: unknown) => err)
+      expect(StoreLockedError.isInstance(error), String(error)).toBe(true)
+      expect((error as StoreLockedError).code).toBe('ERR_GRAPH_STORE_LOCKED')
+      expect((error as Error).message).toMatch(/open in another process/)
+      expect(second.started).toBe(false)
+
+      // once the holder is gone, the same memory opens and holds what it acknowledged
+      child.process.kill('SIGKILL')
+      await child.exited
+      await second.start()
+      try {
+        for (const { id } of child.acks) expect(second.get(id)).toBeDefined()
+      } finally {
+        await second.stop()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
