@@ -103,9 +103,15 @@ export class KeyRing {
     )
   }
 
-  /** Encrypts a record for `soul` (the soul is authenticated: a ciphertext moved to another soul fails). */
-  seal(key: ScopeKey, soul: string, plaintext: Uint8Array): Uint8Array {
-    const nonce = randomBytes(NONCE_BYTES)
+  /**
+   * Encrypts a record for `soul` (the soul is authenticated: a ciphertext moved to another soul fails).
+   * The nonce is the version's 8 random bytes followed by 16 more: random like any XChaCha20 nonce, and
+   * it carries the version id, so the record does not repeat it.
+   */
+  seal(key: ScopeKey, soul: string, plaintext: Uint8Array, version: Uint8Array): Uint8Array {
+    const nonce = new Uint8Array(NONCE_BYTES)
+    nonce.set(version.subarray(0, VERSION_BYTES), 0)
+    nonce.set(randomBytes(NONCE_BYTES - VERSION_BYTES), VERSION_BYTES)
     const sealed = aead.encrypt(key.key, nonce, encoder.encode(soul), plaintext)
     const out = new Uint8Array(1 + TAG_BYTES + NONCE_BYTES + sealed.byteLength)
     out[0] = FORMAT_SEALED
@@ -116,12 +122,13 @@ export class KeyRing {
   }
 
   /**
-   * Opens a stored value: the scope it was written in and the plaintext.
+   * Opens a stored value: the scope it was written in, the plaintext, and (for a sealed value) the
+   * version id's bytes its nonce carries.
    *
    * @throws {MemoryKeyError} when it was sealed under a key this ring does not hold
    * @throws {MemoryDecryptError} when the bytes are damaged or not a memory value
    */
-  open(soul: string, value: Uint8Array): { scope: string; plaintext: Uint8Array } {
+  open(soul: string, value: Uint8Array): { scope: string; plaintext: Uint8Array; version?: Uint8Array } {
     if (value.byteLength < 2)
       throw new MemoryDecryptError(`${soul}: a stored memory value is never this short`)
     if (value[0] === FORMAT_PUBLIC) return { scope: PUBLIC_SCOPE, plaintext: value.subarray(1) }
@@ -141,7 +148,7 @@ export class KeyRing {
         encoder.encode(soul),
         value.subarray(1 + TAG_BYTES + NONCE_BYTES)
       )
-      return { scope: key.scope, plaintext }
+      return { scope: key.scope, plaintext, version: nonce.slice(0, VERSION_BYTES) }
     } catch (cause) {
       throw new MemoryDecryptError(
         `${soul}: the stored value does not decrypt (damaged, or moved from another soul)`,
@@ -163,7 +170,7 @@ export function publicValue(plaintext: Uint8Array): Uint8Array {
 
 /** A memory id derived from an app's key: the same on every device holding the scope key, opaque to others. */
 export function keyedId(key: ScopeKey, kind: string, appKey: string): string {
-  return base64url(hmac(sha256, key.idKey, encoder.encode(`${kind}\u0000${appKey}`)).subarray(0, 16))
+  return base64url(hmac(sha256, key.idKey, encoder.encode(`${kind}\u0000${appKey}`)).subarray(0, ID_BYTES))
 }
 
 /** Random bytes are drawn from the platform's CSPRNG this many at a time (one call per write was a tenth of its cost). */
@@ -183,13 +190,31 @@ export function randomBytes(length: number): Uint8Array {
   return out
 }
 
-/** A fresh random id (16 random bytes, 22 characters). */
+/** Bytes of a memory id (random or keyed): 96 bits, 16 characters. */
+export const ID_BYTES = 12
+/** Bytes of a version id: 64 bits, 11 characters (unique among the versions of one memory). */
+export const VERSION_BYTES = 8
+
+/** A fresh random memory id (12 random bytes, 16 characters). */
 export function randomId(): string {
-  const bytes = randomBytes(16)
-  return base64url(bytes)
+  return base64url(randomBytes(ID_BYTES))
 }
 
-function base64url(bytes: Uint8Array): string {
+/** A fresh version id (8 random bytes, 11 characters). */
+export function randomVersion(): string {
+  return base64url(randomBytes(VERSION_BYTES))
+}
+
+/** The bytes of a base64url string without padding, or undefined when it is not one. */
+export function fromBase64url(text: string): Uint8Array | undefined {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return undefined
+  const binary = atob(text.replaceAll('-', '+').replaceAll('_', '/'))
+  const out = new Uint8Array(binary.length)
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i)
+  return out
+}
+
+export function base64url(bytes: Uint8Array): string {
   let binary = ''
   for (const byte of bytes) binary += String.fromCharCode(byte)
   return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')

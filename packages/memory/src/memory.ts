@@ -154,7 +154,7 @@ export class Memory {
         id,
         kind: 'note',
         scope,
-        body: { text, tags, key: options.key },
+        body: { text, tags: tags.length === 0 ? undefined : tags, key: options.key },
         ...(options.source === undefined ? {} : { source: options.source }),
         ...(options.meta === undefined ? {} : { meta: options.meta })
       }

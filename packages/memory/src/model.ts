@@ -41,7 +41,7 @@ export type Scope = string
 
 /** What every memory carries besides its content. */
 export interface MemoryBase {
-  /** Stable id of the memory (22 characters, URL-safe); keyed memories get the same id on every device. */
+  /** Stable id of the memory (16 characters, URL-safe); keyed memories get the same id on every device. */
   readonly id: string
   readonly kind: MemoryKind
   /** Id of this version of the memory (each write makes a new one). */

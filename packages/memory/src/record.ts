@@ -1,7 +1,8 @@
 import { type CanonicalValue, encodeCanonical } from '@araliya/identity'
-import { isPlainMap, isSafeUint, isText } from '@araliya/interface'
+import { isByteString, isPlainMap, isSafeUint, isText } from '@araliya/interface'
 import { decode } from 'cborg'
 import { MemoryDecryptError } from './errors.js'
+import { base64url, fromBase64url, VERSION_BYTES } from './keys.js'
 import { MEMORY_KINDS, type MemoryItem, type MemoryKind, type MetaValue } from './model.js'
 
 /**
@@ -12,9 +13,9 @@ export interface StoredRecord {
   /** Record format version. */
   readonly v: 1
   readonly k: MemoryKind
-  /** This version's id. */
+  /** This version's id (11 characters: 8 random bytes, stored as those bytes). */
   readonly ver: string
-  /** Versions this one supersedes. */
+  /** Versions this one supersedes (left out of the encoding when empty). */
   readonly sup: readonly string[]
   /** True when this version forgets the memory (a tombstone that keeps the history). */
   readonly del?: true
@@ -59,8 +60,25 @@ function checkDepth(root: CanonicalValue, maxDepth: number): void {
   }
 }
 
-export function encodeRecord(record: StoredRecord): Uint8Array {
-  return encodeCanonical(stripUndefined(record) as CanonicalValue)
+/**
+ * Encodes a record. Version ids travel as their 8 bytes, and an empty supersedes list not at all; a
+ * sealed record leaves its version out (the nonce carries it): every memory carries these, so together
+ * they are a tenth of a small memory's bytes on the wire.
+ */
+export function encodeRecord(record: StoredRecord, versionInNonce: boolean): Uint8Array {
+  const wire = {
+    ...record,
+    ver: versionInNonce ? undefined : versionBytes(record.ver),
+    sup: record.sup.length === 0 ? undefined : record.sup.map(versionBytes)
+  }
+  return encodeCanonical(stripUndefined(wire) as CanonicalValue)
+}
+
+/** Bytes of a version id. */
+export function versionBytes(version: string): Uint8Array {
+  const bytes = fromBase64url(version)
+  if (bytes?.byteLength !== VERSION_BYTES) throw new TypeError(`not a version id: ${JSON.stringify(version)}`)
+  return bytes
 }
 
 /** The record as decoding its encoding gives it back (absent optional fields left out, a fresh copy). */
@@ -85,7 +103,7 @@ function stripUndefined(value: unknown): unknown {
  * compromised device could write anything its grant allows, so every field is checked and anything
  * malformed is a {@link MemoryDecryptError} (the memory is skipped and reported, never half-trusted).
  */
-export function decodeRecord(soul: string, bytes: Uint8Array): StoredRecord {
+export function decodeRecord(soul: string, bytes: Uint8Array, nonceVersion?: Uint8Array): StoredRecord {
   let value: CanonicalValue
   try {
     if (bytes.byteLength > MAX_RECORD_BYTES) throw new RangeError(`${bytes.byteLength} bytes`)
@@ -101,16 +119,28 @@ export function decodeRecord(soul: string, bytes: Uint8Array): StoredRecord {
   const record = value as Record<string, CanonicalValue>
   if (record.v !== 1) throw bad(`format ${String(record.v)} (upgrade @araliya/memory)`)
   if (!MEMORY_KINDS.includes(record.k as MemoryKind)) throw bad('unknown kind')
-  if (!isText(record.ver, 1, 64)) throw bad('version id')
-  const sup = record.sup
-  if (!Array.isArray(sup) || sup.length > MAX_SUPERSEDES || !sup.every((s) => isText(s, 1, 64)))
+  const ver = nonceVersion ?? record.ver
+  if (!isByteString(ver, VERSION_BYTES) || (nonceVersion !== undefined && record.ver !== undefined)) {
+    throw bad('version id')
+  }
+  const sup = record.sup ?? []
+  if (
+    !Array.isArray(sup) ||
+    (sup.length === 0) !== (record.sup === undefined) ||
+    sup.length > MAX_SUPERSEDES ||
+    !sup.every((s) => isByteString(s, VERSION_BYTES))
+  )
     throw bad('supersedes')
   if (record.del !== undefined && record.del !== true) throw bad('del')
   if (record.dev !== undefined && !isText(record.dev, 1, 128)) throw bad('device')
   if (record.src !== undefined && !isText(record.src, 1, 64)) throw bad('source')
   if (record.meta !== undefined && !isPlainMap(record.meta)) throw bad('meta')
   if (!isPlainMap(record.b)) throw bad('body')
-  return record as unknown as StoredRecord
+  return {
+    ...record,
+    ver: base64url(ver),
+    sup: (sup as Uint8Array[]).map(base64url)
+  } as unknown as StoredRecord
 }
 
 /** What the graph says about a stored version: who signed it and when. */

@@ -21,6 +21,7 @@ import {
   PUBLIC_SCOPE,
   publicValue,
   randomId,
+  randomVersion,
   sealKeyBox
 } from './keys.js'
 import type { MemoryItem, MemoryKind } from './model.js'
@@ -28,6 +29,7 @@ import {
   cleanRecord,
   decodeRecord,
   encodeRecord,
+  versionBytes,
   MAX_RECORD_BYTES,
   type StoredRecord,
   toItem
@@ -238,7 +240,7 @@ export class Replica {
       const record: StoredRecord = {
         v: 1,
         k: write.kind,
-        ver: randomId(),
+        ver: randomVersion(),
         sup: queued === undefined || supersedes.includes(queued) ? supersedes : [...supersedes, queued],
         ...(write.forget === true ? { del: true as const } : {}),
         ...(this.#device === undefined ? {} : { dev: this.#device }),
@@ -246,16 +248,16 @@ export class Replica {
         ...(write.meta === undefined ? {} : { meta: write.meta }),
         b: write.forget === true ? {} : (write.body as StoredRecord['b'])
       }
-      const plaintext = encodeRecord(record)
+      const sealed = write.scope !== PUBLIC_SCOPE
+      const plaintext = encodeRecord(record, sealed)
       if (plaintext.byteLength > MAX_RECORD_BYTES) {
         throw new InvalidMemoryError(
           `a ${write.kind} memory is ${plaintext.byteLength} bytes encoded; the limit is ${MAX_RECORD_BYTES}: store long text with addDocument()`
         )
       }
-      const value =
-        write.scope === PUBLIC_SCOPE
-          ? publicValue(plaintext)
-          : this.#ring.seal(this.#keyFor(write.scope), soul, plaintext)
+      const value = sealed
+        ? this.#ring.seal(this.#keyFor(write.scope), soul, plaintext, versionBytes(record.ver))
+        : publicValue(plaintext)
       ops.push({ id: write.id, version: record.ver, soul, value })
       this.#written.set(soul, { value, record: cleanRecord(record), scope: write.scope })
     }
@@ -368,8 +370,8 @@ export class Replica {
       return { record: mine.record, state, scope: mine.scope }
     }
     try {
-      const { scope, plaintext } = this.#ring.open(soul, state.value)
-      return { record: decodeRecord(soul, plaintext), state, scope }
+      const { scope, plaintext, version } = this.#ring.open(soul, state.value)
+      return { record: decodeRecord(soul, plaintext, version), state, scope }
     } catch (error) {
       this.#damaged(id, error)
       return undefined
@@ -413,8 +415,8 @@ export class Replica {
   #version(id: string, soul: string, entry: HistoryEntry): (MemoryVersion & { winner: boolean }) | undefined {
     if (!(entry.value instanceof Uint8Array)) return undefined
     try {
-      const { scope, plaintext } = this.#ring.open(soul, entry.value)
-      const record = decodeRecord(soul, plaintext)
+      const { scope, plaintext, version } = this.#ring.open(soul, entry.value)
+      const record = decodeRecord(soul, plaintext, version)
       const stamp = { id, scope, writer: entry.signer, hlc: entry.hlc, writtenAt: hlcMs(entry.hlc) }
       return {
         version: record.ver,
