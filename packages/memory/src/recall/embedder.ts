@@ -11,17 +11,34 @@ export interface Embedder {
   readonly id: string
   /** The length of every vector this embedder returns. */
   readonly dimensions: number
+  /**
+   * Cosine similarity below which a match is noise for this model (vector recall leaves such matches
+   * out unless `minSimilarity` says otherwise). Default 0.
+   */
+  readonly threshold?: number
   /** One vector per text, in order, each of length `dimensions`. */
   embed(texts: readonly string[], options?: AbortOptions): Promise<Float32Array[]>
 }
 
 /** Options of {@link hashingEmbedder}. */
 export interface HashingEmbedderInit {
-  /** Vector length. Default 256 (1 KiB per memory). */
+  /** Vector length. Default 512 (2 KiB per memory; the noise between unrelated texts is about 1/√512 ≈ 0.044). */
   dimensions?: number
 }
 
 const WORD = /[\p{L}\p{N}]+/gu
+
+/**
+ * English function words left out of full-text and hashed features: they match nearly every memory and
+ * drown the words that matter ("where does the user live" is about "user" and "live").
+ */
+export const STOP_WORDS: ReadonlySet<string> = new Set(
+  (
+    'a an and are as at be but by do does did for from has have had he her his i if in into is it its ' +
+    'me my no not of on or our she so that the their them then there these they this to was we were ' +
+    'what when where which who whom why will with you your'
+  ).split(' ')
+)
 
 /** 32-bit FNV-1a of a string's UTF-16 code units, seeded. */
 function fnv1a(text: string, seed: number): number {
@@ -50,7 +67,7 @@ export function normalize(vector: Float32Array): Float32Array {
  * plurals, compounds), not paraphrases — plug in a model through {@link openAIEmbedder} for those.
  */
 export function hashingEmbedder(init: HashingEmbedderInit = {}): Embedder {
-  const dimensions = init.dimensions ?? 256
+  const dimensions = init.dimensions ?? 512
   if (!Number.isSafeInteger(dimensions) || dimensions < 8 || dimensions > 8192) {
     throw new EmbedderError('a hashing embedder has 8 to 8192 dimensions')
   }
@@ -62,7 +79,7 @@ export function hashingEmbedder(init: HashingEmbedderInit = {}): Embedder {
       const sign = fnv1a(feature, 0x9e3779b9) & 1 ? 1 : -1
       vector[slot] = (vector[slot] as number) + sign * weight
     }
-    const words = text.toLowerCase().match(WORD) ?? []
+    const words = (text.toLowerCase().match(WORD) ?? []).filter((word) => !STOP_WORDS.has(word))
     for (let i = 0; i < words.length; i++) {
       const word = words[i] as string
       add(`w:${word}`, 1)
@@ -75,6 +92,7 @@ export function hashingEmbedder(init: HashingEmbedderInit = {}): Embedder {
   return {
     id: 'hashing-v1',
     dimensions,
+    threshold: 0.1,
     embed: async (texts, options) => {
       options?.signal?.throwIfAborted()
       return texts.map(embedOne)
@@ -99,6 +117,8 @@ export interface OpenAIEmbedderInit {
   batchSize?: number
   /** Milliseconds one request may take. Default 30,000. */
   timeout?: number
+  /** Cosine similarity below which a match is noise for this model (see {@link Embedder.threshold}). Default 0. */
+  threshold?: number
   /** The fetch to use (default: the global one). */
   fetch?: typeof globalThis.fetch
 }
@@ -219,6 +239,7 @@ export function openAIEmbedder(init: OpenAIEmbedderInit): Embedder {
 
   return {
     id: `openai:${init.model}`,
+    threshold: init.threshold ?? 0,
     get dimensions() {
       return dimensions
     },

@@ -62,6 +62,11 @@ export interface RecallOptions extends AbortOptions {
    */
   mode?: RecallMode
   filters?: RecallFilters
+  /**
+   * Vector matches less similar than this (cosine) are left out. Default: the embedder's `threshold`
+   * (0.1 for the hashing embedder, 0 for a model unless configured).
+   */
+  minSimilarity?: number
 }
 
 /** One recalled memory. */
@@ -343,7 +348,12 @@ export class Recall {
         else await index.embedPending(() => undefined, options)
         const [vector] = await index.embedder.embed([query], options)
         if (vector !== undefined && index.vectors !== undefined)
-          vectorHits = index.vectors.search(vector, depth, accept)
+          vectorHits = index.vectors.search(
+            vector,
+            depth,
+            accept,
+            options.minSimilarity ?? index.embedder.threshold ?? 0
+          )
       } catch (error) {
         if (mode === 'vector' || options.signal?.aborted === true) throw error
         this.#deps.log.error(

@@ -1,7 +1,7 @@
 import type { AbortOptions } from '@araliya/interface'
 import MiniSearch, { type SearchOptions } from 'minisearch'
 import { factObjectText, type MemoryItem, type MemoryKind, memoryText } from '../model.js'
-import type { Embedder } from './embedder.js'
+import { type Embedder, STOP_WORDS } from './embedder.js'
 
 /**
  * What the index keeps about one memory besides its text: enough to filter candidates (kind, scope,
@@ -35,6 +35,10 @@ export const TEXT_SEARCH_OPTIONS: SearchOptions = {
 /** MiniSearch's construction options (the same when a snapshot is loaded). */
 export const MINISEARCH_OPTIONS = {
   fields: ['text'],
+  processTerm: (term: string): string | null => {
+    const lower = term.toLowerCase()
+    return STOP_WORDS.has(lower) ? null : lower
+  },
   idField: 'id',
   storeFields: [] as string[],
   searchOptions: TEXT_SEARCH_OPTIONS
@@ -101,7 +105,7 @@ export class VectorStore {
   }
 
   /** The `k` rows most similar to `query` (cosine; rows and query are unit length) that `accept` lets through. */
-  search(query: Float32Array, k: number, accept: (id: string) => boolean): Hit[] {
+  search(query: Float32Array, k: number, accept: (id: string) => boolean, floor = -1): Hit[] {
     const top: Hit[] = []
     const dims = this.dimensions
     const data = this.#data
@@ -109,7 +113,7 @@ export class VectorStore {
       let dot = 0
       const base = slot * dims
       for (let d = 0; d < dims; d++) dot += (data[base + d] as number) * (query[d] as number)
-      if (top.length === k && dot <= (top[k - 1] as Hit).score) continue
+      if (dot < floor || (top.length === k && dot <= (top[k - 1] as Hit).score)) continue
       const id = this.#ids[slot] as string
       if (!accept(id)) continue
       let at = top.length
