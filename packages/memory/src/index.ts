@@ -73,7 +73,8 @@ export {
   type HashingEmbedderInit,
   hashingEmbedder,
   type OpenAIEmbedderInit,
-  openAIEmbedder
+  openAIEmbedder,
+  STOP_WORDS
 } from './recall/embedder.js'
 export { EmbedderError, RecallLimitError } from './recall/errors.js'
 export {
