@@ -310,6 +310,15 @@ describe('keeping the indexes up to date', () => {
     expect(stranger.recallStats.documents).toBe(0)
   })
 
+  it('recall reads through the bounded hot cache: recalling many memories never grows it past cacheSize', async () => {
+    const memory = await start(createMemory({ identity: await generateIdentity(), cacheSize: 5 }))
+    for (let i = 0; i < 30; i++) await memory.remember(`reading list entry ${i}: a book about boats`)
+    const results = await memory.recall('book boats', { limit: 30 })
+    expect(results).toHaveLength(30)
+    expect(memory.cached).toBeLessThanOrEqual(5)
+    expect(memory.recallStats).toMatchObject({ documents: 30, vectors: 30 })
+  })
+
   it('vectors can be turned off: hybrid recall is then full text only', async () => {
     const memory = await start(
       createMemory({ identity: await generateIdentity(), recall: { embedder: null } })
