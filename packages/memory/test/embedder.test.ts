@@ -1,5 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { mkdtemp, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { generateIdentity } from '@araliya/identity'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemory, EmbedderError, hashingEmbedder, type Memory, openAIEmbedder } from '../src/index.js'
@@ -176,6 +179,49 @@ describe('openAIEmbedder', () => {
     up = true
     expect((await memory.recall('castle dusk', { mode: 'vector', limit: 1 }))[0]?.item.kind).toBe('note')
     expect(memory.recallStats.pending).toBe(0)
+  })
+})
+
+describe('a model that changes size under the same id', () => {
+  it('the vectors of the snapshot are dropped and everything is re-embedded', async () => {
+    let size = 32
+    const { baseURL } = await serve((body, res) => {
+      void hashingEmbedder({ dimensions: size })
+        .embed(body.input)
+        .then((vectors) => {
+          const data = vectors.map((v, index) => ({ index, embedding: [...v] }))
+          res.writeHead(200).end(JSON.stringify({ data }))
+        })
+    })
+    const dir = await mkdtemp(join(tmpdir(), 'araliya-embedder-'))
+    try {
+      const identity = await generateIdentity()
+      const first = createMemory({
+        identity,
+        dir,
+        recall: { embedder: openAIEmbedder({ baseURL, model: 'm' }) }
+      })
+      await first.start()
+      await first.remember('the kettle is descaled monthly')
+      await first.remember('the plants need water on Mondays')
+      expect((await first.recall('kettles', { mode: 'vector', limit: 1 }))[0]?.item.kind).toBe('note')
+      await first.stop()
+      size = 16
+      const second = createMemory({
+        identity,
+        dir,
+        recall: { embedder: openAIEmbedder({ baseURL, model: 'm' }) }
+      })
+      await second.start()
+      open.push(second)
+      expect(second.recallStats).toMatchObject({ opened: { from: 'snapshot' }, vectors: 2 })
+      const [hit] = await second.recall('kettles', { mode: 'vector', limit: 1 })
+      expect(hit?.item.kind === 'note' && hit.item.text).toBe('the kettle is descaled monthly')
+      expect(second.recallStats).toMatchObject({ vectors: 2, pending: 0 })
+    } finally {
+      for (const memory of open.splice(0)) await memory.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 

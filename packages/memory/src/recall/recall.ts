@@ -187,7 +187,7 @@ export class Recall {
           this.#opened = { from: 'snapshot', refreshed: 0 }
         }
       } catch (error) {
-        this.#deps.log(
+        this.#deps.log.error(
           'recall index snapshot not used, rebuilding from the graph: %s',
           (error as Error).message
         )
@@ -344,10 +344,22 @@ export class Recall {
     }
     if (index.embedder !== undefined) {
       try {
-        if (index === this.#index) await this.#vectorsReady(options)
-        else await index.embedPending(() => undefined, options)
+        const ready = async (): Promise<void> => {
+          if (index === this.#index) await this.#vectorsReady(options)
+          else await index.embedPending(() => undefined, options)
+        }
+        await ready()
         const [vector] = await index.embedder.embed([query], options)
-        if (vector !== undefined && index.vectors !== undefined)
+        if (
+          vector !== undefined &&
+          index.vectors !== undefined &&
+          vector.length !== index.vectors.dimensions
+        ) {
+          // The model now answers in another size than the stored vectors (it changed under the same id).
+          index.resetVectors()
+          await ready()
+        }
+        if (vector !== undefined && index.vectors !== undefined && vector.length === index.vectors.dimensions)
           vectorHits = index.vectors.search(
             vector,
             depth,

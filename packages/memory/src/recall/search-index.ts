@@ -201,6 +201,15 @@ export class SearchIndex {
     this.#link(doc)
   }
 
+  /** Drops every vector and queues every memory with text for embedding again (the model changed size). */
+  resetVectors(): void {
+    this.vectors =
+      this.embedder === undefined || this.embedder.dimensions === 0
+        ? undefined
+        : new VectorStore(this.embedder.id, this.embedder.dimensions)
+    for (const doc of this.docs.values()) if (this.text.has(doc.id)) this.pending.add(doc.id)
+  }
+
   /** Fact ids whose subject or object (lowercased) is `entity`. */
   factsAbout(entity: string): Set<string> {
     const out = new Set<string>()
@@ -251,6 +260,8 @@ export class SearchIndex {
       if (ids.length === 0) return
       const vectors = await embedder.embed(texts, options)
       if (this.vectors === undefined || this.vectors.dimensions !== embedder.dimensions) {
+        // The model answers in another size than the stored vectors: none of them can be compared any more.
+        if (this.vectors !== undefined && this.vectors.size > 0) this.resetVectors()
         this.vectors = new VectorStore(embedder.id, embedder.dimensions)
       }
       for (const [i, id] of ids.entries()) {

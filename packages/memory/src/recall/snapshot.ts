@@ -136,7 +136,9 @@ export function decodeSnapshot(
     embedder !== undefined &&
     header.embedder !== null &&
     header.embedder.id === embedder.id &&
-    header.embedder.dimensions === embedder.dimensions
+    // An embedder that learns its size from its first answer (dimensions 0) keeps the stored vectors;
+    // should the model answer in another size, the index re-embeds everything then.
+    (embedder.dimensions === 0 || header.embedder.dimensions === embedder.dimensions)
   if (sameModel && header.embedder !== null) {
     const raw = parts[2] as Uint8Array
     const { dimensions } = header.embedder
