@@ -139,6 +139,23 @@ describe('openAIEmbedder', () => {
     await expect(pending).rejects.toThrow(/abort/i)
   })
 
+  it('a server streaming an endless answer is cut off at maxResponseBytes', async () => {
+    const { baseURL } = await serve((_b, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      const chunk = `[${'1,'.repeat(4096)}`
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk)) {}
+        if (!res.destroyed) res.once('drain', pump)
+      }
+      pump()
+    })
+    const err = await openAIEmbedder({ baseURL, model: 'tiny', maxResponseBytes: 100_000 })
+      .embed(['a'])
+      .catch((e: unknown) => e)
+    expect(EmbedderError.isInstance(err)).toBe(true)
+    expect((err as Error).message).toMatch(/more than 100000 bytes/)
+  })
+
   it('an unreachable server says to start it', async () => {
     const { baseURL } = await serve(speaks)
     for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve))

@@ -119,12 +119,11 @@ export interface OpenAIEmbedderInit {
   timeout?: number
   /** Cosine similarity below which a match is noise for this model (see {@link Embedder.threshold}). Default 0. */
   threshold?: number
+  /** Largest answer read, in bytes (a server streaming more is cut off with an error). Default 64 MiB. */
+  maxResponseBytes?: number
   /** The fetch to use (default: the global one). */
   fetch?: typeof globalThis.fetch
 }
-
-/** Largest response body read from an embeddings server, in bytes (64 MiB). */
-const MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 /**
  * An {@link Embedder} over an OpenAI-compatible `POST {baseURL}/embeddings` endpoint (Ollama, llama.cpp
@@ -150,6 +149,7 @@ export function openAIEmbedder(init: OpenAIEmbedderInit): Embedder {
     throw new EmbedderError('dimensions is a positive integer')
   }
   const timeout = init.timeout ?? 30_000
+  const maxResponseBytes = init.maxResponseBytes ?? 64 * 1024 * 1024
   const doFetch = init.fetch ?? globalThis.fetch
   const url = `${base}/embeddings`
   let dimensions = init.dimensions ?? 0
@@ -189,7 +189,7 @@ export function openAIEmbedder(init: OpenAIEmbedderInit): Embedder {
         { cause: error }
       )
     }
-    const body = await readBody(response, url, signal)
+    const body = await readBody(response, url, signal, maxResponseBytes)
     if (!response.ok) {
       throw new EmbedderError(
         `${url} answered ${response.status}: ${body.slice(0, 200)} — check the model name ("${init.model}"), the API key and the server's log`
@@ -254,25 +254,38 @@ export function openAIEmbedder(init: OpenAIEmbedderInit): Embedder {
   }
 }
 
-async function readBody(response: Response, url: string, signal: AbortSignal | undefined): Promise<string> {
+async function readBody(
+  response: Response,
+  url: string,
+  signal: AbortSignal | undefined,
+  max: number
+): Promise<string> {
+  const tooLarge = (): EmbedderError =>
+    new EmbedderError(`${url} answered with more than ${max} bytes: use a smaller batchSize`)
   const declared = Number(response.headers.get('content-length') ?? 0)
-  if (declared > MAX_RESPONSE_BYTES) {
+  if (declared > max) {
     await response.body?.cancel()
-    throw new EmbedderError(
-      `${url} answered with ${declared} bytes; more than the ${MAX_RESPONSE_BYTES} read`
-    )
+    throw tooLarge()
   }
+  if (response.body === null) return ''
+  const reader = response.body.getReader()
+  const chunks: Uint8Array[] = []
+  let total = 0
   try {
-    const text = await response.text()
-    if (text.length > MAX_RESPONSE_BYTES) {
-      throw new EmbedderError(
-        `${url} answered with more than ${MAX_RESPONSE_BYTES} bytes: use a smaller batchSize`
-      )
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      total += value.byteLength
+      if (total > max) {
+        await reader.cancel()
+        throw tooLarge()
+      }
+      chunks.push(value)
     }
-    return text
   } catch (error) {
     signal?.throwIfAborted()
     if (EmbedderError.isInstance(error)) throw error
     throw new EmbedderError(`${url} broke off its answer (${(error as Error).message})`, { cause: error })
   }
+  return Buffer.concat(chunks).toString('utf8')
 }
