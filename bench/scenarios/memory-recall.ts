@@ -181,7 +181,7 @@ const text = await alternate(
 
 await memory.stop()
 
-const round = (x: number) => Math.round(x)
+const round = (x: number) => (x >= 100 ? Math.round(x) : Math.round(x * 100) / 100)
 report(
   'memory-recall',
   [
