@@ -9,7 +9,7 @@ import type { MemoryChanged, MemoryEvents } from '../types.js'
 import type { Embedder } from './embedder.js'
 import { RecallLimitError } from './errors.js'
 import { type Hit, type IndexedDoc, SearchIndex } from './search-index.js'
-import { coverDigest, decodeSnapshot, encodeSnapshot, readSnapshot, writeSnapshot } from './snapshot.js'
+import { decodeSnapshot, encodeSnapshot, readSnapshot, writeSnapshot } from './snapshot.js'
 
 /** The constant `k` of reciprocal rank fusion: a memory's hybrid score is Σ 1 / (RRF_K + rank). */
 export const RRF_K = 60
@@ -234,10 +234,13 @@ export class Recall {
     let changed = 0
     for (const entry of access.entries()) {
       if (!entry.live) continue
-      live.set(entry.id, entry.hlc)
-      if (this.#index.docs.get(entry.id)?.hlc === entry.hlc) continue
+      if (this.#index.docs.get(entry.id)?.hlc === entry.hlc) {
+        live.set(entry.id, entry.hlc)
+        continue
+      }
       const item = access.item(entry.id)
-      if (item === undefined) continue
+      if (item === undefined) continue // unreadable now (reported as damaged): dropped below
+      live.set(entry.id, entry.hlc)
       this.#index.upsert(item)
       changed++
     }
@@ -249,11 +252,6 @@ export class Recall {
     if (changed > 0 || this.#opened.from === 'graph') this.#dirty = true
     this.#scheduleEmbedding()
     return changed
-  }
-
-  /** The digest of (id, version stamp) pairs the index covers (see decision 0022). */
-  covers(): string {
-    return coverDigest([...this.#index.docs.values()].map((d) => [d.id, d.hlc] as const))
   }
 
   #onChanged(change: MemoryChanged): void {

@@ -132,6 +132,9 @@ export function decodeSnapshot(
   const text = MiniSearch.loadJSON<{ id: string; text: string }>(decoder.decode(parts[1]), MINISEARCH_OPTIONS)
   const index = new SearchIndex(embedder, text)
   for (const row of header.docs) index.restore(docFromRow(row))
+  const covered = coverDigest([...index.docs.values()].map((d) => [d.id, d.hlc] as const))
+  if (covered !== header.covers)
+    throw new SnapshotRejected('its documents do not match what it says it covers')
   const sameModel =
     embedder !== undefined &&
     header.embedder !== null &&
