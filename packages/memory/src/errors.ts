@@ -59,3 +59,5 @@ export type MemoryErrorCode =
   | 'ERR_MEMORY_KEY'
   | 'ERR_MEMORY_DECRYPT'
   | 'ERR_MEMORY_PROFILE'
+  | 'ERR_MEMORY_EMBEDDER'
+  | 'ERR_MEMORY_RECALL_LIMIT'

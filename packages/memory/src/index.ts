@@ -90,3 +90,33 @@ export {
 } from './model.js'
 export { DEFAULT_PROFILE_LIMIT, Profile, type ProfileSchema, type ProfileSetOptions } from './profile.js'
 export { MAX_TURN_CHARS, SessionHandle, type TurnInit, type TurnsOptions } from './sessions.js'
+export {
+  BYTES_PER_TOKEN,
+  type ContextOptions,
+  type ContextResult,
+  estimateTokens,
+  MAX_CONTEXT_TOKENS
+} from './context.js'
+export {
+  type Embedder,
+  type HashingEmbedderInit,
+  hashingEmbedder,
+  type OpenAIEmbedderInit,
+  openAIEmbedder,
+  STOP_WORDS
+} from './recall/embedder.js'
+export { EmbedderError, RecallLimitError } from './recall/errors.js'
+export {
+  MAX_QUERY_CHARS,
+  MAX_RECALL_LIMIT,
+  MAX_RELATED_DEPTH,
+  type RecallFilters,
+  type RecallInit,
+  type RecallMode,
+  type RecallOptions,
+  type RecallResult,
+  type RecallStats,
+  type RelatedFact,
+  type RelatedOptions,
+  RRF_K
+} from './recall/recall.js'

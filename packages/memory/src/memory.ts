@@ -18,6 +18,17 @@ import { checkScope, PRIVATE_SCOPE, PUBLIC_SCOPE } from './keys.js'
 import type { DocumentMemory, FactMemory, MemoryItem, MemoryKind, SessionMemory } from './model.js'
 import { Profile } from './profile.js'
 import { MEMORY_PATH, Replica, strip } from './replica.js'
+import { type ContextOptions, type ContextResult, assembleContext } from './context.js'
+import { hashingEmbedder } from './recall/embedder.js'
+import {
+  Recall,
+  type RecallOptions,
+  type RecallResult,
+  type RecallStats,
+  type RelatedFact,
+  type RelatedOptions
+} from './recall/recall.js'
+import { INDEX_KEY_CONTEXT } from './recall/snapshot.js'
 import { SessionHandle } from './sessions.js'
 import type {
   Correction,
@@ -58,6 +69,7 @@ export class Memory {
   readonly #prefetchTurns: number
   readonly #remote: MemoryRemote | undefined
   readonly #unsubscribe: Array<() => void> = []
+  readonly #recall: Recall
   #startedGraph = false
 
   constructor(init: MemoryInit) {
@@ -85,6 +97,17 @@ export class Memory {
     this.#remote = init.remote
     this.#access = this.#r.makeAccess()
     this.profile = new Profile(this.#access)
+    const embedder =
+      init.recall?.embedder === undefined ? hashingEmbedder() : (init.recall.embedder ?? undefined)
+    this.#recall = new Recall({
+      access: this.#access,
+      events: this.events,
+      embedder,
+      dir: init.recall?.snapshot === false ? undefined : init.dir,
+      indexKey: () => this.#r.derivedKey(INDEX_KEY_CONTEXT),
+      knownAt: (id, at) => this.#r.knownAt(id, at),
+      log: (init.logger ?? defaultLogger()).forComponent('araliya:memory:recall')
+    })
   }
 
   /** The graph the memory lives in (shared with sync and replication). */
@@ -131,11 +154,13 @@ export class Memory {
     this.#graph.events.addEventListener('commit:accepted', onCommit)
     this.#unsubscribe.push(() => this.#graph.events.removeEventListener('commit:accepted', onCommit))
     this.#r.open()
+    await this.#recall.open()
   }
 
   /** Stops following the graph; stops the graph too when the memory opened it. Safe to call twice. */
   async stop(): Promise<void> {
     if (!this.#r.started) return
+    await this.#recall.close()
     this.#r.close()
     for (const off of this.#unsubscribe.splice(0)) off()
     if (this.#ownsGraph || this.#startedGraph) await this.#graph.stop()
@@ -308,6 +333,46 @@ export class Memory {
   addDocument(init: DocumentInit): Promise<DocumentMemory> {
     this.#r.requireStarted()
     return addDocument(this.#access, init)
+  }
+
+  /**
+   * Recalls memories for a query, best first: by full-text relevance (BM25), by vector similarity, both
+   * fused by reciprocal rank (`hybrid`, the default; k = 60), or by key. Only memories this process can
+   * decrypt are indexed. Refuses a query over 4,096 characters or a limit over 1,000 with
+   * {@link RecallLimitError}.
+   */
+  recall(query: string, options?: RecallOptions): Promise<RecallResult[]> {
+    this.#r.requireStarted()
+    return this.#recall.recall(query, options)
+  }
+
+  /** Facts connected to an entity: a walk over subjects and objects, up to `depth` hops (at most 4). */
+  related(entity: string, options?: RelatedOptions): RelatedFact[] {
+    this.#r.requireStarted()
+    return this.#recall.related(entity, options)
+  }
+
+  /**
+   * What to put in front of a model for `query`, never over `maxTokens` by the package's token estimate
+   * ({@link estimateTokens}): profile blocks first, then the session's most recent turns, then recalled
+   * memories by rank.
+   */
+  context(query: string, options: ContextOptions): Promise<ContextResult> {
+    this.#r.requireStarted()
+    return assembleContext(
+      {
+        profile: () => this.profile.list(),
+        turns: (session, count) => new SessionHandle(this.#access, session).turns({ limit: count }),
+        recall: (q, o) => this.#recall.recall(q, o)
+      },
+      query,
+      options
+    )
+  }
+
+  /** The recall indexes' sizes and how they were opened (from a snapshot or rebuilt). */
+  get recallStats(): RecallStats {
+    return this.#recall.stats
   }
 
   /**

@@ -2,6 +2,8 @@ import type { Graph, HistoryEntry } from '@araliya/crdt-graph'
 import { equalBytes, type Identity } from '@araliya/identity'
 import { hlcMs, NotStartedError } from '@araliya/interface'
 import type { Logger } from '@libp2p/interface'
+import { hkdf } from '@noble/hashes/hkdf.js'
+import { sha256 } from '@noble/hashes/sha2.js'
 import { LRUCache } from 'lru-cache'
 import type { TypedEventEmitter } from 'main-event'
 import type { CatalogEntry, MemoryAccess, Write } from './access.js'
@@ -123,6 +125,17 @@ export class Replica {
   /** True once this process holds the owner's private content key. */
   get readable(): boolean {
     return this.#ring.has(PRIVATE_SCOPE)
+  }
+
+  /**
+   * A 32-byte key derived from the private content key for data derived from the memories (the recall
+   * index snapshot), or undefined when this process does not hold that key.
+   */
+  derivedKey(context: string): Uint8Array | undefined {
+    const key = this.#ring.scope(PRIVATE_SCOPE)
+    return key === undefined
+      ? undefined
+      : hkdf(sha256, key.key, undefined, new TextEncoder().encode(context), 32)
   }
 
   /** Decrypted memories in the hot cache. */

@@ -3,6 +3,7 @@ import type { Identity } from '@araliya/identity'
 import type { AbortOptions } from '@araliya/interface'
 import type { ComponentLogger } from '@libp2p/interface'
 import type { MemoryItem, MemoryKind, MetaValue } from './model.js'
+import type { RecallInit } from './recall/recall.js'
 
 /** Where a memory's bytes come from when this device does not hold them: replicas of the owner's space. */
 export interface MemoryRemote {
@@ -37,6 +38,8 @@ export interface MemoryInit {
   prefetchTurns?: number
   /** The cold tier: replicas of the owner's space in the swarm (see `@araliya/memory`'s replication). */
   remote?: MemoryRemote
+  /** Recall: the embedder for vector recall, and whether to snapshot the indexes under `dir`. */
+  recall?: RecallInit
   /** A wall clock in milliseconds (inject in tests). */
   now?: () => number
   logger?: ComponentLogger
