@@ -26,6 +26,7 @@ export type { FactQuery, RelateOptions } from './facts.js'
 export { CONTENT_KEY_CONTEXT, KEY_BOX_CONTEXT, PRIVATE_SCOPE, PUBLIC_SCOPE } from './keys.js'
 export { createMemory, Memory, type RelateObject } from './memory.js'
 export { KEY_BOX_PATH, MEMORY_PATH } from './replica.js'
+export * from './replication/index.js'
 export type {
   Correction,
   MemoryChanged,
