@@ -1,6 +1,6 @@
 import type { Graph } from '@araliya/crdt-graph'
 import { type Identity, publicIdentity } from '@araliya/identity'
-import type { AbortOptions, SyncEndpoint } from '@araliya/interface'
+import { type AbortOptions, backoffDelay, type SyncEndpoint } from '@araliya/interface'
 import {
   type ComponentLogger,
   type ContentRouting,
@@ -178,7 +178,7 @@ export class MemoryReplication
   readonly #fetching = new Map<string, number>()
   #endpoint: SpacesEndpoint | undefined
   #carriage: { stop(): Promise<void> } | undefined
-  #timers: Array<ReturnType<typeof setInterval>> = []
+  #timers: Array<ReturnType<typeof setTimeout>> = []
   #controller = new AbortController()
   #started = false
 
@@ -233,7 +233,10 @@ export class MemoryReplication
     if (!this.#started) return
     this.#started = false
     this.#controller.abort(new ReplicationError('the memory replication service stopped'))
-    for (const timer of this.#timers) clearInterval(timer)
+    for (const timer of this.#timers) {
+      clearInterval(timer)
+      clearTimeout(timer)
+    }
     this.#timers = []
     await this.#carriage?.stop()
     this.#carriage = undefined
@@ -448,7 +451,8 @@ export class MemoryReplication
   async #answer(stream: Parameters<Parameters<Registrar['handle']>[1]>[0], peer: string): Promise<void> {
     const signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#queryMs)])
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES + 64 })
+      // Twice the largest order: a slightly larger one is read and refused by name, a larger one resets the stream.
+      const lp = lpStream(stream, { maxDataLength: 2 * MAX_REQUEST_BYTES })
       const message = decodeMessage((await lp.read({ signal })).subarray())
       let reply: ReplicationReply
       if (message === undefined) reply = { ok: false, reason: 'malformed' }
@@ -595,7 +599,9 @@ export class MemoryReplication
     this.#provideKey(replicaKey(owner), owner)
   }
 
-  #provideKey(key: Promise<CID>, owner: string | undefined): void {
+  /** Announces a key; a failed announcement (no DHT peer yet) is tried again with backoff, up to 8 times. */
+  #provideKey(key: Promise<CID>, owner: string | undefined, attempt = 1): void {
+    if (!this.#started) return
     const signal = this.#signal()
     key
       .then((cid) => this.#components.contentRouting.provide(cid, { signal }))
@@ -603,7 +609,19 @@ export class MemoryReplication
         this.#log('announced %s', owner ?? 'the replication service')
         this.safeDispatchEvent('replica:provided', { detail: owner === undefined ? {} : { owner } })
       })
-      .catch((err: unknown) => this.#log('could not announce %s yet - %e', owner ?? 'the service', err))
+      .catch((err: unknown) => {
+        this.#log('could not announce %s yet (try %d) - %e', owner ?? 'the service', attempt, err)
+        if (attempt >= 8 || !this.#started) return
+        const timer = setTimeout(
+          () => {
+            this.#timers = this.#timers.filter((t) => t !== timer)
+            if (owner === undefined || this.#owners.has(owner)) this.#provideKey(key, owner, attempt + 1)
+          },
+          backoffDelay(attempt, { initialDelayMs: 500, maxDelayMs: 60_000, factor: 2, jitter: 0.2 })
+        )
+        timer.unref?.()
+        this.#timers.push(timer)
+      })
   }
 
   // ---------------------------------------------------------------- helpers
