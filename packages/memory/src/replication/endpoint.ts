@@ -1,4 +1,4 @@
-import { type Graph, graphSyncEndpoint } from '@araliya/crdt-graph'
+import { type Graph, graphSyncEndpoint, SYNC_PROTOCOL_ID } from '@araliya/crdt-graph'
 import type { SyncEndpoint, SyncSession, SyncSessionInit } from '@araliya/interface'
 import type { ComponentLogger } from '@libp2p/interface'
 
@@ -16,14 +16,14 @@ export class SpacesEndpoint implements SyncEndpoint {
   readonly #logger: ComponentLogger | undefined
   readonly #sessions = new Set<SpacesSession>()
   #spaces: ReadonlySet<string> = new Set()
-  #inner: SyncEndpoint
+  /** Spaces asked only of some peers for now (while a fetch syncs from one replica at a time). */
+  readonly #only = new Map<string, ReadonlySet<string>>()
 
   constructor(graph: Graph, spaces: Iterable<string>, logger?: ComponentLogger) {
     this.#graph = graph
     this.#logger = logger
     this.#spaces = new Set(spaces)
-    this.#inner = this.#make()
-    this.protocol = this.#inner.protocol
+    this.protocol = SYNC_PROTOCOL_ID
   }
 
   get graph(): Graph {
@@ -39,53 +39,82 @@ export class SpacesEndpoint implements SyncEndpoint {
     return [...this.#sessions].map((s) => s.peer)
   }
 
-  /** Replaces the set of spaces; live sessions restart with it when it changed. */
+  /** Replaces the set of spaces; live sessions whose set changed restart with it. */
   setSpaces(spaces: Iterable<string>): void {
-    const next = new Set(spaces)
-    if (next.size === this.#spaces.size && [...next].every((s) => this.#spaces.has(s))) return
-    this.#spaces = next
-    this.#inner = this.#make()
-    for (const session of this.#sessions) session.renew(this.#inner)
+    this.#spaces = new Set(spaces)
+    this.#renew()
+  }
+
+  /**
+   * Asks `space` only of `peers` (undefined: of every peer again), so that one replica at a time sends
+   * a space being fetched instead of every connected one sending all of it at once.
+   */
+  restrict(space: string, peers: ReadonlySet<string> | undefined): void {
+    if (peers === undefined) this.#only.delete(space)
+    else this.#only.set(space, peers)
+    this.#renew()
+  }
+
+  /** The spaces asked of, accepted from and served to one peer. */
+  spacesFor(peer: string): ReadonlySet<string> {
+    if (this.#only.size === 0) return this.#spaces
+    const out = new Set<string>()
+    for (const space of this.#spaces) {
+      const only = this.#only.get(space)
+      if (only === undefined || only.has(peer)) out.add(space)
+    }
+    return out
   }
 
   open(init: SyncSessionInit): SyncSession {
-    const session = new SpacesSession(this.#inner, init, (s) => this.#sessions.delete(s))
+    const session = new SpacesSession(this, init, (s) => this.#sessions.delete(s))
     this.#sessions.add(session)
     return session
   }
 
-  #make(): SyncEndpoint {
-    const spaces = this.#spaces
+  /** A crdt-graph endpoint for a fixed set of spaces. */
+  endpointFor(spaces: ReadonlySet<string>): SyncEndpoint {
     return graphSyncEndpoint(this.#graph, {
       spaces,
       share: (space) => spaces.has(space),
       ...(this.#logger === undefined ? {} : { logger: this.#logger })
     })
   }
+
+  #renew(): void {
+    for (const session of this.#sessions) session.renew()
+  }
 }
 
-/** One peer's session: a crdt-graph session, replaced when the endpoint's spaces change. */
+/** One peer's session: a crdt-graph session, replaced when the spaces for this peer change. */
 class SpacesSession implements SyncSession {
   readonly peer: string
+  readonly #endpoint: SpacesEndpoint
   readonly #init: SyncSessionInit
   readonly #closed: (s: SpacesSession) => void
+  #spaces: ReadonlySet<string>
   #current: SyncSession
   #started = false
 
-  constructor(endpoint: SyncEndpoint, init: SyncSessionInit, closed: (s: SpacesSession) => void) {
+  constructor(endpoint: SpacesEndpoint, init: SyncSessionInit, closed: (s: SpacesSession) => void) {
     this.peer = init.peer
+    this.#endpoint = endpoint
     this.#init = init
     this.#closed = closed
-    this.#current = endpoint.open(init)
+    this.#spaces = endpoint.spacesFor(init.peer)
+    this.#current = endpoint.endpointFor(this.#spaces).open(init)
   }
 
   get stats(): Readonly<Record<string, number>> {
     return this.#current.stats
   }
 
-  renew(endpoint: SyncEndpoint): void {
+  renew(): void {
+    const spaces = this.#endpoint.spacesFor(this.peer)
+    if (spaces.size === this.#spaces.size && [...spaces].every((s) => this.#spaces.has(s))) return
+    this.#spaces = spaces
     const old = this.#current
-    this.#current = endpoint.open(this.#init)
+    this.#current = this.#endpoint.endpointFor(spaces).open(this.#init)
     old.stop()
     if (this.#started) {
       this.#current.start().catch((err: unknown) => this.#init.onError?.(err as Error))

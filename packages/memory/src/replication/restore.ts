@@ -83,12 +83,15 @@ export async function restoreMemory(init: RestoreInit): Promise<Memory> {
     // and catalogued once, not at each arriving commit.
     await graph.start(init.signal === undefined ? undefined : { signal: init.signal })
     graph.events.addEventListener('commit:accepted', onCommit)
-    await service.serve(graph, { spaces: [owner] })
+    // Served first without the owner's space, so that the sync below takes it from one replica at a
+    // time; then kept in sync with every replica.
+    await service.serve(graph)
     const result = await service.syncSpace(owner, {
       wait: 'all',
       ...(init.signal === undefined ? {} : { signal: init.signal }),
       onReplicas: (found) => report({ phase: 'replicas', found })
     })
+    await service.serve(graph, { spaces: [owner] })
     report({ phase: 'commits', received: commits })
     await memory.start()
     const memories = memory.list().length

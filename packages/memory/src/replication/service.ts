@@ -372,7 +372,10 @@ export class MemoryReplication
 
   /**
    * Like {@link fetchSpace}, with a choice: `wait: 'all'` syncs from every replica found (what a restore
-   * does, so that the union of their copies arrives). `onReplicas` is told how many were found.
+   * does, so that the union of their copies arrives). Replicas are synced one at a time, starting as soon
+   * as the first is found: while one sends the space, the others are not asked for it (else every
+   * connected replica would send all of it at once); each later one sends only what the earlier lacked.
+   * `onReplicas` is told how many were found once the lookup ends.
    *
    * @throws {NoReplicaError} when no replica is found or none could be synced in time.
    */
@@ -384,33 +387,61 @@ export class MemoryReplication
     const endpoint = this.#endpoint
     if (endpoint === undefined) throw new ReplicationError('no graph is served here: call serve(graph) first')
     const signal = this.#signal(options.signal)
-    const providers = await this.#providers(await replicaKey(owner), 8, signal)
-    options.onReplicas?.(providers.length)
-    if (providers.length === 0) throw new NoReplicaError(owner, 'no replica of it is announced in the DHT')
+    const key = await replicaKey(owner)
     this.#fetching.set(owner, (this.#fetching.get(owner) ?? 0) + 1)
+    // Asked of no peer until a replica is chosen.
+    endpoint.restrict(owner, new Set())
     this.#updateSpaces()
-    const done = new AbortController()
-    const both = AbortSignal.any([signal, done.signal])
-    try {
-      const synced: string[] = []
-      const errors: string[] = []
-      const runs = providers.map(async (provider) => {
-        try {
-          await this.#catchUp(endpoint.graph, provider, owner, both)
-          synced.push(provider.address)
-          if (options.wait !== 'all') done.abort()
-        } catch (err) {
-          errors.push(`${provider.address}: ${(err as Error).message}`)
-        }
+    const stopLookup = new AbortController()
+    const queue: ReplicaProvider[] = []
+    let lookupDone = false
+    let wake: (() => void) | undefined
+    const lookup = this.#providers(key, 8, AbortSignal.any([signal, stopLookup.signal]), (provider) => {
+      queue.push(provider)
+      wake?.()
+    })
+      .then((all) => options.onReplicas?.(all.length))
+      .catch((err: unknown) => this.#log('replica lookup for %s ended - %e', owner, err))
+      .finally(() => {
+        lookupDone = true
+        wake?.()
       })
-      await Promise.all(runs)
+    const synced: string[] = []
+    const errors: string[] = []
+    try {
+      let tried = 0
+      while (!signal.aborted) {
+        const provider = queue[tried]
+        if (provider !== undefined) {
+          tried++
+          endpoint.restrict(owner, new Set([...synced, provider.address]))
+          try {
+            await this.#catchUp(endpoint.graph, provider, owner, signal)
+            synced.push(provider.address)
+            if (options.wait !== 'all') break
+          } catch (err) {
+            errors.push(`${provider.address}: ${(err as Error).message}`)
+          }
+          continue
+        }
+        if (lookupDone) break
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
+        wake = undefined
+      }
+      stopLookup.abort()
+      await lookup
+      if (queue.length === 0) throw new NoReplicaError(owner, 'no replica of it is announced in the DHT')
       if (synced.length === 0)
         throw new NoReplicaError(
           owner,
-          `none of ${providers.length} replicas could be synced (${errors.join('; ')})`
+          `none of ${queue.length} replicas could be synced${signal.aborted ? ' in time' : ''} (${errors.join('; ')})`
         )
-      return { found: providers.length, synced }
+      return { found: queue.length, synced }
     } finally {
+      stopLookup.abort()
+      endpoint.restrict(owner, undefined)
       const left = (this.#fetching.get(owner) ?? 1) - 1
       if (left > 0) this.#fetching.set(owner, left)
       else this.#fetching.delete(owner)
@@ -642,7 +673,12 @@ export class MemoryReplication
     return [...found.values()]
   }
 
-  async #providers(key: CID, limit: number, signal: AbortSignal): Promise<ReplicaProvider[]> {
+  async #providers(
+    key: CID,
+    limit: number,
+    signal: AbortSignal,
+    onFound?: (provider: ReplicaProvider) => void
+  ): Promise<ReplicaProvider[]> {
     const self = this.#components.peerId.toString()
     const found = new Map<string, ReplicaProvider>()
     const stop = new AbortController()
@@ -652,7 +688,9 @@ export class MemoryReplication
       })) {
         const address = provider.id.toString()
         if (address === self || provider.id.type !== 'Ed25519' || found.has(address)) continue
-        found.set(address, { address, peerId: provider.id })
+        const found1 = { address, peerId: provider.id }
+        found.set(address, found1)
+        onFound?.(found1)
         if (found.size >= limit) {
           stop.abort()
           break
