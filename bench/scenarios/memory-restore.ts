@@ -94,7 +94,7 @@ async function ours(): Promise<number> {
     node: replication(node),
     onProgress: (p) => {
       if (process.env.BENCH_DEBUG) console.error(Math.round(now() - start), JSON.stringify(p))
-      if (p.phase === "done") lastCommits = p.commits
+      if (p.phase === 'done') lastCommits = p.commits
     },
     signal: AbortSignal.timeout(120_000)
   })

@@ -1,5 +1,5 @@
 import type { Graph } from '@araliya/crdt-graph'
-import { type Identity, publicIdentity } from '@araliya/identity'
+import { decodeCanonical, type Identity, publicIdentity } from '@araliya/identity'
 import { type AbortOptions, backoffDelay, type SyncEndpoint } from '@araliya/interface'
 import {
   type ComponentLogger,
@@ -534,7 +534,7 @@ export class MemoryReplication
   /** Applies a verified order; the caller persists it when it took effect. */
   #apply(order: SignedOrder, loading = false): ReplicationReply {
     const { owner, seq } = order
-    if (seq <= (this.#seqs.get(owner) ?? 0)) return { ok: false, reason: 'stale' }
+    if (seq <= this.#knownSeq(owner)) return { ok: false, reason: 'stale' }
     if (order.op === 'revoke') {
       this.#seqs.set(owner, seq)
       if (this.#owners.delete(owner)) this.#ended(owner, 'revoked', loading)
@@ -589,6 +589,18 @@ export class MemoryReplication
       this.#apply(order, true)
     }
     if (this.#owners.size > 0) this.#log('replicating %d owners kept from before', this.#owners.size)
+  }
+
+  /** The highest seq seen of an owner: remembered, or (once forgotten) read back from the kept order. */
+  #knownSeq(owner: string): number {
+    const remembered = this.#seqs.get(owner)
+    if (remembered !== undefined) return remembered
+    const graph = this.#endpoint?.graph
+    const bytes = graph?.get(`${graph.address}/${ORDERS_PATH}${owner}`)?.[ORDER_FIELD]
+    if (!(bytes instanceof Uint8Array)) return 0
+    const seq = keptSeq(bytes)
+    this.#seqs.set(owner, seq)
+    return seq
   }
 
   #sweep(): void {
@@ -747,6 +759,17 @@ export class MemoryReplication
 
   #requireStarted(): void {
     if (!this.#started) throw new ReplicationError('the memory replication service is not started')
+  }
+}
+
+/** The seq of an order this node kept (it verified the order before keeping it). */
+function keptSeq(bytes: Uint8Array): number {
+  try {
+    const outer = decodeCanonical(bytes) as { body?: unknown }
+    const body = outer.body instanceof Uint8Array ? (decodeCanonical(outer.body) as { seq?: unknown }) : {}
+    return typeof body.seq === 'number' ? body.seq : 0
+  } catch (err) {
+    throw new ReplicationError(`a kept replication order does not decode: ${(err as Error).message}`)
   }
 }
 
