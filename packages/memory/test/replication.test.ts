@@ -230,15 +230,16 @@ describe('replication and restore over the swarm', () => {
 
 describe('what an attacker can do to a full node', () => {
   let target: SwarmNode
+  let targetGraph: Graph
   let attacker: SwarmNode
   let clock = Date.now()
 
   beforeAll(async () => {
     target = await addNode(net, 'full', { maxOwners: 2, now: () => clock })
-    const graph = createGraph({ identity: target.identity })
-    await graph.start()
-    cleanup.push(() => graph.stop())
-    await target.replication.serve(graph)
+    targetGraph = createGraph({ identity: target.identity })
+    await targetGraph.start()
+    cleanup.push(() => targetGraph.stop())
+    await target.replication.serve(targetGraph)
     attacker = await addNode(net, 'light')
   }, 120_000)
 
@@ -338,6 +339,38 @@ describe('what an attacker can do to a full node', () => {
     expect(await sendRaw(attacker, target, order(encodeCanonical({ body: forged, sig })))).toEqual({
       ok: false,
       reason: 'unsigned'
+    })
+  }, 60_000)
+
+  it('a restarted full node resumes what it accepted, and old orders stay stale', async () => {
+    const owner = await generateIdentity()
+    const first = await signOrder(owner, {
+      op: 'replicate',
+      owner: owner.address,
+      seq: 5,
+      replicas: 1,
+      expiresAt: clock + 60_000
+    })
+    expect(await sendRaw(attacker, target, order(encodeSignedOrder(first)))).toMatchObject({ ok: true })
+    await target.replication.stop()
+    await target.replication.start()
+    await target.replication.serve(targetGraph)
+    expect(target.replication.replicated()).toEqual([
+      { owner: owner.address, seq: 5, replicas: 1, expiresAt: clock + 60_000 }
+    ])
+    expect(await sendRaw(attacker, target, order(encodeSignedOrder(first)))).toEqual({
+      ok: false,
+      reason: 'stale'
+    })
+    const revoke = await signOrder(owner, { op: 'revoke', owner: owner.address, seq: 6 })
+    expect(await sendRaw(attacker, target, order(encodeSignedOrder(revoke)))).toEqual({ ok: true })
+    await target.replication.stop()
+    await target.replication.start()
+    await target.replication.serve(targetGraph)
+    expect(target.replication.replicated()).toEqual([])
+    expect(await sendRaw(attacker, target, order(encodeSignedOrder(first)))).toEqual({
+      ok: false,
+      reason: 'stale'
     })
   }, 60_000)
 
