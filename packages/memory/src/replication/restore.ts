@@ -94,7 +94,7 @@ export async function restoreMemory(init: RestoreInit): Promise<Memory> {
     await service.serve(graph, { spaces: [owner] })
     report({ phase: 'commits', received: commits })
     await memory.start()
-    const memories = memory.list().length
+    const memories = memory.size
     report({ phase: 'decrypted', memories })
     report({
       phase: 'done',
