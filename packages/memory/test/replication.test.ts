@@ -226,6 +226,30 @@ describe('replication and restore over the swarm', () => {
     expect(reply).toEqual({ ok: false, reason: 'light' })
     expect(light.replication.replicated()).toEqual([])
   }, 120_000)
+
+  it('the owner renews (a higher seq extends) and revokes through the service', async () => {
+    const owner = laptop.owner
+    const before = full.map((f) => f.replication.replicated().find((r) => r.owner === owner))
+    const renewed = await device.replication.request(device.identity, { replicas: 2, ttlMs: 7_200_000 })
+    expect(renewed.accepted).toHaveLength(2)
+    for (const [i, f] of full.entries()) {
+      const entry = f.replication.replicated().find((r) => r.owner === owner)
+      expect(entry?.seq).toBeGreaterThan(before[i]?.seq as number)
+      expect(entry?.expiresAt).toBeGreaterThan(before[i]?.expiresAt as number)
+    }
+    const ended = full.map((f) =>
+      eventAfter<{ owner: string; reason: string }>(
+        f.replication,
+        'replication:ended',
+        (d) => d.owner === owner && d.reason === 'revoked',
+        () => undefined
+      )
+    )
+    const revoked = await device.replication.revoke(device.identity)
+    expect(revoked.accepted.map((a) => a.peer).sort()).toEqual(full.map((f) => f.identity.address).sort())
+    await Promise.all(ended)
+    for (const f of full) expect(f.replication.replicated().map((r) => r.owner)).not.toContain(owner)
+  }, 120_000)
 })
 
 describe('what an attacker can do to a full node', () => {

@@ -228,7 +228,10 @@ export class MemoryReplication
     }
   }
 
-  /** Stops serving, syncing and announcing. Safe to call twice. */
+  /**
+   * Stops serving, syncing and announcing, and forgets the graph (serve it again after a restart: the
+   * accepted orders are read back from it). Safe to call twice.
+   */
   async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
@@ -241,6 +244,10 @@ export class MemoryReplication
     await this.#carriage?.stop()
     this.#carriage = undefined
     this.#endpoint = undefined
+    // Rebuilt from the orders kept in the graph at the next serve(), as after a restart of the process.
+    this.#owners.clear()
+    this.#seqs.clear()
+    this.#fetching.clear()
     await this.#components.registrar.unhandle(MEMORY_REPLICATION_PROTOCOL).catch((err: unknown) => {
       this.#log('could not stop serving %s - %e', MEMORY_REPLICATION_PROTOCOL, err)
     })
