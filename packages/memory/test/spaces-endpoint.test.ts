@@ -64,3 +64,17 @@ it('a restricted space is asked only of the peers allowed for it', async () => {
   endpoint.restrict(x.address, undefined)
   expect(endpoint.spacesFor('a').has(x.address)).toBe(true)
 })
+
+it('after its spaces change, a session still forwards new commits to the peer live', async () => {
+  const x = await graph()
+  await x.put(`${x.address}/note`, { text: 'x' })
+  const b = await graph()
+  const endpoint = new SpacesEndpoint(b, [x.address])
+  await wire(x, endpoint)
+  await whenGraph(b, () => holdsSpace(b, x, x.address))
+  // The set changes moments after the peer's hello (which it may not repeat for a while).
+  endpoint.setSpaces([x.address, b.address])
+  await b.put(`${b.address}/later`, { text: 'live' })
+  await whenGraph(x, () => x.get(`${b.address}/later`) !== undefined, 10_000)
+  expect(x.get(`${b.address}/later`)).toEqual({ text: 'live' })
+})

@@ -1,4 +1,4 @@
-import { type Graph, graphSyncEndpoint, SYNC_PROTOCOL_ID } from '@araliya/crdt-graph'
+import { type Graph, graphSyncEndpoint, SYNC_PROTOCOL_ID, SYNC_PROTOCOL_VERSION } from '@araliya/crdt-graph'
 import type { SyncEndpoint, SyncSession, SyncSessionInit } from '@araliya/interface'
 import type { ComponentLogger } from '@libp2p/interface'
 
@@ -86,7 +86,15 @@ export class SpacesEndpoint implements SyncEndpoint {
   }
 }
 
-/** One peer's session: a crdt-graph session, replaced when the spaces for this peer change. */
+/** The type byte of a graph-sync hello (docs/protocols/graph-sync.md). */
+const HELLO_TYPE = 0x01
+
+/**
+ * One peer's session: a crdt-graph session, replaced when the spaces for this peer change. The fresh
+ * session is first given the peer's last hello, so it knows at once what the peer wants and holds (the
+ * peer may hold back an unchanged hello of its own for a while, and without one a session forwards
+ * nothing live to it).
+ */
 class SpacesSession implements SyncSession {
   readonly peer: string
   readonly #endpoint: SpacesEndpoint
@@ -95,6 +103,7 @@ class SpacesSession implements SyncSession {
   #spaces: ReadonlySet<string>
   #current: SyncSession
   #started = false
+  #lastHello: Uint8Array | undefined
 
   constructor(endpoint: SpacesEndpoint, init: SyncSessionInit, closed: (s: SpacesSession) => void) {
     this.peer = init.peer
@@ -116,9 +125,11 @@ class SpacesSession implements SyncSession {
     const old = this.#current
     this.#current = this.#endpoint.endpointFor(spaces).open(this.#init)
     old.stop()
-    if (this.#started) {
-      this.#current.start().catch((err: unknown) => this.#init.onError?.(err as Error))
-    }
+    if (!this.#started) return
+    const report = (err: unknown): void => this.#init.onError?.(err as Error)
+    // Queued first, so it is handled before anything the peer sends from now on.
+    if (this.#lastHello !== undefined) this.#current.receive(this.#lastHello).catch(report)
+    this.#current.start().catch(report)
   }
 
   async start(): Promise<void> {
@@ -133,6 +144,8 @@ class SpacesSession implements SyncSession {
   }
 
   receive(bytes: Uint8Array): Promise<void> {
+    if (bytes.byteLength >= 2 && bytes[0] === SYNC_PROTOCOL_VERSION && bytes[1] === HELLO_TYPE)
+      this.#lastHello = bytes
     return this.#current.receive(bytes)
   }
 }
