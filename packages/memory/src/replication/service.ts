@@ -382,7 +382,8 @@ export class MemoryReplication
    * does, so that the union of their copies arrives). Replicas are synced one at a time, starting as soon
    * as the first is found: while one sends the space, the others are not asked for it (else every
    * connected replica would send all of it at once); each later one sends only what the earlier lacked.
-   * `onReplicas` is told how many were found once the lookup ends.
+   * `onReplicas` is told how many were found once the lookup ends. While it runs, the space is not
+   * served to other peers either (it is taken in from one replica at a time).
    *
    * @throws {NoReplicaError} when no replica is found or none could be synced in time.
    */
