@@ -55,6 +55,7 @@ export {
 } from './import/basic-session.js'
 export { createMemory, Memory, type RelateObject } from './memory.js'
 export { KEY_BOX_PATH, MEMORY_PATH } from './replica.js'
+export * from './replication/index.js'
 export type {
   Correction,
   MemoryChanged,

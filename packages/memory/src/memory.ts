@@ -124,6 +124,13 @@ export class Memory {
     return this.#r.started
   }
 
+  /** Live memories this process can read (catalogued; counting decrypts nothing). */
+  get size(): number {
+    let live = 0
+    for (const entry of this.#access.entries()) if (entry.live) live++
+    return live
+  }
+
   /** Decrypted memories held in the hot cache (at most `cacheSize`). */
   get cached(): number {
     return this.#r.cached

@@ -9,7 +9,8 @@ import type { RecallInit } from './recall/recall.js'
 export interface MemoryRemote {
   /**
    * Brings the owner's space up to date from the swarm (finds replicas, syncs, verifies). Resolves
-   * true when a replica answered, false when none could be reached.
+   * true when a replica answered, false when none could be reached; a remote may instead reject with a
+   * typed error saying why (the swarm's, `MemoryReplication`, rejects with `NoReplicaError`).
    */
   fetchSpace(owner: string, options?: AbortOptions): Promise<boolean>
 }
