@@ -15,6 +15,8 @@ import { alternate, FULL, median, now, report } from '../lib/report.ts'
 
 const MEMORIES = FULL ? 50_000 : 10_000
 const ROUNDS = FULL ? 5 : 3
+/** Writes issued together (not awaited one by one). */
+const BATCH = Number(process.env.MEMORY_RESTORE_BATCH ?? 100)
 const YJS_PROTOCOL = '/bench/yjs-state/1.0.0'
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 
@@ -46,14 +48,18 @@ for (let i = 0; i < 2; i++) {
   replicas.push(node)
 }
 
-// The owner's device writes 10k memories, one commit each (as an agent remembers), and asks for 2 replicas.
+// The owner's device writes 10k memories, issued 100 at a time as memory-sync does (an agent records a
+// turn with what it learnt from it; group commit makes each batch one signed commit), and asks for 2
+// replicas. MEMORY_RESTORE_BATCH=1 awaits each write alone (one commit per memory).
 const seed = new Uint8Array(32).fill(7)
 const ownerKey = await identityFromSeed(seed)
 const device = await net.addNode('light', { identity: ownerKey, services: services('light') })
 const memory = createMemory({ identity: ownerKey })
 await memory.start()
 const writeStart = now()
-for (const text of texts) await memory.remember(text)
+for (let i = 0; i < texts.length; i += BATCH) {
+  await Promise.all(texts.slice(i, i + BATCH).map((text) => memory.remember(text)))
+}
 const writeMs = now() - writeStart
 await replication(device).serve(memory.graph, { spaces: [memory.owner] })
 const ownerHeads = memory.graph.versionVector(new Set([memory.owner]))

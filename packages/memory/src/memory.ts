@@ -161,7 +161,11 @@ export class Memory {
     this.#graph.events.addEventListener('commit:accepted', onCommit)
     this.#unsubscribe.push(() => this.#graph.events.removeEventListener('commit:accepted', onCommit))
     this.#r.open()
-    await this.#recall.open()
+    try {
+      await this.#recall.open()
+    } finally {
+      this.#r.settle()
+    }
   }
 
   /** Stops following the graph; stops the graph too when the memory opened it. Safe to call twice. */

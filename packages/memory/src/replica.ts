@@ -103,6 +103,7 @@ export class Replica {
   readonly #now: () => number
   readonly #log: Logger
   #writing = 0
+  #loading: Map<string, MemoryItem> | undefined
   /** Writes waiting for the next group commit. */
   readonly #queue: QueuedWrite[] = []
   /** The newest queued (not yet committed) version of each memory. */
@@ -162,12 +163,21 @@ export class Replica {
   open(): void {
     if (this.#identity.address === this.owner) this.#ring.add(ownerScopeKey(this.#identity, PRIVATE_SCOPE))
     this.started = true
+    // Everything decrypted while loading stays at hand until `settle()`, so the indexes built right
+    // after read it without decrypting each memory a second time (the cache holds only `cacheSize`).
+    this.#loading = new Map()
     this.loadKeyBoxes()
     this.loadAll()
   }
 
+  /** Drops what `open()` kept at hand for the indexes. */
+  settle(): void {
+    this.#loading = undefined
+  }
+
   close(): void {
     this.started = false
+    this.#loading = undefined
     this.#cache.clear()
   }
 
@@ -355,7 +365,7 @@ export class Replica {
   }
 
   item(id: string): MemoryItem | undefined {
-    const cached = this.#cache.get(id)
+    const cached = this.#cache.get(id) ?? this.#loading?.get(id)
     if (cached !== undefined) return cached
     const entry = this.#catalog.get(id)
     if (entry !== undefined && !entry.live) return undefined
@@ -534,6 +544,7 @@ export class Replica {
   /** Updates the catalog entry of one memory from the graph; returns the live item, if any. */
   #catalogue(id: string, notify: boolean): void {
     this.#cache.delete(id)
+    this.#loading?.delete(id)
     const read = this.#read(id)
     const before = this.#catalog.get(id)
     if (read === undefined) {
@@ -559,7 +570,10 @@ export class Replica {
       this.#groups.set(key, members)
       members.add(id)
     }
-    if (item !== undefined) this.#cache.set(id, item)
+    if (item !== undefined) {
+      if (this.#loading !== undefined) this.#loading.set(id, item)
+      else this.#cache.set(id, item)
+    }
     if (notify) {
       this.#events.safeDispatchEvent('memory:changed', {
         detail: {
