@@ -37,6 +37,13 @@ describe('README examples', () => {
     expect(await readmeTypeErrors(blocks, init)).toEqual([])
   }, 120_000)
 
+  it('the first example runs as written', async () => {
+    expect(await run(block("memory.session('chat-1')"), 'example')).toEqual([
+      '[Lisbon]',
+      'aconcisetravelassistant'
+    ])
+  })
+
   it('export and import runs as written', async () => {
     expect(await run(block('laptop.export()'), 'export')).toEqual(['1[note]'])
   })
