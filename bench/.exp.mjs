@@ -1,4 +1,0 @@
-import { build } from 'esbuild'
-const stubs = process.argv[3] ? process.argv[3].split(',') : []
-await build({ entryPoints: ['.exp-entry.ts'], bundle: true, platform: 'node', format: 'esm', target: 'node20', minify: true, outfile: process.argv[2], conditions: ['@araliya/source'], external: ['datastore-level', 'level', 'classic-level', 'esbuild', 'node-datachannel'], banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" }, logLevel: 'error',
-  plugins: [{ name: 'stub', setup(b) { for (const s of stubs) { b.onResolve({ filter: new RegExp('^' + s + '$') }, (a) => ({ path: s, namespace: 'stub' })) } b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'export const webSockets=()=>null, WebSocket=null, circuitRelayTransport=()=>null, circuitRelayServer=()=>null, secp256k1=null, keccak_256=null; export default null', loader: 'js' })) } }] })
