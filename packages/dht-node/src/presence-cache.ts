@@ -87,16 +87,31 @@ export class PresenceCache {
    * @throws {InvalidRecordError} naming the rule the record broke (nothing is kept).
    */
   async offer(address: string, bytes: Uint8Array): Promise<PresenceRecord> {
+    const record = await validatePresenceRecord(presenceKey(address), bytes, {
+      ...this.#limits,
+      now: this.#now()
+    })
+    this.admit(record)
+    return record
+  }
+
+  /**
+   * Keeps a record that `validatePresenceRecord` has just accepted under the key of its own address (the
+   * DHT validator accepted it: a PUT this node stores, or a value a GET returned), when it is newer than
+   * the record held. Only for callers that ran that validation on exactly this record; everything else
+   * goes through {@link offer}.
+   */
+  admit(record: PresenceRecord): void {
     const now = this.#now()
-    const record = await validatePresenceRecord(presenceKey(address), bytes, { ...this.#limits, now })
-    const held = this.#held(address, this.#now())
+    if (record.expires <= now) return
+    const address = record.address
+    const held = this.#held(address, now)
     const freshUntil = Math.min(now + this.#maxAgeMs, record.expires)
     if (held === undefined || record.seq > held.record.seq) {
       this.#entries.set(address, { record, freshUntil })
     } else if (record.seq === held.record.seq && equalBytes(record.sig, held.record.sig)) {
       held.freshUntil = Math.max(held.freshUntil, freshUntil)
     }
-    return record
   }
 
   /** The record that answers a lookup of `address` now: held, unexpired and heard within `maxAgeMs`. */

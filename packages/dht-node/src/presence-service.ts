@@ -25,9 +25,11 @@ import {
   createPresenceRecord,
   DEFAULT_MAX_RECORD_BYTES,
   DEFAULT_MAX_RECORD_TTL_MS,
+  decodeKey,
   decodePresenceRecord,
   encodePresenceRecord,
   multiaddrProblem,
+  PRESENCE_KEY_PREFIX,
   type PresenceRecord,
   presenceKey,
   validatePresenceRecord
@@ -275,12 +277,14 @@ export class PresenceService
       { signal }
     )
     const bytes = encodePresenceRecord(record)
-    const accepted = await putRecord(this.#components.dht, presenceKey(identity.address), bytes, signal)
-    this.#record = record
-    this.#dirty = false
+    // Announced while the DHT put runs (not after it): nodes answer lookups from the announcements they
+    // heard, so by the time this resolves they have, as a rule, heard this record and not only the last.
     this.#components.gossip
       .publish('agent-announcements', bytes)
       .catch((err) => this.#log('announcement not sent - %e', err))
+    const accepted = await putRecord(this.#components.dht, presenceKey(identity.address), bytes, signal)
+    this.#record = record
+    this.#dirty = false
     this.safeDispatchEvent('presence:publish', { detail: { record, accepted } })
     return record
   }
@@ -411,6 +415,23 @@ export class PresenceService
       this.#wake = undefined
       clearTimeout(this.#timer)
     }
+  }
+
+  /**
+   * @internal For the node preset: a presence record that this node's DHT validator has just accepted
+   * (a PUT it stores, or a value a GET returned), so the cache learns of it too. `key` and `value` must be
+   * exactly what the validator accepted.
+   */
+  acceptedByValidator(key: Uint8Array, value: Uint8Array): void {
+    if (this.#cache === undefined) return
+    let record: PresenceRecord
+    try {
+      record = decodePresenceRecord(value, { maxRecordBytes: this.#limits.maxRecordBytes })
+    } catch (err) {
+      this.#log('a record the validator accepted does not decode - %e', err)
+      return
+    }
+    if (decodeKey(key) === PRESENCE_KEY_PREFIX + record.address) this.#cache.admit(record)
   }
 
   /**
