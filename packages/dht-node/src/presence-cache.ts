@@ -44,7 +44,10 @@ interface Entry {
  * with a record the DHT validator would refuse, nor let a replayed older record displace a newer one.
  */
 export class PresenceCache {
-  readonly #entries: LRUCache<string, Entry>
+  readonly #max: number
+  // Made on the first record: an LRUCache allocates its arrays for `max` entries up front (about a
+  // millisecond for 10 000), which a node need not pay before it is ready.
+  #lru: LRUCache<string, Entry> | undefined
   readonly #maxAgeMs: number
   readonly #limits: { maxRecordBytes: number; maxRecordTtlMs: number }
   readonly #now: () => number
@@ -60,7 +63,7 @@ export class PresenceCache {
     if (!(maxAgeMs >= 0)) {
       throw new InvalidInputError(`presence cache maxAgeMs must be >= 0, got ${String(maxAgeMs)}`)
     }
-    this.#entries = new LRUCache({ max })
+    this.#max = max
     this.#maxAgeMs = maxAgeMs
     this.#limits = {
       maxRecordBytes: init.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
@@ -71,12 +74,12 @@ export class PresenceCache {
 
   /** Number of records held. */
   get size(): number {
-    return this.#entries.size
+    return this.#lru?.size ?? 0
   }
 
   /** Most records held. */
   get maxEntries(): number {
-    return this.#entries.max
+    return this.#max
   }
 
   /**
@@ -108,7 +111,8 @@ export class PresenceCache {
     const held = this.#held(address, now)
     const freshUntil = Math.min(now + this.#maxAgeMs, record.expires)
     if (held === undefined || record.seq > held.record.seq) {
-      this.#entries.set(address, { record, freshUntil })
+      this.#lru ??= new LRUCache({ max: this.#max })
+      this.#lru.set(address, { record, freshUntil })
     } else if (record.seq === held.record.seq && equalBytes(record.sig, held.record.sig)) {
       held.freshUntil = Math.max(held.freshUntil, freshUntil)
     }
@@ -128,16 +132,16 @@ export class PresenceCache {
 
   /** Forgets every record. */
   clear(): void {
-    this.#entries.clear()
+    this.#lru?.clear()
   }
 
   #held(address: string, now: number): Entry | undefined {
-    const entry = this.#entries.get(address)
+    const entry = this.#lru?.get(address)
     if (entry === undefined) return undefined
     // An expired record is one the DHT validator refuses: it is never returned, and never blocks a
     // replacement (as on a DHT server, where an expired stored record does not block an older valid one).
     if (entry.record.expires <= now) {
-      this.#entries.delete(address)
+      this.#lru?.delete(address)
       return undefined
     }
     return entry
