@@ -424,14 +424,13 @@ export class PresenceService
    */
   acceptedByValidator(key: Uint8Array, value: Uint8Array): void {
     if (this.#cache === undefined) return
-    let record: PresenceRecord
+    // Never throws: the validator that calls this has accepted the record, and must not refuse it here.
     try {
-      record = decodePresenceRecord(value, { maxRecordBytes: this.#limits.maxRecordBytes })
+      const record = decodePresenceRecord(value, { maxRecordBytes: this.#limits.maxRecordBytes })
+      if (decodeKey(key) === PRESENCE_KEY_PREFIX + record.address) this.#cache.admit(record)
     } catch (err) {
-      this.#log('a record the validator accepted does not decode - %e', err)
-      return
+      this.#log.error('could not remember a record the DHT validator accepted - %e', err)
     }
-    if (decodeKey(key) === PRESENCE_KEY_PREFIX + record.address) this.#cache.admit(record)
   }
 
   /**
