@@ -5,7 +5,7 @@
  *
  * Ours = bus.publish -> channel-p2p (encode, sign) -> gossipsub -> validator (verify, seen-set, rate) ->
  * bus delivery. Peer = pubsub.publish -> gossipsub -> 'message' event. Latency is measured in one
- * process with one clock, per delivery. Targets: p50 <= 1.3x, p99 <= 1.5x, delivery 100%.
+ * process with one clock, per delivery. Targets: p50 <= 1.2x, p99 <= 1.3x, delivery 100%.
  */
 import { createBus } from '@araliya/bus'
 import { createChannel, type P2PChannel } from '@araliya/channel-p2p'
@@ -133,7 +133,7 @@ report(
       peer: peerName,
       peerValue: round(percentile(peer, 50)),
       better: 'lower',
-      target: 1.3
+      target: 1.2
     },
     {
       metric: 'p99 latency',
@@ -142,7 +142,7 @@ report(
       peer: peerName,
       peerValue: round(percentile(peer, 99)),
       better: 'lower',
-      target: 1.5
+      target: 1.3
     },
     {
       metric: 'delivery',

@@ -5,18 +5,17 @@
  * into one ES module (as an app ships it; native and lazily loaded packages stay external), so the figure
  * is the node's start, not TypeScript transpilation. The same child run through tsx from source (the dev
  * loop) is reported as `tsxSourceP50` for reference. There is no peer: the target is absolute
- * (<= 500 ms), expressed as ours / 500 ms <= 1.
+ * (<= 200 ms), expressed as ours / 200 ms <= 1.
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 import { createDhtNode } from '@araliya/dht-node'
 import { generateIdentity } from '@araliya/identity'
 import { FULL, now, percentile, report } from '../lib/report.ts'
 
-const TARGET_MS = 500
+const TARGET_MS = 200
 const SAMPLES = FULL ? 30 : 10
 const WARMUP = 2
 const network = 'bench-node-start'
@@ -65,6 +64,9 @@ const self = fileURLToPath(import.meta.url)
 const bundleDir = join(dirname(self), '..', '..', 'packages', 'dht-node', 'node_modules', '.cache')
 mkdirSync(bundleDir, { recursive: true })
 const bundle = join(bundleDir, 'araliya-node-start-child.mjs')
+// Loaded here, in the parent only: the child is this same file, and importing the bundler there (about
+// 30 ms) would be counted as the node's start.
+const { build } = await import('esbuild')
 await build({
   entryPoints: [self],
   bundle: true,
@@ -128,7 +130,7 @@ report(
       metric: 'process start to ready p50',
       unit: 'ms',
       ours: round(percentile(wall, 50)),
-      peer: 'target (500 ms)',
+      peer: `target (${TARGET_MS} ms)`,
       peerValue: TARGET_MS,
       better: 'lower',
       target: 1

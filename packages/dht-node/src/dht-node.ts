@@ -290,7 +290,7 @@ export class DhtNode<S extends DhtNodeServices = DhtNodeServices> extends TypedE
   }
 
   /** See {@link PresenceService.findAgent}. */
-  async findAgent(address: string, options?: AbortOptions): Promise<AgentInfo> {
+  async findAgent(address: string, options?: AbortOptions & { cache?: boolean }): Promise<AgentInfo> {
     this.#assertStarted()
     return this.libp2p.services.presence.findAgent(address, options)
   }

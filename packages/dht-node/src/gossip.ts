@@ -112,7 +112,9 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> implements Swar
   readonly #validators = new Map<string, Set<GossipValidator>>()
   readonly #builtin = new Map<string, BuiltinValidator>()
   readonly #installed = new Set<string>()
-  readonly #limiter: RateLimiter | undefined
+  readonly #rateLimit: { ratePerSecond: number; burst: number } | undefined
+  // Made on the first message: its LRU allocates arrays for 10 000 keys up front, off the ready path.
+  #limiter: RateLimiter | undefined
   readonly #maxMessageBytes: number
   readonly #subscribeSwarmTopics: boolean
   readonly #prefix: string
@@ -133,13 +135,13 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> implements Swar
     this.#prefix = `/araliya/${this.network}/`
     this.#maxMessageBytes = init.maxMessageBytes ?? 1024 * 1024
     this.#subscribeSwarmTopics = init.subscribeSwarmTopics ?? true
-    this.#limiter =
+    this.#rateLimit =
       init.rateLimit === false
         ? undefined
-        : new RateLimiter({
+        : {
             ratePerSecond: init.rateLimit?.messagesPerSecond ?? 50,
             burst: init.rateLimit?.burst ?? 200
-          })
+          }
   }
 
   /** True between `start()` and `stop()`. */
@@ -271,8 +273,9 @@ export class GossipLayer extends TypedEventEmitter<GossipEvents> implements Swar
     if (msg.type !== 'signed') return GossipValidation.Reject
     if (msg.data.byteLength > this.#maxMessageBytes) return GossipValidation.Reject
     const from = msg.from.toString()
-    if (this.#limiter !== undefined && !this.#limiter.take(`${msg.topic}\n${from}`)) {
-      return GossipValidation.Ignore
+    if (this.#rateLimit !== undefined) {
+      this.#limiter ??= new RateLimiter(this.#rateLimit)
+      if (!this.#limiter.take(`${msg.topic}\n${from}`)) return GossipValidation.Ignore
     }
     const message = { ...toGossipMessage(msg, this.#prefix), propagationSource: peer.toString() }
     try {

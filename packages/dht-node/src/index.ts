@@ -99,6 +99,7 @@ export {
   type RecordValidationOptions,
   validatePresenceRecord
 } from './presence.js'
+export type { PresenceCacheInit } from './presence-cache.js'
 export {
   type PresenceComponents,
   type PresenceEvents,

@@ -3,7 +3,7 @@ import { type CircuitRelayService, circuitRelayServer } from '@libp2p/circuit-re
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { ConnectionGater } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, type ValidateFn } from '@libp2p/kad-dht'
 import { defaultLogger } from '@libp2p/logger'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
@@ -22,7 +22,8 @@ import { araliyaPeerScoreParams, DEFAULT_SCORE_THRESHOLDS, type GossipInit } fro
 import { nodeStatus } from './node-status.js'
 import type { TransportFactory } from './platform/types.js'
 import { type PresenceInit, presence } from './presence-service.js'
-import { araliyaRecordRules } from './records.js'
+import { decodeKey, PRESENCE_KEY_PREFIX } from './presence.js'
+import { araliyaRecordRules, RECORD_NAMESPACE } from './records.js'
 import { routingGuard } from './routing-guard.js'
 import { skills } from './skills-service.js'
 import { gossipTopic } from './topics.js'
@@ -148,6 +149,16 @@ export async function createDhtNode<Extra extends Record<string, unknown> = Reco
     maxRecordTtlMs: init.presence?.maxRecordTtlMs
   }
   const rules = araliyaRecordRules({ datastore, ...limits })
+  // Records the validator accepts (PUTs this node stores, values its GETs return) also reach the presence
+  // cache, so a server holding an agent's newest record answers with it even before the announcement.
+  let accepted: ((key: Uint8Array, value: Uint8Array) => void) | undefined
+  const validateRecord = rules.validators[RECORD_NAMESPACE] as ValidateFn
+  const validators: Record<string, ValidateFn> = {
+    [RECORD_NAMESPACE]: async (key, value, options) => {
+      await validateRecord(key, value, options)
+      accepted?.(key, value)
+    }
+  }
   const gossipInit = init.gossip ?? {}
   const queryTimeoutMs = init.dht?.queryTimeoutMs
   const services: Record<string, unknown> = {
@@ -156,7 +167,7 @@ export async function createDhtNode<Extra extends Record<string, unknown> = Reco
     dht: kadDHT({
       protocol: `/araliya/${network}/kad/1.0.0`,
       clientMode: role === 'light',
-      validators: rules.validators,
+      validators,
       selectors: rules.selectors,
       peerInfoMapper: passthroughMapper,
       kBucketSize: init.dht?.kBucketSize,
@@ -211,6 +222,10 @@ export async function createDhtNode<Extra extends Record<string, unknown> = Reco
   const libp2p = await createLibp2p<DhtNodeServices & Extra>(
     options as unknown as Libp2pOptions<DhtNodeServices & Extra>
   )
+  const presenceService = libp2p.services.presence
+  accepted = (key, value) => {
+    if (decodeKey(key).startsWith(PRESENCE_KEY_PREFIX)) presenceService.acceptedByValidator(key, value)
+  }
   const logger = (options.logger ?? defaultLogger()).forComponent('araliya:dht')
   return new DhtNode<DhtNodeServices & Extra>({
     identity: init.identity,

@@ -20,13 +20,16 @@ import { TypedEventEmitter } from 'main-event'
 import { getRecord, putRecord, waitForDhtPeer } from './dht-records.js'
 import { AgentNotFoundError, NodeNotStartedError } from './errors.js'
 import { FOREIGN_MESSAGE, type GossipLayer, type GossipMessage, GossipValidation } from './gossip.js'
+import { PresenceCache, type PresenceCacheInit } from './presence-cache.js'
 import {
   createPresenceRecord,
   DEFAULT_MAX_RECORD_BYTES,
   DEFAULT_MAX_RECORD_TTL_MS,
+  decodeKey,
   decodePresenceRecord,
   encodePresenceRecord,
   multiaddrProblem,
+  PRESENCE_KEY_PREFIX,
   type PresenceRecord,
   presenceKey,
   validatePresenceRecord
@@ -52,6 +55,12 @@ export interface PresenceInit {
   maxRecordTtlMs?: number
   /** Publish presence automatically after start. Default true. */
   auto?: boolean
+  /**
+   * The cache of verified presence records heard on `agent-announcements` (and found by lookups), which
+   * answers `findAgent` before the DHT is asked. Default 10 000 records (LRU), each answering for 5 min
+   * after it was heard; `false` or `{ maxEntries: 0 }` turns it off.
+   */
+  cache?: PresenceCacheInit | false
 }
 
 /** Settings of the {@link presence} service. */
@@ -126,6 +135,7 @@ export class PresenceService
   readonly #republishMs: number
   readonly #queryTimeoutMs: number
   readonly #limits: { maxRecordBytes: number; maxRecordTtlMs: number }
+  readonly #cache: PresenceCache | undefined
   #identity: Identity | undefined
   #started = false
   #controller = serviceController()
@@ -163,6 +173,8 @@ export class PresenceService
       maxRecordTtlMs: init.maxRecordTtlMs ?? DEFAULT_MAX_RECORD_TTL_MS
     }
     for (const skill of init.skills ?? []) this.#skills.add(normalizeSkillName(skill))
+    const cache = init.cache === false ? { maxEntries: 0 } : (init.cache ?? {})
+    this.#cache = cache.maxEntries === 0 ? undefined : new PresenceCache({ ...cache, ...this.#limits })
   }
 
   /** True between `start()` and `stop()`. */
@@ -214,9 +226,11 @@ export class PresenceService
       }
       if (record.address !== message.from) return GossipValidation.Reject
       try {
-        await validatePresenceRecord(presenceKey(record.address), message.data, this.#limits)
+        // Validated as a DHT server would under the signer's key; a valid one is remembered for lookups.
+        await this.#verify(message.from, message.data)
         return GossipValidation.Accept
-      } catch {
+      } catch (err) {
+        this.#log('refused an announcement from %s - %e', message.from, err)
         return GossipValidation.Reject
       }
     })
@@ -263,30 +277,45 @@ export class PresenceService
       { signal }
     )
     const bytes = encodePresenceRecord(record)
-    const accepted = await putRecord(this.#components.dht, presenceKey(identity.address), bytes, signal)
-    this.#record = record
-    this.#dirty = false
+    // Announced while the DHT put runs (not after it): nodes answer lookups from the announcements they
+    // heard, so by the time this resolves they have, as a rule, heard this record and not only the last.
     this.#components.gossip
       .publish('agent-announcements', bytes)
       .catch((err) => this.#log('announcement not sent - %e', err))
+    const accepted = await putRecord(this.#components.dht, presenceKey(identity.address), bytes, signal)
+    this.#record = record
+    this.#dirty = false
     this.safeDispatchEvent('presence:publish', { detail: { record, accepted } })
     return record
   }
 
   /**
-   * Resolves an agent address to its PeerId and multiaddrs by a DHT query for its signed presence record;
-   * no local state is needed. The addresses are added to the peer store so a dial by PeerId works.
+   * Resolves an agent address to its PeerId and multiaddrs. A verified record heard on
+   * `agent-announcements` within the cache's `maxAgeMs` answers at once; otherwise a DHT query for the
+   * signed presence record does (no local state is needed), and the newest valid record seen wins. The
+   * addresses are added to the peer store so a dial by PeerId works.
    *
+   * @param options.cache - `false` skips the cached answer and asks the DHT (the result still updates the
+   *   cache, and a newer record already held still wins). Default true.
    * @throws {InvalidInputError} when `address` is not a valid agent address.
    * @throws {AgentNotFoundError} when no valid, unexpired record is found.
    */
-  async findAgent(address: string, options?: AbortOptions): Promise<AgentInfo> {
+  async findAgent(address: string, options?: AbortOptions & { cache?: boolean }): Promise<AgentInfo> {
     const identity = this.#assertStarted()
     assertAgentAddress(address)
     const signal = operationSignal(this.#controller.signal, options?.signal, this.#queryTimeoutMs)
-    const value = await getRecord(this.#components.dht, presenceKey(address), signal)
-    if (value === undefined) throw new AgentNotFoundError(`no presence record found for ${address}`)
-    const record = await validatePresenceRecord(presenceKey(address), value, this.#limits)
+    let record = options?.cache === false ? undefined : this.#cache?.get(address)
+    if (record === undefined) {
+      const value = await getRecord(this.#components.dht, presenceKey(address), signal)
+      const held = this.#cache?.newest(address)
+      if (value === undefined && held === undefined) {
+        throw new AgentNotFoundError(`no presence record found for ${address}`)
+      }
+      const found = value === undefined ? undefined : await this.#verify(address, value)
+      // Whichever verified record is newer wins, as the DHT's selector would pick between the two.
+      record = found === undefined || (held !== undefined && isNewer(held, found)) ? held : found
+      if (record === undefined) throw new AgentNotFoundError(`no presence record found for ${address}`)
+    }
     const peerId = peerIdFromString(address)
     const multiaddrs = record.multiaddrs.flatMap((ma) => {
       try {
@@ -326,9 +355,24 @@ export class PresenceService
     const existing = connectionManager.getConnections(peerId)[0]
     if (existing !== undefined) return existing
     const info = await this.findAgent(address, options)
-    return connectionManager.openConnection(info.multiaddrs.length > 0 ? info.multiaddrs : peerId, {
-      signal: operationSignal(this.#controller.signal, options?.signal, this.#queryTimeoutMs)
-    })
+    const dial = (found: AgentInfo): Promise<Connection> =>
+      connectionManager.openConnection(found.multiaddrs.length > 0 ? found.multiaddrs : peerId, {
+        signal: operationSignal(this.#controller.signal, options?.signal, this.#queryTimeoutMs)
+      })
+    try {
+      return await dial(info)
+    } catch (err) {
+      // The addresses may be those of a record the agent has since replaced (a missed announcement): ask
+      // the DHT, and dial again only when it knows a newer record.
+      if (this.#cache === undefined || options?.signal?.aborted === true || !this.#started) throw err
+      const latest = await this.findAgent(address, { ...options, cache: false }).catch((lookupErr) => {
+        this.#log('no fresher record of %s after a failed dial - %e', address, lookupErr)
+        return info
+      })
+      if (latest.seq <= info.seq) throw err
+      this.#log('dial of %s failed on record seq %d; retrying with seq %d', address, info.seq, latest.seq)
+      return dial(latest)
+    }
   }
 
   async #run(): Promise<void> {
@@ -373,6 +417,31 @@ export class PresenceService
     }
   }
 
+  /**
+   * @internal For the node preset: a presence record that this node's DHT validator has just accepted
+   * (a PUT it stores, or a value a GET returned), so the cache learns of it too. `key` and `value` must be
+   * exactly what the validator accepted.
+   */
+  acceptedByValidator(key: Uint8Array, value: Uint8Array): void {
+    if (this.#cache === undefined) return
+    // Never throws: the validator that calls this has accepted the record, and must not refuse it here.
+    try {
+      const record = decodePresenceRecord(value, { maxRecordBytes: this.#limits.maxRecordBytes })
+      if (decodeKey(key) === PRESENCE_KEY_PREFIX + record.address) this.#cache.admit(record)
+    } catch (err) {
+      this.#log.error('could not remember a record the DHT validator accepted - %e', err)
+    }
+  }
+
+  /**
+   * Validates the presence record of `address` exactly as a DHT server does (through the cache, which
+   * keeps it when it is newer than what it holds).
+   */
+  async #verify(address: string, bytes: Uint8Array): Promise<PresenceRecord> {
+    if (this.#cache !== undefined) return this.#cache.offer(address, bytes)
+    return validatePresenceRecord(presenceKey(address), bytes, this.#limits)
+  }
+
   #advertisedAddrs(): string[] {
     const suffix = `/p2p/${this.#components.peerId.toString()}`
     return this.#components.addressManager
@@ -402,6 +471,11 @@ export function presence(
   init: PresenceServiceInit = {}
 ): (components: PresenceComponents) => PresenceService {
   return (components) => new PresenceService(components, init)
+}
+
+/** True when `a` orders above `b` by the DHT selector's rule (higher `seq`, then later `expires`). */
+function isNewer(a: PresenceRecord, b: PresenceRecord): boolean {
+  return a.seq > b.seq || (a.seq === b.seq && a.expires > b.expires)
 }
 
 /** Retry delay after `failures` failed publishes: 1 s doubling to a 60 s cap. */

@@ -51,12 +51,15 @@ export class RoutingGuard implements Startable {
   readonly #log: Logger
   // What each peer said in identify. The peer store is no proof: libp2p records a protocol there as soon as
   // it *tries* one (optimistic multistream-select), before the remote has accepted it.
-  readonly #served: LRUCache<string, boolean>
+  readonly #maxTrackedPeers: number
+  // Made on first use: an LRUCache allocates its arrays for `max` entries up front (about a millisecond
+  // for 10 000), which a node need not pay before it is ready.
+  #servedCache: LRUCache<string, boolean> | undefined
   #table: RoutingTableLike | undefined
   #controller = serviceController()
   #started = false
   readonly #onIdentify = (event: CustomEvent<{ peerId: PeerId; protocols: string[] }>): void => {
-    this.#served.set(event.detail.peerId.toString(), event.detail.protocols.includes(this.#protocol))
+    this.#served().set(event.detail.peerId.toString(), event.detail.protocols.includes(this.#protocol))
   }
   readonly #onAdd = (event: CustomEvent<PeerId>): void => {
     const peerId = event.detail
@@ -66,7 +69,7 @@ export class RoutingGuard implements Startable {
   constructor(components: RoutingGuardComponents, init: RoutingGuardInit = {}) {
     this.#components = components
     this.#protocol = init.protocol ?? `/araliya/${init.network ?? 'main'}/kad/1.0.0`
-    this.#served = new LRUCache({ max: init.maxTrackedPeers ?? 10_000 })
+    this.#maxTrackedPeers = init.maxTrackedPeers ?? 10_000
     this.#log = components.logger.forComponent('araliya:dht:routing-guard')
   }
 
@@ -100,9 +103,14 @@ export class RoutingGuard implements Startable {
     this.#table = undefined
   }
 
+  #served(): LRUCache<string, boolean> {
+    this.#servedCache ??= new LRUCache({ max: this.#maxTrackedPeers })
+    return this.#servedCache
+  }
+
   async #check(peerId: PeerId): Promise<void> {
     const { events, connectionManager } = this.#components
-    let serves = this.#served.get(peerId.toString())
+    let serves = this.#served().get(peerId.toString())
     if (serves === undefined) {
       const signal = operationSignal(this.#controller.signal, undefined, 10_000)
       const identified = new Promise<void>((resolve) => {
@@ -117,10 +125,10 @@ export class RoutingGuard implements Startable {
       await connectionManager
         .openConnection(peerId, { signal })
         .catch((err) => this.#log('could not dial %p to check it - %e', peerId, err))
-      serves = this.#served.get(peerId.toString())
+      serves = this.#served().get(peerId.toString())
       if (serves === undefined) {
         await identified
-        serves = this.#served.get(peerId.toString())
+        serves = this.#served().get(peerId.toString())
       }
     }
     if (serves !== true && this.#started) {

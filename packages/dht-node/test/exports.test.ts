@@ -54,6 +54,7 @@ it('exports exactly the reviewed public surface', () => {
       "NodeStatusInit (type)",
       "NodeStatusService (type)",
       "NodeStatusVerdict (type)",
+      "PresenceCacheInit (type)",
       "PresenceComponents (type)",
       "PresenceEvents (type)",
       "PresenceInit (type)",
