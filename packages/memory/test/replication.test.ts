@@ -252,6 +252,71 @@ describe('replication and restore over the swarm', () => {
   }, 120_000)
 })
 
+describe('waiting for the replicas to sync (waitForSync)', () => {
+  it('resolves once each accepting full node holds every head of the space', async () => {
+    const key = await generateIdentity()
+    const mem = createMemory({ identity: key })
+    await mem.start()
+    cleanup.push(() => mem.stop())
+    for (const secret of SECRETS) await mem.remember(secret)
+    const owner = await addNode(net, 'light', {}, key)
+    await owner.replication.serve(mem.graph, { spaces: [mem.owner] })
+    const receipt = await owner.replication.request(key, {
+      replicas: 2,
+      peers: full.map((f) => f.identity.address),
+      waitForSync: true,
+      signal: AbortSignal.timeout(90_000)
+    })
+    expect(receipt.accepted).toHaveLength(2)
+    for (const a of receipt.accepted) expect(a.synced).toBe(true)
+    // No waiting here: the receipt means the replicas hold the space.
+    for (const g of fullGraphs) expect(holdsSpace(g, mem.graph, mem.owner)).toBe(true)
+    // Without the option the receipt says nothing of syncing.
+    const plain = await owner.replication.request(key, {
+      replicas: 1,
+      peers: [full[0]?.identity.address as string]
+    })
+    expect(plain.accepted[0]?.synced).toBeUndefined()
+  }, 120_000)
+
+  it('a full node that cannot sync in its bound answers synced: false; the owner signal bounds the wait', async () => {
+    const key = await generateIdentity()
+    const mem = createMemory({ identity: key })
+    await mem.start()
+    cleanup.push(() => mem.stop())
+    await mem.remember('kept only on this device')
+    const owner = await addNode(net, 'light', {}, key)
+    await owner.replication.serve(mem.graph, { spaces: [mem.owner] })
+    // A full node whose graph sync is not running: it accepts, but never receives the space.
+    const stuck = await addNode(net, 'full', { queryTimeoutMs: 1500 })
+    const graph = createGraph({ identity: stuck.identity })
+    await graph.start()
+    cleanup.push(() => graph.stop())
+    await stuck.replication.serve(graph)
+    await (stuck.node.libp2p.services as unknown as { graphSync: { stop(): Promise<void> } }).graphSync.stop()
+    const peers = [stuck.identity.address]
+    const receipt = await owner.replication.request(key, {
+      replicas: 1,
+      peers,
+      waitForSync: true,
+      signal: AbortSignal.timeout(60_000)
+    })
+    expect(receipt.accepted).toEqual([
+      { peer: stuck.identity.address, expiresAt: expect.any(Number), synced: false }
+    ])
+    expect(holdsSpace(graph, mem.graph, mem.owner)).toBe(false)
+    // The owner's own signal ends the wait first: the request rejects.
+    await expect(
+      owner.replication.request(key, {
+        replicas: 1,
+        peers,
+        waitForSync: true,
+        signal: AbortSignal.timeout(300)
+      })
+    ).rejects.toThrow()
+  }, 120_000)
+})
+
 describe('what an attacker can do to a full node', () => {
   let target: SwarmNode
   let targetGraph: Graph

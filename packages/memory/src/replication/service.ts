@@ -103,8 +103,15 @@ export interface ReplicatedOwner {
 export interface ReplicationReceipt {
   /** The order's sequence number (a later request or revocation must be higher: it is the time it was signed). */
   readonly seq: number
-  /** Full nodes that accepted, with the expiry each applies. */
-  readonly accepted: ReadonlyArray<{ readonly peer: string; readonly expiresAt: number }>
+  /**
+   * Full nodes that accepted, with the expiry each applies; with `waitForSync`, whether each had synced
+   * the space when it answered (`synced`).
+   */
+  readonly accepted: ReadonlyArray<{
+    readonly peer: string
+    readonly expiresAt: number
+    readonly synced?: boolean
+  }>
   /** Full nodes that refused, and why. */
   readonly refused: ReadonlyArray<{ readonly peer: string; readonly reason: string }>
 }
@@ -117,6 +124,13 @@ export interface ReplicationRequestOptions extends AbortOptions {
   ttlMs?: number
   /** Ask these peers (addresses) rather than looking full nodes up in the DHT. */
   peers?: readonly string[]
+  /**
+   * Resolve only once each full node that accepts has synced the owner's space as this node holds it
+   * now (each answers when it holds every head of it, or after its own query timeout, default 30 s, with
+   * `synced: false`). `signal` bounds the whole request (default: the query timeout); give a longer one
+   * for a large space. Default false: full nodes answer at once and sync afterwards.
+   */
+  waitForSync?: boolean
 }
 
 /** A replica of an owner's space found in the DHT. */
@@ -208,7 +222,7 @@ export class MemoryReplication
     await this.#components.registrar.handle(
       MEMORY_REPLICATION_PROTOCOL,
       (stream, connection) => {
-        void this.#answer(stream, connection.remotePeer.toString())
+        void this.#answer(stream, connection.remotePeer)
       },
       { maxInboundStreams: 32 }
     )
@@ -313,13 +327,21 @@ export class MemoryReplication
     const signal = this.#signal(options.signal)
     const candidates =
       options.peers ?? (await this.#candidates(owner, replicas * 4, signal)).map((p) => p.address)
-    const accepted: Array<{ peer: string; expiresAt: number }> = []
+    const accepted: Array<{ peer: string; expiresAt: number; synced?: boolean }> = []
     const refused: Array<{ peer: string; reason: string }> = []
+    const message = options.waitForSync
+      ? ({ op: 'order', order: encodeSignedOrder(order), sync: true } as const)
+      : ({ op: 'order', order: encodeSignedOrder(order) } as const)
     for (const peer of candidates) {
       if (accepted.length >= replicas) break
       try {
-        const reply = await this.#ask(peer, { op: 'order', order: encodeSignedOrder(order) }, signal)
-        if (reply.ok) accepted.push({ peer, expiresAt: reply.expiresAt ?? expiresAt })
+        const reply = await this.#ask(peer, message, signal)
+        if (reply.ok)
+          accepted.push({
+            peer,
+            expiresAt: reply.expiresAt ?? expiresAt,
+            ...(options.waitForSync ? { synced: reply.synced === true } : {})
+          })
         else refused.push({ peer, reason: reply.reason ?? 'refused' })
       } catch (err) {
         if (signal.aborted) throw err
@@ -487,8 +509,9 @@ export class MemoryReplication
 
   // ---------------------------------------------------------------- the server side
 
-  async #answer(stream: Parameters<Parameters<Registrar['handle']>[1]>[0], peer: string): Promise<void> {
-    const signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#queryMs)])
+  async #answer(stream: Parameters<Parameters<Registrar['handle']>[1]>[0], peerId: PeerId): Promise<void> {
+    const peer = peerId.toString()
+    let signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#queryMs)])
     try {
       // Twice the largest order: a slightly larger one is read and refused by name, a larger one resets the stream.
       const lp = lpStream(stream, { maxDataLength: 2 * MAX_REQUEST_BYTES })
@@ -496,7 +519,14 @@ export class MemoryReplication
       let reply: ReplicationReply
       if (message === undefined) reply = { ok: false, reason: 'malformed' }
       else if (message.op === 'heads') reply = this.#heads(message.owner)
-      else reply = await this.#onOrder(message.order, peer)
+      else {
+        reply = await this.#onOrder(message.order, peer)
+        if (message.sync === true && reply.ok && reply.expiresAt !== undefined) {
+          // Waited for with its own bound; the answer then gets a fresh one.
+          reply = { ...reply, synced: await this.#syncFrom(peerId, keptOwner(message.order), signal) }
+          signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#queryMs)])
+        }
+      }
       await lp.write(encodeReply(reply), { signal })
       await stream.close({ signal }).catch((err: unknown) => {
         this.#log('could not close the stream from %s - %e', peer, err)
@@ -504,6 +534,22 @@ export class MemoryReplication
     } catch (err) {
       this.#log('replication stream from %s failed - %e', peer, err)
       stream.abort(err as Error)
+    }
+  }
+
+  /**
+   * After accepting an order sent with `sync: true`: asks the asking peer which heads of the space it
+   * holds and waits (within `signal`) until the graph holds them all, synced by graph sync.
+   */
+  async #syncFrom(peerId: PeerId, owner: string, signal: AbortSignal): Promise<boolean> {
+    const graph = this.#endpoint?.graph
+    if (graph === undefined) return false
+    try {
+      await this.#catchUp(graph, { address: peerId.toString(), peerId }, owner, signal)
+      return true
+    } catch (err) {
+      this.#log('could not sync the space of %s from %p before answering - %e', owner, peerId, err)
+      return false
     }
   }
 
@@ -768,6 +814,12 @@ export class MemoryReplication
   #requireStarted(): void {
     if (!this.#started) throw new ReplicationError('the memory replication service is not started')
   }
+}
+
+/** The owner of an order this node has just verified and accepted. */
+function keptOwner(bytes: Uint8Array): string {
+  const outer = decodeCanonical(bytes) as { body: Uint8Array }
+  return (decodeCanonical(outer.body) as { owner: string }).owner
 }
 
 /** The seq of an order this node kept (it verified the order before keeping it). */
