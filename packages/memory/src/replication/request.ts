@@ -139,7 +139,8 @@ export interface ReplicationReply {
   readonly expiresAt?: number
   /**
    * Answer to an order sent with `sync: true`: whether the server held every head of the space the
-   * asking peer holds before it answered (false: it could not within its bound; it goes on syncing).
+   * asking peer holds, and had announced itself as the owner's replica, before it answered (false: not
+   * within its bound; it goes on syncing).
    */
   readonly synced?: boolean
   /** A head query's answer: the heads of every chain of the owner's space held, `[author, seq, id]`. */

@@ -126,8 +126,8 @@ export interface ReplicationRequestOptions extends AbortOptions {
   peers?: readonly string[]
   /**
    * Resolve only once each full node that accepts has synced the owner's space as this node holds it
-   * now (each answers when it holds every head of it, or after its own query timeout, default 30 s, with
-   * `synced: false`). `signal` bounds the whole request (default: the query timeout); give a longer one
+   * now and announced itself as its replica, so a restore finds it at once (each answers when it holds
+   * every head of it, or after its own query timeout, default 30 s, with `synced: false`). `signal` bounds the whole request (default: the query timeout); give a longer one
    * for a large space. Default false: full nodes answer at once and sync afterwards.
    */
   waitForSync?: boolean
@@ -188,6 +188,8 @@ export class MemoryReplication
   readonly #signed = new Map<string, number>()
   /** Spaces this node holds for itself (served with the graph). */
   readonly #own = new Set<string>()
+  /** Owners this full node has announced itself a replica of (since it accepted them). */
+  readonly #announced = new Set<string>()
   /** Spaces being fetched now, with how many fetches hold each. */
   readonly #fetching = new Map<string, number>()
   #endpoint: SpacesEndpoint | undefined
@@ -260,6 +262,7 @@ export class MemoryReplication
     this.#endpoint = undefined
     // Rebuilt from the orders kept in the graph at the next serve(), as after a restart of the process.
     this.#owners.clear()
+    this.#announced.clear()
     this.#seqs.clear()
     this.#fetching.clear()
     await this.#components.registrar.unhandle(MEMORY_REPLICATION_PROTOCOL).catch((err: unknown) => {
@@ -539,18 +542,44 @@ export class MemoryReplication
 
   /**
    * After accepting an order sent with `sync: true`: asks the asking peer which heads of the space it
-   * holds and waits (within `signal`) until the graph holds them all, synced by graph sync.
+   * holds, waits (within `signal`) until the graph holds them all (synced by graph sync), and until this
+   * node has announced itself as the owner's replica (so that a restore finds it at once).
    */
   async #syncFrom(peerId: PeerId, owner: string, signal: AbortSignal): Promise<boolean> {
     const graph = this.#endpoint?.graph
     if (graph === undefined) return false
     try {
       await this.#catchUp(graph, { address: peerId.toString(), peerId }, owner, signal)
+      await this.#announcedAs(owner, signal)
       return true
     } catch (err) {
       this.#log('could not sync the space of %s from %p before answering - %e', owner, peerId, err)
       return false
     }
+  }
+
+  /** Resolves once this node has announced itself as the owner's replica. */
+  async #announcedAs(owner: string, signal: AbortSignal): Promise<void> {
+    if (this.#announced.has(owner)) return
+    await new Promise<void>((resolve, reject) => {
+      const look = (): void => {
+        if (!this.#announced.has(owner)) return
+        cleanup()
+        resolve()
+      }
+      const abort = (): void => {
+        cleanup()
+        reject(signal.reason)
+      }
+      const cleanup = (): void => {
+        this.removeEventListener('replica:provided', look)
+        signal.removeEventListener('abort', abort)
+      }
+      this.addEventListener('replica:provided', look)
+      signal.addEventListener('abort', abort, { once: true })
+      if (signal.aborted) abort()
+      else look()
+    })
   }
 
   #heads(owner: string): ReplicationReply {
@@ -670,6 +699,7 @@ export class MemoryReplication
   }
 
   #ended(owner: string, reason: 'revoked' | 'expired', loading: boolean): void {
+    this.#announced.delete(owner)
     if (loading) return
     this.#updateSpaces()
     replicaKey(owner)
@@ -704,6 +734,7 @@ export class MemoryReplication
       .then((cid) => this.#components.contentRouting.provide(cid, { signal }))
       .then(() => {
         this.#log('announced %s', owner ?? 'the replication service')
+        if (owner !== undefined && this.#owners.has(owner)) this.#announced.add(owner)
         this.safeDispatchEvent('replica:provided', { detail: owner === undefined ? {} : { owner } })
       })
       .catch((err: unknown) => {
