@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createMemory,
   type Memory,
+  type MemoryReplication,
+  memoryReplication,
   NoReplicaError,
   type RestoreProgress,
   restoreMemory
@@ -287,13 +289,24 @@ describe('waiting for the replicas to sync (waitForSync)', () => {
     await mem.remember('kept only on this device')
     const owner = await addNode(net, 'light', {}, key)
     await owner.replication.serve(mem.graph, { spaces: [mem.owner] })
-    // A full node whose graph sync is not running: it accepts, but never receives the space.
-    const stuck = await addNode(net, 'full', { queryTimeoutMs: 1500 })
+    // A full node whose graph-sync carrier never syncs: it accepts, but never receives the space.
+    const stuckKey = await generateIdentity()
+    const stuckNode = await net.addNode('full', {
+      identity: stuckKey,
+      services: {
+        graphSync: () => ({ sync: async () => ({ stop: async () => undefined }) }),
+        memoryReplication: memoryReplication({ role: 'full', queryTimeoutMs: 1500 })
+      }
+    })
+    const stuck = {
+      identity: stuckKey,
+      replication: (stuckNode.libp2p.services as unknown as { memoryReplication: MemoryReplication })
+        .memoryReplication
+    }
     const graph = createGraph({ identity: stuck.identity })
     await graph.start()
     cleanup.push(() => graph.stop())
     await stuck.replication.serve(graph)
-    await (stuck.node.libp2p.services as unknown as { graphSync: { stop(): Promise<void> } }).graphSync.stop()
     const peers = [stuck.identity.address]
     const receipt = await owner.replication.request(key, {
       replicas: 1,

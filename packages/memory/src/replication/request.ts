@@ -143,6 +143,11 @@ export interface ReplicationReply {
    * within its bound; it goes on syncing).
    */
   readonly synced?: boolean
+  /**
+   * With a head query's answer, from a full node that replicates the owner: the owner's signed order it
+   * holds (the wire form of {@link encodeSignedOrder}), which says how many replicas the owner asked for.
+   */
+  readonly order?: Uint8Array
   /** A head query's answer: the heads of every chain of the owner's space held, `[author, seq, id]`. */
   readonly heads?: ReadonlyArray<readonly [string, number, Uint8Array]>
 }
@@ -182,6 +187,7 @@ export function encodeReply(reply: ReplicationReply): Uint8Array {
   if (reply.reason !== undefined) map.reason = reply.reason
   if (reply.expiresAt !== undefined) map.expiresAt = reply.expiresAt
   if (reply.synced !== undefined) map.synced = reply.synced
+  if (reply.order !== undefined) map.order = reply.order
   if (reply.heads !== undefined) map.heads = reply.heads.map((h) => [...h])
   return encodeCanonical(map)
 }
@@ -199,6 +205,7 @@ export function decodeReply(bytes: Uint8Array): ReplicationReply | undefined {
     reason?: string
     expiresAt?: number
     synced?: boolean
+    order?: Uint8Array
     heads?: Array<[string, number, Uint8Array]>
   } = { ok: map.ok }
   if (map.reason !== undefined) {
@@ -208,6 +215,10 @@ export function decodeReply(bytes: Uint8Array): ReplicationReply | undefined {
   if (map.expiresAt !== undefined) {
     if (!isSafeUint(map.expiresAt)) return undefined
     reply.expiresAt = map.expiresAt
+  }
+  if (map.order !== undefined) {
+    if (!isByteString(map.order) || map.order.byteLength > MAX_REQUEST_BYTES) return undefined
+    reply.order = map.order
   }
   if (map.synced !== undefined) {
     if (typeof map.synced !== 'boolean') return undefined

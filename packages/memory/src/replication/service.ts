@@ -429,18 +429,28 @@ export class MemoryReplication
     const queue: ReplicaProvider[] = []
     let lookupDone = false
     let wake: (() => void) | undefined
+    let told = false
+    const tell = (count: number): void => {
+      if (told) return
+      told = true
+      options.onReplicas?.(count)
+    }
     const lookup = this.#providers(key, 8, AbortSignal.any([signal, stopLookup.signal]), (provider) => {
       queue.push(provider)
       wake?.()
     })
-      .then((all) => options.onReplicas?.(all.length))
-      .catch((err: unknown) => this.#log('replica lookup for %s ended - %e', owner, err))
+      .then((all) => tell(all.length))
+      .catch((err: unknown) => {
+        if (!stopLookup.signal.aborted) this.#log('replica lookup for %s ended - %e', owner, err)
+      })
       .finally(() => {
         lookupDone = true
         wake?.()
       })
     const synced: string[] = []
     const errors: string[] = []
+    // How many replicas the owner asked for, from the newest signed order a replica showed (verified).
+    let asked: { seq: number; replicas: number } | undefined
     try {
       let tried = 0
       while (!signal.aborted) {
@@ -449,9 +459,12 @@ export class MemoryReplication
           tried++
           endpoint.restrict(owner, new Set([...synced, provider.address]))
           try {
-            await this.#catchUp(endpoint.graph, provider, owner, signal)
+            const order = await this.#catchUp(endpoint.graph, provider, owner, signal)
             synced.push(provider.address)
             if (options.wait !== 'all') break
+            asked = await this.#newerOrder(owner, order, asked)
+            // Every replica the owner asked for is synced: the rest of the DHT lookup is not waited for.
+            if (asked !== undefined && synced.length >= asked.replicas) break
           } catch (err) {
             errors.push(`${provider.address}: ${(err as Error).message}`)
           }
@@ -465,6 +478,7 @@ export class MemoryReplication
       }
       stopLookup.abort()
       await lookup
+      tell(queue.length)
       if (queue.length === 0) throw new NoReplicaError(owner, 'no replica of it is announced in the DHT')
       if (synced.length === 0)
         throw new NoReplicaError(
@@ -482,13 +496,37 @@ export class MemoryReplication
     }
   }
 
-  /** Dials a replica, asks for its heads of the owner's space, and waits until the graph holds them all. */
-  async #catchUp(graph: Graph, provider: ReplicaProvider, owner: string, signal: AbortSignal): Promise<void> {
+  /** The owner's `replicate` order shown by a replica when it verifies and is newer than `than`. */
+  async #newerOrder(
+    owner: string,
+    bytes: Uint8Array | undefined,
+    than: { seq: number; replicas: number } | undefined
+  ): Promise<{ seq: number; replicas: number } | undefined> {
+    if (bytes === undefined) return than
+    const order = await verifyOrder(bytes)
+    if ('refused' in order || order.op !== 'replicate' || order.owner !== owner) {
+      this.#log('a replica of %s showed an order that does not verify; ignored', owner)
+      return than
+    }
+    if (than !== undefined && order.seq <= than.seq) return than
+    return { seq: order.seq, replicas: order.replicas ?? 1 }
+  }
+
+  /**
+   * Dials a replica, asks for its heads of the owner's space, and waits until the graph holds them all.
+   * Resolves with the owner's signed order the replica showed, if any.
+   */
+  async #catchUp(
+    graph: Graph,
+    provider: ReplicaProvider,
+    owner: string,
+    signal: AbortSignal
+  ): Promise<Uint8Array | undefined> {
     const reply = await this.#ask(provider.address, { op: 'heads', owner }, signal, provider.peerId)
     if (!reply.ok) throw new ReplicationError(`it refused: ${reply.reason ?? 'refused'}`)
     const heads = reply.heads ?? []
     const held = (): boolean => heads.every(([author, seq, id]) => graph.hasCommit(owner, author, seq, id))
-    if (held()) return
+    if (held()) return reply.order
     await new Promise<void>((resolve, reject) => {
       const check = (): void => {
         if (!held()) return
@@ -508,6 +546,7 @@ export class MemoryReplication
       if (signal.aborted) abort()
       else check()
     })
+    return reply.order
   }
 
   // ---------------------------------------------------------------- the server side
@@ -590,7 +629,10 @@ export class MemoryReplication
       .versionVector(new Set([owner]))
       .slice(0, MAX_HEADS)
       .map((h) => [h.author, h.seq, h.head] as const)
-    return { ok: true, heads }
+    const order = this.#owners.has(owner)
+      ? endpoint.graph.get(`${endpoint.graph.address}/${ORDERS_PATH}${owner}`)?.[ORDER_FIELD]
+      : undefined
+    return order instanceof Uint8Array ? { ok: true, heads, order } : { ok: true, heads }
   }
 
   async #onOrder(bytes: Uint8Array, peer: string): Promise<ReplicationReply> {
