@@ -12,11 +12,14 @@ import {
   restoreMemory
 } from '../src/index.js'
 import {
+  decodeMessage,
+  decodeReply,
   encodeMessage,
   encodeSignedOrder,
   MAX_REQUEST_BYTES,
   REPLICATION_CONTEXT,
-  signOrder
+  signOrder,
+  verifyOrder
 } from '../src/replication/request.js'
 import { syncPair } from './helpers.js'
 import {
@@ -279,7 +282,30 @@ describe('waiting for the replicas to sync (waitForSync)', () => {
       peers: [full[0]?.identity.address as string]
     })
     expect(plain.accepted[0]?.synced).toBeUndefined()
+
+    // A replica shows the owner's signed order with its heads: how many replicas the owner asked for,
+    // which a restore verifies and uses to stop looking once that many are synced.
+    const shown = await sendRaw(owner, full[1] as SwarmNode, encodeMessage({ op: 'heads', owner: mem.owner }))
+    expect(shown.ok).toBe(true)
+    const order = await verifyOrder(shown.order as Uint8Array)
+    expect(order).toMatchObject({ op: 'replicate', owner: mem.owner, replicas: 2 })
   }, 120_000)
+
+  it('a reply whose order is not a small byte string is malformed', () => {
+    expect(decodeReply(encodeCanonical({ ok: true, heads: [], order: 'not bytes' }))).toBeUndefined()
+    expect(
+      decodeReply(encodeCanonical({ ok: true, heads: [], order: new Uint8Array(MAX_REQUEST_BYTES + 1) }))
+    ).toBeUndefined()
+    expect(decodeReply(encodeCanonical({ ok: true, synced: 1 }))).toBeUndefined()
+    expect(
+      decodeMessage(encodeCanonical({ op: 'order', order: new Uint8Array(4), sync: false }))
+    ).toBeUndefined()
+    expect(decodeMessage(encodeCanonical({ op: 'order', order: new Uint8Array(4), sync: true }))).toEqual({
+      op: 'order',
+      order: new Uint8Array(4),
+      sync: true
+    })
+  })
 
   it('a full node that cannot sync in its bound answers synced: false; the owner signal bounds the wait', async () => {
     const key = await generateIdentity()
@@ -307,6 +333,8 @@ describe('waiting for the replicas to sync (waitForSync)', () => {
     await graph.start()
     cleanup.push(() => graph.stop())
     await stuck.replication.serve(graph)
+    // Connected first, so the owner's node knows where the new node is.
+    await owner.node.libp2p.dial(stuckNode.libp2p.getMultiaddrs())
     const peers = [stuck.identity.address]
     const receipt = await owner.replication.request(key, {
       replicas: 1,
@@ -314,9 +342,10 @@ describe('waiting for the replicas to sync (waitForSync)', () => {
       waitForSync: true,
       signal: AbortSignal.timeout(60_000)
     })
-    expect(receipt.accepted).toEqual([
-      { peer: stuck.identity.address, expiresAt: expect.any(Number), synced: false }
-    ])
+    expect({ accepted: receipt.accepted, refused: receipt.refused }).toEqual({
+      accepted: [{ peer: stuck.identity.address, expiresAt: expect.any(Number), synced: false }],
+      refused: []
+    })
     expect(holdsSpace(graph, mem.graph, mem.owner)).toBe(false)
     // The owner's own signal ends the wait first: the request rejects.
     await expect(
