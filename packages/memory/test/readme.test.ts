@@ -48,6 +48,14 @@ describe('README examples', () => {
     expect(await run(block('laptop.export()'), 'export')).toEqual(['1[note]'])
   })
 
+  it('replication and restore runs as written: two replicas synced, the memory restored with only the key', async () => {
+    expect(await run(block('restoreMemory({'), 'replication')).toEqual([
+      '2[true,true]',
+      'replicasfound:2',
+      '[allergictopenicillin,thesparekeyisunderthebluepot]'
+    ])
+  }, 120_000)
+
   it('the basic_session import runs as written', async () => {
     expect(await run(block('importBasicSession(store)'), 'basic-session')).toEqual([
       '214',

@@ -5,16 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createMemory,
   type Memory,
+  type MemoryReplication,
+  memoryReplication,
   NoReplicaError,
   type RestoreProgress,
   restoreMemory
 } from '../src/index.js'
 import {
+  decodeMessage,
+  decodeReply,
   encodeMessage,
   encodeSignedOrder,
   MAX_REQUEST_BYTES,
   REPLICATION_CONTEXT,
-  signOrder
+  signOrder,
+  verifyOrder
 } from '../src/replication/request.js'
 import { syncPair } from './helpers.js'
 import {
@@ -249,6 +254,108 @@ describe('replication and restore over the swarm', () => {
     expect(revoked.accepted.map((a) => a.peer).sort()).toEqual(full.map((f) => f.identity.address).sort())
     await Promise.all(ended)
     for (const f of full) expect(f.replication.replicated().map((r) => r.owner)).not.toContain(owner)
+  }, 120_000)
+})
+
+describe('waiting for the replicas to sync (waitForSync)', () => {
+  it('resolves once each accepting full node holds every head of the space', async () => {
+    const key = await generateIdentity()
+    const mem = createMemory({ identity: key })
+    await mem.start()
+    cleanup.push(() => mem.stop())
+    for (const secret of SECRETS) await mem.remember(secret)
+    const owner = await addNode(net, 'light', {}, key)
+    await owner.replication.serve(mem.graph, { spaces: [mem.owner] })
+    const receipt = await owner.replication.request(key, {
+      replicas: 2,
+      peers: full.map((f) => f.identity.address),
+      waitForSync: true,
+      signal: AbortSignal.timeout(90_000)
+    })
+    expect(receipt.accepted).toHaveLength(2)
+    for (const a of receipt.accepted) expect(a.synced).toBe(true)
+    // No waiting here: the receipt means the replicas hold the space.
+    for (const g of fullGraphs) expect(holdsSpace(g, mem.graph, mem.owner)).toBe(true)
+    // Without the option the receipt says nothing of syncing.
+    const plain = await owner.replication.request(key, {
+      replicas: 1,
+      peers: [full[0]?.identity.address as string]
+    })
+    expect(plain.accepted[0]?.synced).toBeUndefined()
+
+    // A replica shows the owner's signed order with its heads: how many replicas the owner asked for,
+    // which a restore verifies and uses to stop looking once that many are synced.
+    const shown = await sendRaw(owner, full[1] as SwarmNode, encodeMessage({ op: 'heads', owner: mem.owner }))
+    expect(shown.ok).toBe(true)
+    const order = await verifyOrder(shown.order as Uint8Array)
+    expect(order).toMatchObject({ op: 'replicate', owner: mem.owner, replicas: 2 })
+  }, 120_000)
+
+  it('a reply whose order is not a small byte string is malformed', () => {
+    expect(decodeReply(encodeCanonical({ ok: true, heads: [], order: 'not bytes' }))).toBeUndefined()
+    expect(
+      decodeReply(encodeCanonical({ ok: true, heads: [], order: new Uint8Array(MAX_REQUEST_BYTES + 1) }))
+    ).toBeUndefined()
+    expect(decodeReply(encodeCanonical({ ok: true, synced: 1 }))).toBeUndefined()
+    expect(
+      decodeMessage(encodeCanonical({ op: 'order', order: new Uint8Array(4), sync: false }))
+    ).toBeUndefined()
+    expect(decodeMessage(encodeCanonical({ op: 'order', order: new Uint8Array(4), sync: true }))).toEqual({
+      op: 'order',
+      order: new Uint8Array(4),
+      sync: true
+    })
+  })
+
+  it('a full node that cannot sync in its bound answers synced: false; the owner signal bounds the wait', async () => {
+    const key = await generateIdentity()
+    const mem = createMemory({ identity: key })
+    await mem.start()
+    cleanup.push(() => mem.stop())
+    await mem.remember('kept only on this device')
+    const owner = await addNode(net, 'light', {}, key)
+    await owner.replication.serve(mem.graph, { spaces: [mem.owner] })
+    // A full node whose graph-sync carrier never syncs: it accepts, but never receives the space.
+    const stuckKey = await generateIdentity()
+    const stuckNode = await net.addNode('full', {
+      identity: stuckKey,
+      services: {
+        graphSync: () => ({ sync: async () => ({ stop: async () => undefined }) }),
+        memoryReplication: memoryReplication({ role: 'full', queryTimeoutMs: 1500 })
+      }
+    })
+    const stuck = {
+      identity: stuckKey,
+      replication: (stuckNode.libp2p.services as unknown as { memoryReplication: MemoryReplication })
+        .memoryReplication
+    }
+    const graph = createGraph({ identity: stuck.identity })
+    await graph.start()
+    cleanup.push(() => graph.stop())
+    await stuck.replication.serve(graph)
+    // Connected first, so the owner's node knows where the new node is.
+    await owner.node.libp2p.dial(stuckNode.libp2p.getMultiaddrs())
+    const peers = [stuck.identity.address]
+    const receipt = await owner.replication.request(key, {
+      replicas: 1,
+      peers,
+      waitForSync: true,
+      signal: AbortSignal.timeout(60_000)
+    })
+    expect({ accepted: receipt.accepted, refused: receipt.refused }).toEqual({
+      accepted: [{ peer: stuck.identity.address, expiresAt: expect.any(Number), synced: false }],
+      refused: []
+    })
+    expect(holdsSpace(graph, mem.graph, mem.owner)).toBe(false)
+    // The owner's own signal ends the wait first: the request rejects.
+    await expect(
+      owner.replication.request(key, {
+        replicas: 1,
+        peers,
+        waitForSync: true,
+        signal: AbortSignal.timeout(300)
+      })
+    ).rejects.toThrow()
   }, 120_000)
 })
 

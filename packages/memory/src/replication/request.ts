@@ -126,7 +126,8 @@ const REVOKE_KEYS = new Set(['v', 'op', 'owner', 'seq'])
 
 /** A message on {@link MEMORY_REPLICATION_PROTOCOL}, client to server. */
 export type ReplicationMessage =
-  | { readonly op: 'order'; readonly order: Uint8Array }
+  /** `sync: true` asks a full node that accepts to answer only once it has synced the space (see the protocol doc). */
+  | { readonly op: 'order'; readonly order: Uint8Array; readonly sync?: true }
   | { readonly op: 'heads'; readonly owner: string }
 
 /** The server's answer. */
@@ -136,6 +137,17 @@ export interface ReplicationReply {
   readonly reason?: string
   /** The expiry the server applies (a `replicate` order it accepted), ms since the epoch. */
   readonly expiresAt?: number
+  /**
+   * Answer to an order sent with `sync: true`: whether the server held every head of the space the
+   * asking peer holds, and had announced itself as the owner's replica, before it answered (false: not
+   * within its bound; it goes on syncing).
+   */
+  readonly synced?: boolean
+  /**
+   * With a head query's answer, from a full node that replicates the owner: the owner's signed order it
+   * holds (the wire form of {@link encodeSignedOrder}), which says how many replicas the owner asked for.
+   */
+  readonly order?: Uint8Array
   /** A head query's answer: the heads of every chain of the owner's space held, `[author, seq, id]`. */
   readonly heads?: ReadonlyArray<readonly [string, number, Uint8Array]>
 }
@@ -152,8 +164,11 @@ export function decodeMessage(bytes: Uint8Array): ReplicationMessage | undefined
     return undefined
   }
   if (!isPlainMap(map)) return undefined
-  if (map.op === 'order' && isByteString(map.order) && unknownKey(map, ORDER_KEYS) === undefined)
-    return { op: 'order', order: map.order }
+  if (map.op === 'order' && isByteString(map.order) && unknownKey(map, ORDER_KEYS) === undefined) {
+    if (map.sync === undefined) return { op: 'order', order: map.order }
+    if (map.sync === true) return { op: 'order', order: map.order, sync: true }
+    return undefined
+  }
   if (
     map.op === 'heads' &&
     typeof map.owner === 'string' &&
@@ -164,13 +179,15 @@ export function decodeMessage(bytes: Uint8Array): ReplicationMessage | undefined
   return undefined
 }
 
-const ORDER_KEYS = new Set(['op', 'order'])
+const ORDER_KEYS = new Set(['op', 'order', 'sync'])
 const HEADS_KEYS = new Set(['op', 'owner'])
 
 export function encodeReply(reply: ReplicationReply): Uint8Array {
   const map: Record<string, CanonicalValue> = { ok: reply.ok }
   if (reply.reason !== undefined) map.reason = reply.reason
   if (reply.expiresAt !== undefined) map.expiresAt = reply.expiresAt
+  if (reply.synced !== undefined) map.synced = reply.synced
+  if (reply.order !== undefined) map.order = reply.order
   if (reply.heads !== undefined) map.heads = reply.heads.map((h) => [...h])
   return encodeCanonical(map)
 }
@@ -187,6 +204,8 @@ export function decodeReply(bytes: Uint8Array): ReplicationReply | undefined {
     ok: boolean
     reason?: string
     expiresAt?: number
+    synced?: boolean
+    order?: Uint8Array
     heads?: Array<[string, number, Uint8Array]>
   } = { ok: map.ok }
   if (map.reason !== undefined) {
@@ -196,6 +215,14 @@ export function decodeReply(bytes: Uint8Array): ReplicationReply | undefined {
   if (map.expiresAt !== undefined) {
     if (!isSafeUint(map.expiresAt)) return undefined
     reply.expiresAt = map.expiresAt
+  }
+  if (map.order !== undefined) {
+    if (!isByteString(map.order) || map.order.byteLength > MAX_REQUEST_BYTES) return undefined
+    reply.order = map.order
+  }
+  if (map.synced !== undefined) {
+    if (typeof map.synced !== 'boolean') return undefined
+    reply.synced = map.synced
   }
   if (map.heads !== undefined) {
     if (!Array.isArray(map.heads)) return undefined

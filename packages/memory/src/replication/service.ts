@@ -103,8 +103,15 @@ export interface ReplicatedOwner {
 export interface ReplicationReceipt {
   /** The order's sequence number (a later request or revocation must be higher: it is the time it was signed). */
   readonly seq: number
-  /** Full nodes that accepted, with the expiry each applies. */
-  readonly accepted: ReadonlyArray<{ readonly peer: string; readonly expiresAt: number }>
+  /**
+   * Full nodes that accepted, with the expiry each applies; with `waitForSync`, whether each had synced
+   * the space when it answered (`synced`).
+   */
+  readonly accepted: ReadonlyArray<{
+    readonly peer: string
+    readonly expiresAt: number
+    readonly synced?: boolean
+  }>
   /** Full nodes that refused, and why. */
   readonly refused: ReadonlyArray<{ readonly peer: string; readonly reason: string }>
 }
@@ -117,6 +124,13 @@ export interface ReplicationRequestOptions extends AbortOptions {
   ttlMs?: number
   /** Ask these peers (addresses) rather than looking full nodes up in the DHT. */
   peers?: readonly string[]
+  /**
+   * Resolve only once each full node that accepts has synced the owner's space as this node holds it
+   * now and announced itself as its replica, so a restore finds it at once (each answers when it holds
+   * every head of it, or after its own query timeout, default 30 s, with `synced: false`). `signal` bounds the whole request (default: the query timeout); give a longer one
+   * for a large space. Default false: full nodes answer at once and sync afterwards.
+   */
+  waitForSync?: boolean
 }
 
 /** A replica of an owner's space found in the DHT. */
@@ -174,6 +188,8 @@ export class MemoryReplication
   readonly #signed = new Map<string, number>()
   /** Spaces this node holds for itself (served with the graph). */
   readonly #own = new Set<string>()
+  /** Owners this full node has announced itself a replica of (since it accepted them). */
+  readonly #announced = new Set<string>()
   /** Spaces being fetched now, with how many fetches hold each. */
   readonly #fetching = new Map<string, number>()
   #endpoint: SpacesEndpoint | undefined
@@ -208,7 +224,7 @@ export class MemoryReplication
     await this.#components.registrar.handle(
       MEMORY_REPLICATION_PROTOCOL,
       (stream, connection) => {
-        void this.#answer(stream, connection.remotePeer.toString())
+        void this.#answer(stream, connection.remotePeer)
       },
       { maxInboundStreams: 32 }
     )
@@ -246,6 +262,7 @@ export class MemoryReplication
     this.#endpoint = undefined
     // Rebuilt from the orders kept in the graph at the next serve(), as after a restart of the process.
     this.#owners.clear()
+    this.#announced.clear()
     this.#seqs.clear()
     this.#fetching.clear()
     await this.#components.registrar.unhandle(MEMORY_REPLICATION_PROTOCOL).catch((err: unknown) => {
@@ -313,13 +330,21 @@ export class MemoryReplication
     const signal = this.#signal(options.signal)
     const candidates =
       options.peers ?? (await this.#candidates(owner, replicas * 4, signal)).map((p) => p.address)
-    const accepted: Array<{ peer: string; expiresAt: number }> = []
+    const accepted: Array<{ peer: string; expiresAt: number; synced?: boolean }> = []
     const refused: Array<{ peer: string; reason: string }> = []
+    const message = options.waitForSync
+      ? ({ op: 'order', order: encodeSignedOrder(order), sync: true } as const)
+      : ({ op: 'order', order: encodeSignedOrder(order) } as const)
     for (const peer of candidates) {
       if (accepted.length >= replicas) break
       try {
-        const reply = await this.#ask(peer, { op: 'order', order: encodeSignedOrder(order) }, signal)
-        if (reply.ok) accepted.push({ peer, expiresAt: reply.expiresAt ?? expiresAt })
+        const reply = await this.#ask(peer, message, signal)
+        if (reply.ok)
+          accepted.push({
+            peer,
+            expiresAt: reply.expiresAt ?? expiresAt,
+            ...(options.waitForSync ? { synced: reply.synced === true } : {})
+          })
         else refused.push({ peer, reason: reply.reason ?? 'refused' })
       } catch (err) {
         if (signal.aborted) throw err
@@ -404,18 +429,28 @@ export class MemoryReplication
     const queue: ReplicaProvider[] = []
     let lookupDone = false
     let wake: (() => void) | undefined
+    let told = false
+    const tell = (count: number): void => {
+      if (told) return
+      told = true
+      options.onReplicas?.(count)
+    }
     const lookup = this.#providers(key, 8, AbortSignal.any([signal, stopLookup.signal]), (provider) => {
       queue.push(provider)
       wake?.()
     })
-      .then((all) => options.onReplicas?.(all.length))
-      .catch((err: unknown) => this.#log('replica lookup for %s ended - %e', owner, err))
+      .then((all) => tell(all.length))
+      .catch((err: unknown) => {
+        if (!stopLookup.signal.aborted) this.#log('replica lookup for %s ended - %e', owner, err)
+      })
       .finally(() => {
         lookupDone = true
         wake?.()
       })
     const synced: string[] = []
     const errors: string[] = []
+    // How many replicas the owner asked for, from the newest signed order a replica showed (verified).
+    let asked: { seq: number; replicas: number } | undefined
     try {
       let tried = 0
       while (!signal.aborted) {
@@ -424,9 +459,12 @@ export class MemoryReplication
           tried++
           endpoint.restrict(owner, new Set([...synced, provider.address]))
           try {
-            await this.#catchUp(endpoint.graph, provider, owner, signal)
+            const order = await this.#catchUp(endpoint.graph, provider, owner, signal)
             synced.push(provider.address)
             if (options.wait !== 'all') break
+            asked = await this.#newerOrder(owner, order, asked)
+            // Every replica the owner asked for is synced: the rest of the DHT lookup is not waited for.
+            if (asked !== undefined && synced.length >= asked.replicas) break
           } catch (err) {
             errors.push(`${provider.address}: ${(err as Error).message}`)
           }
@@ -440,6 +478,7 @@ export class MemoryReplication
       }
       stopLookup.abort()
       await lookup
+      tell(queue.length)
       if (queue.length === 0) throw new NoReplicaError(owner, 'no replica of it is announced in the DHT')
       if (synced.length === 0)
         throw new NoReplicaError(
@@ -457,13 +496,37 @@ export class MemoryReplication
     }
   }
 
-  /** Dials a replica, asks for its heads of the owner's space, and waits until the graph holds them all. */
-  async #catchUp(graph: Graph, provider: ReplicaProvider, owner: string, signal: AbortSignal): Promise<void> {
+  /** The owner's `replicate` order shown by a replica when it verifies and is newer than `than`. */
+  async #newerOrder(
+    owner: string,
+    bytes: Uint8Array | undefined,
+    than: { seq: number; replicas: number } | undefined
+  ): Promise<{ seq: number; replicas: number } | undefined> {
+    if (bytes === undefined) return than
+    const order = await verifyOrder(bytes)
+    if ('refused' in order || order.op !== 'replicate' || order.owner !== owner) {
+      this.#log('a replica of %s showed an order that does not verify; ignored', owner)
+      return than
+    }
+    if (than !== undefined && order.seq <= than.seq) return than
+    return { seq: order.seq, replicas: order.replicas ?? 1 }
+  }
+
+  /**
+   * Dials a replica, asks for its heads of the owner's space, and waits until the graph holds them all.
+   * Resolves with the owner's signed order the replica showed, if any.
+   */
+  async #catchUp(
+    graph: Graph,
+    provider: ReplicaProvider,
+    owner: string,
+    signal: AbortSignal
+  ): Promise<Uint8Array | undefined> {
     const reply = await this.#ask(provider.address, { op: 'heads', owner }, signal, provider.peerId)
     if (!reply.ok) throw new ReplicationError(`it refused: ${reply.reason ?? 'refused'}`)
     const heads = reply.heads ?? []
     const held = (): boolean => heads.every(([author, seq, id]) => graph.hasCommit(owner, author, seq, id))
-    if (held()) return
+    if (held()) return reply.order
     await new Promise<void>((resolve, reject) => {
       const check = (): void => {
         if (!held()) return
@@ -483,12 +546,14 @@ export class MemoryReplication
       if (signal.aborted) abort()
       else check()
     })
+    return reply.order
   }
 
   // ---------------------------------------------------------------- the server side
 
-  async #answer(stream: Parameters<Parameters<Registrar['handle']>[1]>[0], peer: string): Promise<void> {
-    const signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#queryMs)])
+  async #answer(stream: Parameters<Parameters<Registrar['handle']>[1]>[0], peerId: PeerId): Promise<void> {
+    const peer = peerId.toString()
+    let signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#queryMs)])
     try {
       // Twice the largest order: a slightly larger one is read and refused by name, a larger one resets the stream.
       const lp = lpStream(stream, { maxDataLength: 2 * MAX_REQUEST_BYTES })
@@ -496,7 +561,14 @@ export class MemoryReplication
       let reply: ReplicationReply
       if (message === undefined) reply = { ok: false, reason: 'malformed' }
       else if (message.op === 'heads') reply = this.#heads(message.owner)
-      else reply = await this.#onOrder(message.order, peer)
+      else {
+        reply = await this.#onOrder(message.order, peer)
+        if (message.sync === true && reply.ok && reply.expiresAt !== undefined) {
+          // Waited for with its own bound; the answer then gets a fresh one.
+          reply = { ...reply, synced: await this.#syncFrom(peerId, keptOwner(message.order), signal) }
+          signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#queryMs)])
+        }
+      }
       await lp.write(encodeReply(reply), { signal })
       await stream.close({ signal }).catch((err: unknown) => {
         this.#log('could not close the stream from %s - %e', peer, err)
@@ -507,6 +579,48 @@ export class MemoryReplication
     }
   }
 
+  /**
+   * After accepting an order sent with `sync: true`: asks the asking peer which heads of the space it
+   * holds, waits (within `signal`) until the graph holds them all (synced by graph sync), and until this
+   * node has announced itself as the owner's replica (so that a restore finds it at once).
+   */
+  async #syncFrom(peerId: PeerId, owner: string, signal: AbortSignal): Promise<boolean> {
+    const graph = this.#endpoint?.graph
+    if (graph === undefined) return false
+    try {
+      await this.#catchUp(graph, { address: peerId.toString(), peerId }, owner, signal)
+      await this.#announcedAs(owner, signal)
+      return true
+    } catch (err) {
+      this.#log('could not sync the space of %s from %p before answering - %e', owner, peerId, err)
+      return false
+    }
+  }
+
+  /** Resolves once this node has announced itself as the owner's replica. */
+  async #announcedAs(owner: string, signal: AbortSignal): Promise<void> {
+    if (this.#announced.has(owner)) return
+    await new Promise<void>((resolve, reject) => {
+      const look = (): void => {
+        if (!this.#announced.has(owner)) return
+        cleanup()
+        resolve()
+      }
+      const abort = (): void => {
+        cleanup()
+        reject(signal.reason)
+      }
+      const cleanup = (): void => {
+        this.removeEventListener('replica:provided', look)
+        signal.removeEventListener('abort', abort)
+      }
+      this.addEventListener('replica:provided', look)
+      signal.addEventListener('abort', abort, { once: true })
+      if (signal.aborted) abort()
+      else look()
+    })
+  }
+
   #heads(owner: string): ReplicationReply {
     const endpoint = this.#endpoint
     if (endpoint === undefined) return { ok: false, reason: 'not-serving' }
@@ -515,7 +629,10 @@ export class MemoryReplication
       .versionVector(new Set([owner]))
       .slice(0, MAX_HEADS)
       .map((h) => [h.author, h.seq, h.head] as const)
-    return { ok: true, heads }
+    const order = this.#owners.has(owner)
+      ? endpoint.graph.get(`${endpoint.graph.address}/${ORDERS_PATH}${owner}`)?.[ORDER_FIELD]
+      : undefined
+    return order instanceof Uint8Array ? { ok: true, heads, order } : { ok: true, heads }
   }
 
   async #onOrder(bytes: Uint8Array, peer: string): Promise<ReplicationReply> {
@@ -624,6 +741,7 @@ export class MemoryReplication
   }
 
   #ended(owner: string, reason: 'revoked' | 'expired', loading: boolean): void {
+    this.#announced.delete(owner)
     if (loading) return
     this.#updateSpaces()
     replicaKey(owner)
@@ -658,6 +776,7 @@ export class MemoryReplication
       .then((cid) => this.#components.contentRouting.provide(cid, { signal }))
       .then(() => {
         this.#log('announced %s', owner ?? 'the replication service')
+        if (owner !== undefined && this.#owners.has(owner)) this.#announced.add(owner)
         this.safeDispatchEvent('replica:provided', { detail: owner === undefined ? {} : { owner } })
       })
       .catch((err: unknown) => {
@@ -768,6 +887,12 @@ export class MemoryReplication
   #requireStarted(): void {
     if (!this.#started) throw new ReplicationError('the memory replication service is not started')
   }
+}
+
+/** The owner of an order this node has just verified and accepted. */
+function keptOwner(bytes: Uint8Array): string {
+  const outer = decodeCanonical(bytes) as { body: Uint8Array }
+  return (decodeCanonical(outer.body) as { owner: string }).owner
 }
 
 /** The seq of an order this node kept (it verified the order before keeping it). */
