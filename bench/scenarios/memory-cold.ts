@@ -4,12 +4,11 @@
 // presence record) plus one stream round trip (libp2p ping) to a replica, from the same node over the same
 // network (libp2p memory transport). The owner writes a new memory before each of our rounds (untimed)
 // and waits until both replicas hold it. Target: p50 <= 1.5x.
-import { graphSync } from '@araliya/channel-p2p'
-import { createGraph, type Graph } from '@araliya/crdt-graph'
 import { type DhtNode, presenceKey } from '@araliya/dht-node'
 import { createTestNetwork } from '@araliya/dht-node/testing'
-import { generateIdentity, identityFromSeed } from '@araliya/identity'
-import { createMemory, type MemoryReplication, memoryReplication } from '@araliya/memory'
+import { identityFromSeed } from '@araliya/identity'
+import { createMemory } from '@araliya/memory'
+import { addReplicas, replication, replicationServices } from '../lib/replicas.ts'
 import { alternate, FULL, now, percentile, report } from '../lib/report.ts'
 
 const ROUNDS = FULL ? 100 : 30
@@ -17,32 +16,11 @@ const WARMUP = 3
 const PRELOAD = 1000
 
 const net = await createTestNetwork({ bootstraps: 1, nodes: 4 })
-const services = (role: 'full' | 'light') => ({
-  graphSync: graphSync(),
-  memoryReplication: memoryReplication({ role })
-})
-const replication = (node: DhtNode): MemoryReplication =>
-  (node.libp2p.services as unknown as { memoryReplication: MemoryReplication }).memoryReplication
-
-const replicaGraphs: Graph[] = []
-const replicas: DhtNode[] = []
-for (let i = 0; i < 2; i++) {
-  const identity = await generateIdentity()
-  const node = await net.addNode('full', { identity, services: services('full') })
-  const graph = createGraph({ identity })
-  await graph.start()
-  const provided = new Promise((resolve) =>
-    replication(node).addEventListener('replica:provided', resolve, { once: true })
-  )
-  await replication(node).serve(graph)
-  await provided
-  replicas.push(node)
-  replicaGraphs.push(graph)
-}
+const { nodes: replicas, graphs: replicaGraphs } = await addReplicas(net, 2)
 
 const seed = new Uint8Array(32).fill(9)
 const ownerKey = await identityFromSeed(seed)
-const owner = await net.addNode('light', { identity: ownerKey, services: services('light') })
+const owner = await net.addNode('light', { identity: ownerKey, services: replicationServices('light') })
 const memory = createMemory({ identity: ownerKey })
 await memory.start()
 for (let i = 0; i < PRELOAD; i++) await memory.remember(`earlier memory ${i}`)
@@ -70,7 +48,7 @@ if (accepted.accepted.length !== 2) throw new Error('the replicas did not accept
 await replicasHold()
 
 // The cold device: the owner's key, a graph that keeps no space by itself, the swarm as its remote.
-const coldNode = await net.addNode('light', { services: services('light') })
+const coldNode = await net.addNode('light', { services: replicationServices('light') })
 const cold = createMemory({ identity: await identityFromSeed(seed), remote: replication(coldNode) })
 await cold.start()
 await replication(coldNode).serve(cold.graph)

@@ -3,14 +3,13 @@
 // transport; side by side with a Yjs full-state sync of a document holding the same texts over a libp2p
 // stream between the same kind of nodes. Times the restore, not the setup (writing the memories, the
 // replicas taking them in, starting the new device's node).
-import { graphSync } from '@araliya/channel-p2p'
-import { createGraph } from '@araliya/crdt-graph'
 import type { DhtNode } from '@araliya/dht-node'
 import { createTestNetwork } from '@araliya/dht-node/testing'
-import { generateIdentity, identityFromSeed } from '@araliya/identity'
-import { createMemory, type MemoryReplication, memoryReplication, restoreMemory } from '@araliya/memory'
+import { identityFromSeed } from '@araliya/identity'
+import { createMemory, restoreMemory } from '@araliya/memory'
 import { lpStream } from '@libp2p/utils'
 import * as Y from 'yjs'
+import { addReplicas, replication, replicationServices } from '../lib/replicas.ts'
 import { alternate, FULL, median, now, report } from '../lib/report.ts'
 
 const MEMORIES = FULL ? 50_000 : 10_000
@@ -26,34 +25,15 @@ const texts = Array.from(
 )
 
 const net = await createTestNetwork({ bootstraps: 1, nodes: 2, waitForPresence: false })
-const services = (role: 'full' | 'light') => ({
-  graphSync: graphSync(),
-  memoryReplication: memoryReplication({ role })
-})
-const replication = (node: DhtNode): MemoryReplication =>
-  (node.libp2p.services as unknown as { memoryReplication: MemoryReplication }).memoryReplication
-
 // Two full nodes replicate.
-const replicas: DhtNode[] = []
-for (let i = 0; i < 2; i++) {
-  const identity = await generateIdentity()
-  const node = await net.addNode('full', { identity, services: services('full') })
-  const graph = createGraph({ identity })
-  await graph.start()
-  const provided = new Promise((resolve) =>
-    replication(node).addEventListener('replica:provided', resolve, { once: true })
-  )
-  await replication(node).serve(graph)
-  await provided
-  replicas.push(node)
-}
+const { nodes: replicas } = await addReplicas(net, 2)
 
 // The owner's device writes 10k memories, issued 100 at a time as memory-sync does (an agent records a
 // turn with what it learnt from it; group commit makes each batch one signed commit), and asks for 2
 // replicas. MEMORY_RESTORE_BATCH=1 awaits each write alone (one commit per memory).
 const seed = new Uint8Array(32).fill(7)
 const ownerKey = await identityFromSeed(seed)
-const device = await net.addNode('light', { identity: ownerKey, services: services('light') })
+const device = await net.addNode('light', { identity: ownerKey, services: replicationServices('light') })
 const memory = createMemory({ identity: ownerKey })
 await memory.start()
 const writeStart = now()
@@ -93,7 +73,7 @@ let restoredCount = 0
 let lastCommits = 0
 async function ours(): Promise<number> {
   gc()
-  const node = await net.addNode('light', { services: services('light') })
+  const node = await net.addNode('light', { services: replicationServices('light') })
   const start = now()
   const restored = await restoreMemory({
     identity: await identityFromSeed(seed),
