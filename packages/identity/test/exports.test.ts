@@ -44,6 +44,7 @@ it('exports exactly the reviewed public surface', () => {
       "KeystoreWriteOptions (type)",
       "PublicIdentity (type)",
       "Revocation (type)",
+      "SignatureCheck (type)",
       "addressFromPublicKey (value)",
       "checksumEthAddress (value)",
       "completeEthLink (value)",
@@ -79,9 +80,11 @@ it('exports exactly the reviewed public surface', () => {
       "shortIdOf (value)",
       "signedBytes (value)",
       "verify (value)",
+      "verifyBatch (value)",
       "verifyEthLink (value)",
       "verifyGrant (value)",
       "verifyRevocation (value)",
+      "verifySync (value)",
     ]
   `)
 })

@@ -40,7 +40,7 @@ async function run(index: number): Promise<string[]> {
 
 it('the README has the examples this test runs, and each compiles', async () => {
   const blocks = await readmeBlocks(readme)
-  expect(blocks).toHaveLength(2)
+  expect(blocks).toHaveLength(3)
   const tsconfigPath = fileURLToPath(new URL('../tsconfig.json', import.meta.url))
   expect(await readmeTypeErrors(blocks, { ...init, tsconfigPath })).toEqual([])
 })
@@ -62,4 +62,8 @@ it('the error-handling example runs as written', async () => {
     'ERR_INVALID_ADDRESS not-base58btc',
     'no identity yet: create one with loadOrCreateIdentity'
   ])
+})
+
+it('the verifySync / verifyBatch example runs as written', async () => {
+  expect(await run(2)).toEqual(['true', 'false', 'true,false'])
 })

@@ -16,6 +16,11 @@ export interface Ed25519Backend {
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean | Promise<boolean>
 }
 
+/** An ed25519 implementation whose `verify` answers synchronously (node:crypto, @noble/ed25519). */
+export interface SyncEd25519Backend extends Ed25519Backend {
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean
+}
+
 /**
  * Where keystores are kept. A file-system implementation ships for Node, an IndexedDB one for browsers;
  * apps may supply their own (an OS keychain, a secure enclave wrapper, …).
@@ -38,6 +43,11 @@ export interface KeyStorage {
 export interface Platform {
   /** The fastest ed25519 backend available here. */
   ed25519(): Promise<Ed25519Backend>
+  /**
+   * The fastest ed25519 backend that verifies synchronously: node:crypto in Node (the same instance as
+   * `ed25519()`), @noble/ed25519 in browsers (WebCrypto has no synchronous verify).
+   */
+  ed25519Sync(): SyncEd25519Backend
   /** scrypt with a 32-byte output (native where the platform has it). */
   scrypt(password: Uint8Array, salt: Uint8Array, N: number, r: number, p: number): Promise<Uint8Array>
   /** Key storage in a directory (Node) or a named database (browsers). */
