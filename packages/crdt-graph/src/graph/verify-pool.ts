@@ -1,0 +1,380 @@
+import { publicKeyFromAddress, signedBytes, verifyBatch } from '@araliya/identity'
+import { throwIfAborted } from '@araliya/interface'
+import type { Logger } from '@libp2p/logger'
+import { COMMIT_CONTEXT } from '../commit.js'
+import { monotonicMs, YieldPacer } from '../yield.js'
+
+/** One commit signature to check: the author's address, the signed body and the 64-byte signature. */
+export interface SignatureJob {
+  readonly author: string
+  readonly body: Uint8Array
+  readonly signature: Uint8Array
+}
+
+/**
+ * Batches smaller than this are verified on the calling thread: posting them to a worker and back costs
+ * more than it saves (a commit verifies in about 0.1 ms; a message round trip costs about as much).
+ */
+export const MIN_POOL_BATCH = 48
+/** The calling thread verifies in slices of this many signatures, yielding between slices when due. */
+const SLICE = 64
+const YIELD_EVERY_ITEMS = 512
+const YIELD_EVERY_MS = 20
+const PUBLIC_KEY_BYTES = 32
+const SIGNATURE_BYTES = 64
+/** Bytes in front of each body in a packed batch: public key, signature, body length. */
+const ITEM_HEADER_BYTES = PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 4
+
+/**
+ * The worker's program. It is source text, not a file, so it runs the same whether this package is loaded
+ * from its TypeScript sources, from the built `dist/` or from an application's bundle: nothing has to find
+ * a worker script on disk. It verifies with node:crypto exactly the bytes `@araliya/identity` signs: the
+ * context header (from identity's `signedBytes`, sent once as `workerData`) followed by the body. A batch
+ * arrives packed in one transferred buffer: per item 32 bytes of public key, 64 of signature, a 4-byte
+ * little-endian body length and the body; one byte per item goes back (1 = valid).
+ */
+const WORKER_SOURCE = `'use strict'
+const { parentPort, workerData } = require('node:worker_threads')
+const { createPublicKey, verify } = require('node:crypto')
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+const header = Buffer.from(workerData.header)
+const keys = new Map()
+let scratch = Buffer.alloc(8192)
+header.copy(scratch)
+function publicKey(raw) {
+  const id = raw.toString('latin1')
+  let key = keys.get(id)
+  if (key === undefined) {
+    try {
+      key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' })
+    } catch {
+      key = false
+    }
+    if (keys.size >= 4096) keys.clear()
+    keys.set(id, key)
+  }
+  return key
+}
+parentPort.on('message', (job) => {
+  const started = performance.now()
+  const packed = Buffer.from(job.buffer)
+  const verdicts = new Uint8Array(job.count)
+  let at = 0
+  for (let i = 0; i < job.count; i++) {
+    const raw = packed.subarray(at, at + 32)
+    const signature = packed.subarray(at + 32, at + 96)
+    const length = packed.readUInt32LE(at + 96)
+    at += 100
+    const size = header.length + length
+    if (size > scratch.length) {
+      scratch = Buffer.alloc(Math.max(size, scratch.length * 2))
+      header.copy(scratch)
+    }
+    packed.copy(scratch, header.length, at, at + length)
+    at += length
+    const key = publicKey(raw)
+    let ok = false
+    if (key !== false) {
+      try {
+        ok = verify(null, scratch.subarray(0, size), key, signature)
+      } catch {
+        ok = false
+      }
+    }
+    verdicts[i] = ok ? 1 : 0
+  }
+  parentPort.postMessage({ id: job.id, verdicts, busyMs: performance.now() - started }, [verdicts.buffer])
+})
+`
+
+/** A worker's answer to one batch: a verdict byte per item, and how long it was busy. */
+interface WorkerAnswer {
+  readonly id: number
+  readonly verdicts: Uint8Array
+  readonly busyMs: number
+}
+
+/** The parts of node:worker_threads' `Worker` the pool uses. */
+interface NodeWorker {
+  postMessage(value: unknown, transfer?: readonly ArrayBuffer[]): void
+  on(event: 'message', listener: (value: WorkerAnswer) => void): this
+  on(event: 'error', listener: (err: Error) => void): this
+  on(event: 'exit', listener: (code: number) => void): this
+  ref(): void
+  unref(): void
+  terminate(): Promise<number>
+}
+type WorkerConstructor = new (
+  source: string,
+  options: { eval: true; workerData: unknown; name?: string }
+) => NodeWorker
+
+interface PoolWorker {
+  readonly worker: NodeWorker
+  /** Batches sent and not answered yet, by id. */
+  readonly waiting: Map<number, { resolve: (answer: WorkerAnswer) => void; reject: (err: Error) => void }>
+}
+
+/**
+ * The default pool size: one less than the available cores (the calling thread verifies a share too), at
+ * most 2; 0 where worker threads are unavailable.
+ */
+export function defaultVerifyWorkers(): number {
+  if (workerConstructor() === undefined) return 0
+  const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+    ?.getBuiltinModule
+  const os = getBuiltin?.('node:os') as { availableParallelism?: () => number } | undefined
+  const cores = os?.availableParallelism?.() ?? 1
+  return Math.max(0, Math.min(2, cores - 1))
+}
+
+/** node:worker_threads' `Worker` where this runtime has it (Node), else `undefined` (browsers). */
+function workerConstructor(): WorkerConstructor | undefined {
+  const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+    ?.getBuiltinModule
+  if (typeof getBuiltin !== 'function') return undefined
+  const threads = getBuiltin('node:worker_threads') as { Worker?: WorkerConstructor } | undefined
+  return threads?.Worker
+}
+
+/**
+ * Verifies commit signatures on a pool of worker threads. Workers start on the first batch large enough
+ * to be worth them and stop with {@link VerifyPool.stop}; the calling thread verifies a share of each
+ * batch itself meanwhile. Where there are no worker threads (browsers), with a size of 0, for small
+ * batches, or once a worker failed, every signature is verified on the calling thread through
+ * `@araliya/identity`'s `verifyBatch`. The verdicts are the same either way.
+ */
+export class VerifyPool {
+  readonly #size: number
+  readonly #log: Logger
+  #workers: PoolWorker[] | undefined
+  #disabled = false
+  #nextId = 0
+  #header: Uint8Array | undefined
+  /** Signatures per millisecond on the calling thread and on one worker, as measured lately. */
+  readonly #hereRate = new Rate()
+  readonly #workerRate = new Rate()
+
+  /** @param size how many worker threads at most (0: verify on the calling thread only). */
+  constructor(size: number, log: Logger) {
+    this.#size = size
+    this.#log = log
+  }
+
+  /** How many worker threads are running now. */
+  get running(): number {
+    return this.#workers?.length ?? 0
+  }
+
+  /**
+   * One verdict per job, in order (true: the signature is the author's over the body under the commit
+   * context). Never throws for a bad signature; throws only when `signal` aborts.
+   */
+  async verify(jobs: readonly SignatureJob[], signal?: AbortSignal): Promise<boolean[]> {
+    const verdicts = new Array<boolean>(jobs.length)
+    const workers = jobs.length >= MIN_POOL_BATCH ? this.#start() : undefined
+    if (workers === undefined) {
+      await this.#verifyHere(jobs, 0, jobs.length, verdicts, signal)
+      return verdicts
+    }
+    // Shares in proportion to the measured speeds, so the calling thread and the workers finish together
+    // (a worker's core may be busier than this one's, or the other way round); equal to begin with.
+    const here = this.#hereRate.value
+    const there = this.#workerRate.value
+    const mine =
+      here > 0 && there > 0
+        ? Math.round((jobs.length * here) / (here + workers.length * there))
+        : Math.round(jobs.length / (workers.length + 1))
+    const share = Math.ceil((jobs.length - mine) / workers.length)
+    const sent: Promise<void>[] = []
+    let at = 0
+    for (const worker of workers) {
+      const end = Math.min(jobs.length, at + share)
+      if (end > at) sent.push(this.#send(worker, jobs, at, end, verdicts, signal))
+      at = end
+    }
+    try {
+      const started = monotonicMs()
+      await this.#verifyHere(jobs, at, jobs.length, verdicts, signal)
+      if (jobs.length > at) this.#hereRate.add((jobs.length - at) / Math.max(monotonicMs() - started, 0.01))
+    } finally {
+      // Even when aborted, the batches already sent are waited for (no answer arrives after return).
+      await Promise.all(sent)
+    }
+    throwIfAborted(signal)
+    return verdicts
+  }
+
+  /** Stops every worker thread; the pool starts them again when a later batch needs them. */
+  async stop(): Promise<void> {
+    const workers = this.#workers
+    this.#workers = undefined
+    if (workers === undefined) return
+    await Promise.all(workers.map(({ worker }) => worker.terminate()))
+  }
+
+  #start(): PoolWorker[] | undefined {
+    if (this.#workers !== undefined) return this.#workers
+    if (this.#size <= 0 || this.#disabled) return undefined
+    const Worker = workerConstructor()
+    if (Worker === undefined) {
+      this.#disabled = true
+      return undefined
+    }
+    this.#header ??= signedBytes(COMMIT_CONTEXT, new Uint8Array(0))
+    const workers: PoolWorker[] = []
+    try {
+      for (let i = 0; i < this.#size; i++) workers.push(this.#spawn(Worker, i))
+    } catch (err) {
+      this.#log.error('cannot start signature workers, verifying on this thread: %e', err)
+      this.#disabled = true
+      for (const { worker } of workers) this.#terminate(worker)
+      return undefined
+    }
+    this.#log('started %d signature worker(s)', workers.length)
+    this.#workers = workers
+    return workers
+  }
+
+  #terminate(worker: NodeWorker): void {
+    worker.terminate().catch((err: unknown) => {
+      this.#log.error('cannot stop a signature worker: %e', err)
+    })
+  }
+
+  #spawn(Worker: WorkerConstructor, index: number): PoolWorker {
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { header: this.#header },
+      name: `araliya-graph-verify-${index}`
+    })
+    // An idle pool never keeps the process alive; a batch in flight refs its worker (see #send).
+    worker.unref()
+    const entry: PoolWorker = { worker, waiting: new Map() }
+    worker.on('message', (answer) => {
+      const waiter = entry.waiting.get(answer.id)
+      if (waiter === undefined) return
+      entry.waiting.delete(answer.id)
+      if (entry.waiting.size === 0) worker.unref()
+      waiter.resolve(answer)
+    })
+    const fail = (err: Error): void => {
+      if (this.#workers?.includes(entry) === true) {
+        // A crashed worker is not replaced: the pool stops and everything is verified here from now on.
+        this.#log.error('a signature worker failed, verifying on this thread from now on: %e', err)
+        this.#disabled = true
+        const workers = this.#workers
+        this.#workers = undefined
+        for (const other of workers) this.#terminate(other.worker)
+      }
+      for (const waiter of entry.waiting.values()) waiter.reject(err)
+      entry.waiting.clear()
+    }
+    worker.on('error', fail)
+    worker.on('exit', (code) => fail(new Error(`signature worker exited with code ${code}`)))
+    return entry
+  }
+
+  /** Sends jobs [from, to) to one worker; if it cannot answer, verifies them here instead. */
+  async #send(
+    entry: PoolWorker,
+    jobs: readonly SignatureJob[],
+    from: number,
+    to: number,
+    verdicts: boolean[],
+    signal: AbortSignal | undefined
+  ): Promise<void> {
+    const packed = pack(jobs, from, to)
+    if (packed === undefined) {
+      await this.#verifyHere(jobs, from, to, verdicts, signal)
+      return
+    }
+    const id = this.#nextId++
+    try {
+      const answer = await new Promise<WorkerAnswer>((resolve, reject) => {
+        entry.waiting.set(id, { resolve, reject })
+        entry.worker.ref()
+        entry.worker.postMessage({ id, buffer: packed, count: to - from }, [packed])
+      })
+      for (let i = from; i < to; i++) verdicts[i] = answer.verdicts[i - from] === 1
+      this.#workerRate.add((to - from) / Math.max(answer.busyMs, 0.01))
+    } catch (err) {
+      this.#log('signature worker gave no answer (%e); verifying its batch here', err)
+      await this.#verifyHere(jobs, from, to, verdicts, signal)
+    }
+  }
+
+  /** Verifies jobs [from, to) on this thread, in slices, yielding to the event loop when due. */
+  async #verifyHere(
+    jobs: readonly SignatureJob[],
+    from: number,
+    to: number,
+    verdicts: boolean[],
+    signal: AbortSignal | undefined
+  ): Promise<void> {
+    const pacer = new YieldPacer(YIELD_EVERY_ITEMS, YIELD_EVERY_MS)
+    for (let at = from; at < to; at += SLICE) {
+      throwIfAborted(signal)
+      const end = Math.min(to, at + SLICE)
+      const checks = []
+      for (let i = at; i < end; i++) {
+        const job = jobs[i] as SignatureJob
+        checks.push({
+          signer: job.author,
+          context: COMMIT_CONTEXT,
+          message: job.body,
+          signature: job.signature
+        })
+      }
+      const answers = await verifyBatch(checks)
+      for (let i = at; i < end; i++) verdicts[i] = answers[i - at] as boolean
+      let due = false
+      for (let i = at; i < end && !due; i++) due = pacer.due()
+      if (due && end < to) await pacer.yield()
+    }
+  }
+}
+
+/**
+ * Packs jobs [from, to) into one transferable buffer (see WORKER_SOURCE for the layout), or `undefined`
+ * when an author is not a valid address (left to the calling thread, which answers false for it).
+ */
+function pack(jobs: readonly SignatureJob[], from: number, to: number): ArrayBuffer | undefined {
+  let size = 0
+  for (let i = from; i < to; i++) size += ITEM_HEADER_BYTES + (jobs[i] as SignatureJob).body.byteLength
+  const buffer = new ArrayBuffer(size)
+  const bytes = new Uint8Array(buffer)
+  const view = new DataView(buffer)
+  let at = 0
+  for (let i = from; i < to; i++) {
+    const job = jobs[i] as SignatureJob
+    let publicKey: Uint8Array
+    try {
+      publicKey = publicKeyFromAddress(job.author)
+    } catch (err) {
+      // Not reached for decoded commits (the decoder checks addresses); the calling thread answers it.
+      if (err instanceof Error) return undefined
+      throw err
+    }
+    if (publicKey.byteLength !== PUBLIC_KEY_BYTES || job.signature.byteLength !== SIGNATURE_BYTES)
+      return undefined
+    bytes.set(publicKey, at)
+    bytes.set(job.signature, at + PUBLIC_KEY_BYTES)
+    view.setUint32(at + PUBLIC_KEY_BYTES + SIGNATURE_BYTES, job.body.byteLength, true)
+    at += ITEM_HEADER_BYTES
+    bytes.set(job.body, at)
+    at += job.body.byteLength
+  }
+  return buffer
+}
+
+/** An exponentially weighted moving average of a rate (0 until the first sample). */
+class Rate {
+  #value = 0
+  get value(): number {
+    return this.#value
+  }
+  add(sample: number): void {
+    this.#value = this.#value === 0 ? sample : this.#value * 0.7 + sample * 0.3
+  }
+}
