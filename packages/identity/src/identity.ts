@@ -55,7 +55,8 @@ export class Identity implements PublicIdentity {
    */
   async sign(context: string, message: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
     throwIfAborted(options?.signal)
-    return this.#signer(signedBytes(context, message))
+    // A reused buffer: every backend's signer reads its message before returning (see RawSigner).
+    return this.#signer(signedBytesScratch(context, message))
   }
 
   /** Verifies a signature made by this identity. Same as `verify(this.address, …)`. */

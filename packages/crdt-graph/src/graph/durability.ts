@@ -35,17 +35,24 @@ export class Durability {
    * was issued; resolves once they are durable. A failure fails the graph.
    */
   append(prepare: () => readonly StoredCommit[] | Promise<readonly StoredCommit[]>): Promise<void> {
-    const issued = this.#queue.add(async () => {
-      const commits = await prepare()
+    const issue = (commits: readonly StoredCommit[]): { stored: Promise<void> } => ({
       // Wrapped, so the queue moves on once the append is issued rather than when it completes.
-      return { stored: this.#store.append(commits, { clock: this.#clock() }) }
+      stored: this.#store.append(commits, { clock: this.#clock() })
     })
-    return issued
-      .then(({ stored }) => stored)
-      .catch((err: unknown) => {
+    const issued = this.#queue.add(() => {
+      const commits = prepare()
+      return commits instanceof Promise ? commits.then(issue) : issue(commits)
+    })
+    // One promise settled by hand rather than a chain of then/catch: this runs once per local write.
+    return new Promise<void>((resolve, reject) => {
+      const failed = (err: unknown): void => {
         this.fail(err)
-        throw err
-      })
+        reject(err)
+      }
+      issued.then(({ stored }) => {
+        stored.then(resolve, failed)
+      }, failed)
+    })
   }
 
   /** Keeps `promise` (an ingest) in the set `settle()` waits for. */

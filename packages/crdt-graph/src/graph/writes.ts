@@ -236,15 +236,16 @@ export class LocalWriter {
     )
     const events = this.#events
     const done = this.#durability
-      .append(async () => {
-        const signature = await signing
-        if (signature.byteLength !== SIGNATURE_BYTES)
-          throw new GraphError('the signer returned a malformed signature')
-        frame.set(signature)
-        commit.signature = frame.subarray(0, SIGNATURE_BYTES)
-        commit.envelope = frame
-        return [toStored(commit)]
-      })
+      .append(() =>
+        signing.then((signature) => {
+          if (signature.byteLength !== SIGNATURE_BYTES)
+            throw new GraphError('the signer returned a malformed signature')
+          frame.set(signature)
+          commit.signature = frame.subarray(0, SIGNATURE_BYTES)
+          commit.envelope = frame
+          return [toStored(commit)]
+        })
+      )
       .then(() => {
         if (events.listenerCount('commit:accepted') > 0)
           events.safeDispatchEvent('commit:accepted', { detail: { commit, origin: LOCAL_ORIGIN } })

@@ -1,6 +1,9 @@
 import type { AbortOptions } from '@araliya/interface'
 
-/** Signs raw bytes with one private key. */
+/**
+ * Signs raw bytes with one private key. It reads `message` before it returns (a signer that works
+ * asynchronously copies it first), so the caller may reuse the buffer at once.
+ */
 export type RawSigner = (message: Uint8Array) => Uint8Array | Promise<Uint8Array>
 
 /** An ed25519 implementation: node:crypto, WebCrypto, or @noble/ed25519. */
