@@ -125,6 +125,14 @@ export interface CommitBodyInit {
   revocations?: readonly Uint8Array[]
 }
 
+/**
+ * A body to encode from decoded ops (the local write path): each op is written as the tuple
+ * `[path, field, hlc - clock, wire?]`, with no tuple arrays built in between.
+ */
+export interface LocalCommitBodyInit extends Omit<CommitBodyInit, 'ops'> {
+  ops: readonly CommitOp[]
+}
+
 /** Encodes the unsigned body of a commit (canonical CBOR). */
 export function encodeCommitBody(init: CommitBodyInit): Uint8Array {
   return writeCommitBody(init, 0).finish()
@@ -134,7 +142,10 @@ export function encodeCommitBody(init: CommitBodyInit): Uint8Array {
  * Encodes a body with 64 free bytes in front: `frame` becomes the envelope once the signature is copied
  * into its first 64 bytes (saves a copy on the hot path). `body` is a view into `frame`.
  */
-export function encodeCommitFrame(init: CommitBodyInit): { body: Uint8Array; frame: Uint8Array } {
+export function encodeCommitFrame(init: CommitBodyInit | LocalCommitBodyInit): {
+  body: Uint8Array
+  frame: Uint8Array
+} {
   const frame = writeCommitBody(init, SIGNATURE_BYTES).frame()
   return { body: frame.subarray(SIGNATURE_BYTES), frame }
 }
@@ -142,7 +153,7 @@ export function encodeCommitFrame(init: CommitBodyInit): { body: Uint8Array; fra
 // One scratch writer: encoding is synchronous, so it is never used by two encodes at once.
 const scratch = new CborWriter(4096)
 
-function writeCommitBody(init: CommitBodyInit, reserve: number): CborWriter {
+function writeCommitBody(init: CommitBodyInit | LocalCommitBodyInit, reserve: number): CborWriter {
   const grants = init.grants !== undefined && init.grants.length > 0 ? init.grants : undefined
   const revocations =
     init.revocations !== undefined && init.revocations.length > 0 ? init.revocations : undefined
@@ -172,11 +183,20 @@ function writeCommitBody(init: CommitBodyInit, reserve: number): CborWriter {
   w.string('o')
   w.head(4, init.ops.length)
   for (const op of init.ops) {
-    w.head(4, op.length)
-    w.string(op[0])
-    w.string(op[1])
-    w.number(op[2])
-    if (op.length === 4) w.value(op[3] as CanonicalValue)
+    if (Array.isArray(op)) {
+      w.head(4, op.length)
+      w.string(op[0])
+      w.string(op[1])
+      w.number(op[2])
+      if (op.length === 4) w.value(op[3] as CanonicalValue)
+    } else {
+      const { path, field, hlc, wire } = op as CommitOp
+      w.head(4, wire === undefined ? 3 : 4)
+      w.string(path)
+      w.string(field)
+      w.number(hlc - init.clock)
+      if (wire !== undefined) w.value(wire as CanonicalValue)
+    }
   }
   w.string('p')
   if (init.prev === null) w.simple(null)

@@ -8,6 +8,7 @@ import {
   decodeCommitUsing,
   encodeCommitBody,
   encodeCommitBodyReference,
+  encodeCommitFrame,
   makeEnvelope,
   type OpTuple,
   type WireValue
@@ -57,6 +58,20 @@ describe('canonical encoding of commit bodies', () => {
           const fast = encodeCommitBody(body)
           const reference = encodeCommitBodyReference(body)
           expect(equalBytes(fast, reference)).toBe(true)
+          // The local write path encodes from decoded ops (stamp = clock + delta) to the same bytes
+          // (real stamps are safe integers; the generated clock and deltas need not add up to one).
+          if (!body.ops.every((op) => Number.isSafeInteger(body.clock + op[2]))) return
+          const fromOps = encodeCommitFrame({
+            ...body,
+            ops: body.ops.map(([path, field, delta, value]) => ({
+              path,
+              field,
+              hlc: body.clock + delta,
+              value: undefined,
+              wire: value
+            }))
+          })
+          expect(equalBytes(fromOps.body, reference)).toBe(true)
         }
       ),
       { numRuns: 400, seed: 11 }
