@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { COMMIT_CONTEXT, decodeCommit } from '../src/commit.js'
 import { MIN_POOL_BATCH, VerifyPool } from '../src/graph/verify-pool.js'
-import { createGraph, type IngestResult, memoryStore } from '../src/index.js'
+import { createGraph, type Graph, type IngestResult, memoryStore } from '../src/index.js'
 import { snapshot, testIdentity } from './helpers.js'
 
 const AUTHORS = 3
@@ -42,25 +42,58 @@ function verdict(result: IngestResult): unknown {
   }
 }
 
+/** Commits of another author, ingested first so the pool's workers are up when the batch under test comes. */
+const warmUp = (async () => {
+  const identity = await testIdentity(760)
+  const graph = createGraph({ identity, store: memoryStore() })
+  await graph.start()
+  for (let i = 0; i < MIN_POOL_BATCH + 10; i++) await graph.put(`${identity.address}/w${i % 5}`, { v: i })
+  const chain = await graph.readChain(identity.address, identity.address, 1, 1000)
+  await graph.stop()
+  return chain
+})()
+
+/** Starts the pool of `graph` (one large batch) and waits until its workers run. */
+async function warm(graph: Graph, workers: TrackedWorker[]): Promise<void> {
+  const result = await graph.ingest(await warmUp)
+  expect(result.rejected).toEqual([])
+  await Promise.all(workers.map((w) => w.online))
+}
+
 /**
- * Ingests the same batch into a graph that verifies on the calling thread only and one that uses the
- * pool; returns both results and states.
+ * Ingests the same batch into a graph that verifies on the calling thread only and one whose pool runs;
+ * returns both results, whether the states are equal, and how many batches went to a worker.
  */
-async function bothWays(batch: Uint8Array[]): Promise<{ sync: unknown; pool: unknown; same: boolean }> {
+async function bothWays(
+  batch: Uint8Array[],
+  workers: TrackedWorker[]
+): Promise<{ sync: unknown; pool: unknown; same: boolean; pooled: number }> {
   const out: Array<{ result: unknown; state: string }> = []
+  let pooled = 0
   for (const verifyWorkers of [0, 1]) {
     const graph = createGraph({ identity: await testIdentity(799), store: memoryStore(), verifyWorkers })
     await graph.start()
+    await warm(graph, workers)
+    const before = sentToWorkers(workers)
     const result = await graph.ingest(batch, { kind: 'remote', peer: 'p' })
+    if (verifyWorkers > 0) pooled = sentToWorkers(workers) - before
     out.push({ result: verdict(result), state: snapshot(graph) })
     await graph.stop()
   }
   const [sync, pool] = out as [{ result: unknown; state: string }, { result: unknown; state: string }]
-  return { sync: sync.result, pool: pool.result, same: sync.state === pool.state }
+  return { sync: sync.result, pool: pool.result, same: sync.state === pool.state, pooled }
 }
 
 interface TrackedWorker {
   exited: boolean
+  /** Batches posted to it. */
+  batches: number
+  /** Resolves once it runs. */
+  online: Promise<void>
+}
+
+function sentToWorkers(workers: TrackedWorker[]): number {
+  return workers.reduce((sum, w) => sum + w.batches, 0)
 }
 
 /** Counts the worker threads the pool starts (it finds `Worker` through `process.getBuiltinModule`). */
@@ -72,15 +105,26 @@ function trackWorkers(options: { failFirstBatch?: boolean } = {}): TrackedWorker
     if (id !== 'node:worker_threads') return module
     const { Worker } = module as typeof import('node:worker_threads')
     class Tracked extends Worker {
+      readonly #tracked: TrackedWorker
       constructor(...args: ConstructorParameters<typeof Worker>) {
         super(...args)
-        const tracked = { exited: false }
+        let online = (): void => {}
+        const tracked: TrackedWorker = {
+          exited: false,
+          batches: 0,
+          online: new Promise<void>((resolve) => {
+            online = resolve
+          })
+        }
+        this.#tracked = tracked
         started.push(tracked)
+        this.on('online', online)
         this.on('exit', () => {
           tracked.exited = true
         })
       }
       override postMessage(value: unknown, transfer?: readonly ArrayBuffer[]): void {
+        this.#tracked.batches++
         // A worker that dies with a batch in hand (a crash, an out-of-memory kill).
         if (options.failFirstBatch === true) void this.terminate()
         else super.postMessage(value, transfer as never)
@@ -99,7 +143,8 @@ describe('signature verification on a worker pool', () => {
   it('accepts an honest batch on the pool exactly as on the calling thread', async () => {
     const workers = trackWorkers()
     const batch = await peerCommits
-    const { sync, pool, same } = await bothWays(batch)
+    const { sync, pool, same, pooled } = await bothWays(batch, workers)
+    expect(pooled).toBe(1)
     expect(pool).toEqual(sync)
     expect(same).toBe(true)
     expect((pool as IngestResult).accepted).toBe(AUTHORS * PER_AUTHOR)
@@ -113,7 +158,8 @@ describe('signature verification on a worker pool', () => {
     for (const at of [0, 5, 100, honest.length - 3, honest.length - 1]) {
       const batch = [...honest]
       batch[at] = forged(batch[at] as Uint8Array, at)
-      const { sync, pool, same } = await bothWays(batch)
+      const { sync, pool, same, pooled } = await bothWays(batch, workers)
+      expect(pooled).toBe(1)
       expect(pool).toEqual(sync)
       expect(same).toBe(true)
       const result = pool as { rejected: Array<{ code: string }>; dropped: number; accepted: number }
@@ -121,11 +167,10 @@ describe('signature verification on a worker pool', () => {
       expect(result.dropped).toBe(honest.length - at - 1)
       expect(result.accepted).toBe(at)
     }
-    expect(workers.length).toBeGreaterThan(0)
   })
 
-  it('reports a bad signature, garbage, replays and foreign spaces in envelope order, as one-by-one checking did', async () => {
-    trackWorkers()
+  it('reports bad signatures, garbage and replays in envelope order, as one-by-one checking did', async () => {
+    const workers = trackWorkers()
     const honest = await peerCommits
     await fc.assert(
       fc.asyncProperty(
@@ -139,7 +184,7 @@ describe('signature verification on a worker pool', () => {
             else if (kind === 'garbage') batch[at] = Uint8Array.of(1, 2, 3, at & 0xff)
             else batch.splice(at, 0, honest[Math.max(0, at - 4)] as Uint8Array)
           }
-          const { sync, pool, same } = await bothWays(batch)
+          const { sync, pool, same } = await bothWays(batch, workers)
           expect(pool).toEqual(sync)
           expect(same).toBe(true)
         }
@@ -149,20 +194,26 @@ describe('signature verification on a worker pool', () => {
   })
 
   it('gives the verdicts identity.verifySync gives, for any flipped byte of body or signature', async () => {
+    const workers = trackWorkers()
     const honest = (await peerCommits).slice(0, MIN_POOL_BATCH + 20).map((e) => decodeCommit(e))
     const pool = new VerifyPool(2, (() => {}) as never)
+    const jobsOf = () =>
+      honest.map((c) => ({
+        author: c.author,
+        body: Uint8Array.from(c.body),
+        signature: Uint8Array.from(c.signature)
+      }))
     try {
+      // The first large batch starts the workers (and is verified here while they boot).
+      expect(await pool.verify(jobsOf())).toEqual(honest.map(() => true))
+      await Promise.all(workers.map((w) => w.online))
       await fc.assert(
         fc.asyncProperty(
           fc.array(
             fc.tuple(fc.nat(honest.length - 1), fc.boolean(), fc.nat(), fc.integer({ min: 1, max: 255 }))
           ),
           async (flips) => {
-            const jobs = honest.map((c) => ({
-              author: c.author,
-              body: Uint8Array.from(c.body),
-              signature: Uint8Array.from(c.signature)
-            }))
+            const jobs = jobsOf()
             for (const [index, inSignature, at, xor] of flips) {
               const job = jobs[index] as { body: Uint8Array; signature: Uint8Array }
               const bytes = inSignature ? job.signature : job.body
@@ -175,10 +226,12 @@ describe('signature verification on a worker pool', () => {
         { numRuns: 25, seed: 3 }
       )
       expect(pool.running).toBe(2)
+      expect(sentToWorkers(workers)).toBeGreaterThanOrEqual(50)
     } finally {
       await pool.stop()
     }
     expect(pool.running).toBe(0)
+    expect(workers.every((w) => w.exited)).toBe(true)
   })
 
   it('starts workers lazily and graph.stop() leaves none running', async () => {
@@ -191,12 +244,24 @@ describe('signature verification on a worker pool', () => {
     expect(workers).toHaveLength(0)
     await graph.ingest(batch.slice(MIN_POOL_BATCH - 1))
     expect(workers).toHaveLength(2)
+    await Promise.all(workers.map((w) => w.online))
     await graph.stop()
     expect(workers.map((w) => w.exited)).toEqual([true, true])
     // A restarted graph starts them again when needed, and stops them again.
     await graph.start()
-    expect(workers).toHaveLength(2)
+    await warm(graph, workers)
+    expect(workers).toHaveLength(4)
     await graph.stop()
+    expect(workers.every((w) => w.exited)).toBe(true)
+  })
+
+  it('stop() while the workers are still booting leaves none running', async () => {
+    const workers = trackWorkers()
+    const graph = createGraph({ identity: await testIdentity(795), store: memoryStore(), verifyWorkers: 2 })
+    await graph.start()
+    await graph.ingest(await warmUp)
+    await graph.stop()
+    expect(workers).toHaveLength(2)
     expect(workers.every((w) => w.exited)).toBe(true)
   })
 
@@ -205,6 +270,7 @@ describe('signature verification on a worker pool', () => {
     const batch = await peerCommits
     const graph = createGraph({ identity: await testIdentity(797), store: memoryStore(), verifyWorkers: 0 })
     await graph.start()
+    expect((await graph.ingest(await warmUp)).accepted).toBe(MIN_POOL_BATCH + 10)
     const result = await graph.ingest(batch)
     expect(result.accepted).toBe(batch.length)
     expect(workers).toHaveLength(0)
@@ -218,8 +284,10 @@ describe('signature verification on a worker pool', () => {
     batch[3] = forged(batch[3] as Uint8Array)
     const graph = createGraph({ identity: await testIdentity(796), store: memoryStore(), verifyWorkers: 1 })
     await graph.start()
+    await warm(graph, workers)
     const result = await graph.ingest(batch)
     expect(workers.length).toBe(1)
+    expect(sentToWorkers(workers)).toBe(1)
     expect(result.rejected.map((r) => (r.error as { code?: string }).code)).toEqual(['ERR_GRAPH_SIGNATURE'])
     expect(result.accepted).toBe(3)
     expect(result.dropped).toBe(batch.length - 4)
@@ -227,6 +295,7 @@ describe('signature verification on a worker pool', () => {
     const again = await graph.ingest(honest)
     expect(again.accepted + again.duplicates).toBe(honest.length)
     expect(workers.length).toBe(1)
+    expect(sentToWorkers(workers)).toBe(1)
     await graph.stop()
     expect(workers.every((w) => w.exited)).toBe(true)
   })

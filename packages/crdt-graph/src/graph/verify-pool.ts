@@ -98,6 +98,7 @@ interface WorkerAnswer {
 interface NodeWorker {
   postMessage(value: unknown, transfer?: readonly ArrayBuffer[]): void
   on(event: 'message', listener: (value: WorkerAnswer) => void): this
+  on(event: 'online', listener: () => void): this
   on(event: 'error', listener: (err: Error) => void): this
   on(event: 'exit', listener: (code: number) => void): this
   ref(): void
@@ -111,6 +112,8 @@ type WorkerConstructor = new (
 
 interface PoolWorker {
   readonly worker: NodeWorker
+  /** True once the worker runs (it can take work without keeping a batch waiting for its boot). */
+  online: boolean
   /** Batches sent and not answered yet, by id. */
   readonly waiting: Map<number, { resolve: (answer: WorkerAnswer) => void; reject: (err: Error) => void }>
 }
@@ -172,8 +175,10 @@ export class VerifyPool {
    */
   async verify(jobs: readonly SignatureJob[], signal?: AbortSignal): Promise<boolean[]> {
     const verdicts = new Array<boolean>(jobs.length)
-    const workers = jobs.length >= MIN_POOL_BATCH ? this.#start() : undefined
-    if (workers === undefined) {
+    // A worker takes a few tens of milliseconds to boot, longer than a batch takes here: batches are
+    // verified here until the workers are up (the first large batch starts them).
+    const workers = jobs.length >= MIN_POOL_BATCH ? this.#start()?.filter((w) => w.online) : undefined
+    if (workers === undefined || workers.length === 0) {
       await this.#verifyHere(jobs, 0, jobs.length, verdicts, signal)
       return verdicts
     }
@@ -250,7 +255,10 @@ export class VerifyPool {
     })
     // An idle pool never keeps the process alive; a batch in flight refs its worker (see #send).
     worker.unref()
-    const entry: PoolWorker = { worker, waiting: new Map() }
+    const entry: PoolWorker = { worker, online: false, waiting: new Map() }
+    worker.on('online', () => {
+      entry.online = true
+    })
     worker.on('message', (answer) => {
       const waiter = entry.waiting.get(answer.id)
       if (waiter === undefined) return
