@@ -2,7 +2,7 @@ import { verifySync } from '@araliya/identity'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { COMMIT_CONTEXT, decodeCommit } from '../src/commit.js'
-import { MIN_POOL_BATCH, VerifyPool } from '../src/graph/verify-pool.js'
+import { MIN_POOL_BATCH, POOL_AFTER_SIGNATURES, VerifyPool } from '../src/graph/verify-pool.js'
 import { createGraph, type Graph, type IngestResult, memoryStore } from '../src/index.js'
 import { snapshot, testIdentity } from './helpers.js'
 
@@ -47,16 +47,19 @@ const warmUp = (async () => {
   const identity = await testIdentity(760)
   const graph = createGraph({ identity, store: memoryStore() })
   await graph.start()
-  for (let i = 0; i < MIN_POOL_BATCH + 10; i++) await graph.put(`${identity.address}/w${i % 5}`, { v: i })
-  const chain = await graph.readChain(identity.address, identity.address, 1, 1000)
+  for (let i = 0; i < POOL_AFTER_SIGNATURES; i++) await graph.put(`${identity.address}/w${i % 5}`, { v: i })
+  const chain = await graph.readChain(identity.address, identity.address, 1, POOL_AFTER_SIGNATURES)
   await graph.stop()
   return chain
 })()
 
-/** Starts the pool of `graph` (one large batch) and waits until its workers run. */
+/** Starts the pool of `graph` (enough large batches) and waits until its workers run. */
 async function warm(graph: Graph, workers: TrackedWorker[]): Promise<void> {
-  const result = await graph.ingest(await warmUp)
-  expect(result.rejected).toEqual([])
+  const commits = await warmUp
+  for (let at = 0; at < commits.length; at += 256) {
+    const result = await graph.ingest(commits.slice(at, at + 256))
+    expect(result.rejected).toEqual([])
+  }
   await Promise.all(workers.map((w) => w.online))
 }
 
@@ -204,8 +207,12 @@ describe('signature verification on a worker pool', () => {
         signature: Uint8Array.from(c.signature)
       }))
     try {
-      // The first large batch starts the workers (and is verified here while they boot).
-      expect(await pool.verify(jobsOf())).toEqual(honest.map(() => true))
+      // Large batches start the workers once enough were verified here (these are, while they boot).
+      for (let n = 0; n < POOL_AFTER_SIGNATURES; n += honest.length) {
+        expect(workers).toHaveLength(0)
+        expect(await pool.verify(jobsOf())).toEqual(honest.map(() => true))
+      }
+      expect(workers).toHaveLength(2)
       await Promise.all(workers.map((w) => w.online))
       await fc.assert(
         fc.asyncProperty(
@@ -239,18 +246,24 @@ describe('signature verification on a worker pool', () => {
     const batch = await peerCommits
     const graph = createGraph({ identity: await testIdentity(798), store: memoryStore(), verifyWorkers: 2 })
     await graph.start()
-    // Small batches never need a worker.
+    // Small batches never need a worker, nor does a short burst of large ones.
     await graph.ingest(batch.slice(0, MIN_POOL_BATCH - 1))
-    expect(workers).toHaveLength(0)
     await graph.ingest(batch.slice(MIN_POOL_BATCH - 1))
+    expect(workers).toHaveLength(0)
+    await warm(graph, workers)
     expect(workers).toHaveLength(2)
-    await Promise.all(workers.map((w) => w.online))
     await graph.stop()
     expect(workers.map((w) => w.exited)).toEqual([true, true])
-    // A restarted graph starts them again when needed, and stops them again.
+    // A restarted graph starts them again with its next large batch, and stops them again.
     await graph.start()
-    await warm(graph, workers)
+    const author = await testIdentity(761)
+    const other = createGraph({ identity: author, store: memoryStore() })
+    await other.start()
+    for (let i = 0; i < MIN_POOL_BATCH; i++) await other.put(`${author.address}/x`, { v: i })
+    await graph.ingest(await other.readChain(author.address, author.address, 1, MIN_POOL_BATCH))
+    await other.stop()
     expect(workers).toHaveLength(4)
+    await Promise.all(workers.map((w) => w.online))
     await graph.stop()
     expect(workers.every((w) => w.exited)).toBe(true)
   })
@@ -259,6 +272,7 @@ describe('signature verification on a worker pool', () => {
     const workers = trackWorkers()
     const graph = createGraph({ identity: await testIdentity(795), store: memoryStore(), verifyWorkers: 2 })
     await graph.start()
+    // Enough large batches start the workers; stop() comes before they run.
     await graph.ingest(await warmUp)
     await graph.stop()
     expect(workers).toHaveLength(2)
@@ -270,7 +284,7 @@ describe('signature verification on a worker pool', () => {
     const batch = await peerCommits
     const graph = createGraph({ identity: await testIdentity(797), store: memoryStore(), verifyWorkers: 0 })
     await graph.start()
-    expect((await graph.ingest(await warmUp)).accepted).toBe(MIN_POOL_BATCH + 10)
+    expect((await graph.ingest(await warmUp)).accepted).toBe(POOL_AFTER_SIGNATURES)
     const result = await graph.ingest(batch)
     expect(result.accepted).toBe(batch.length)
     expect(workers).toHaveLength(0)

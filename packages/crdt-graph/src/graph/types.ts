@@ -34,7 +34,8 @@ export interface GraphInit {
   verifyOnLoad?: boolean
   /**
    * How many worker threads verify the signatures of large ingested batches, next to the calling thread
-   * (which verifies a share too). Workers start with the first batch that needs them and stop with
+   * (which verifies a share too). Workers start once about a thousand signatures of large batches were
+   * verified on the calling thread (a short sync never pays for booting a thread), and stop with
    * `stop()`; batches under 48 commits, browsers (no worker threads) and `0` verify on the calling
    * thread only. Every signature is verified before anything is applied either way. Default: one less
    * than the available cores, at most 2 (so 1 on a 2-core machine, 0 on one core).

@@ -16,6 +16,12 @@ export interface SignatureJob {
  * more than it saves (a commit verifies in about 0.1 ms; a message round trip costs about as much).
  */
 export const MIN_POOL_BATCH = 48
+/**
+ * Workers start only once a graph has verified this many signatures in large batches on the calling
+ * thread: booting a thread costs tens of milliseconds of CPU (a hundred commits' worth), so a short sync
+ * never pays for it; a sustained stream does, once.
+ */
+export const POOL_AFTER_SIGNATURES = 1024
 /** The calling thread verifies in slices of this many signatures, yielding between slices when due. */
 const SLICE = 64
 const YIELD_EVERY_ITEMS = 512
@@ -141,9 +147,9 @@ function workerConstructor(): WorkerConstructor | undefined {
 }
 
 /**
- * Verifies commit signatures on a pool of worker threads. Workers start on the first batch large enough
- * to be worth them and stop with {@link VerifyPool.stop}; the calling thread verifies a share of each
- * batch itself meanwhile. Where there are no worker threads (browsers), with a size of 0, for small
+ * Verifies commit signatures on a pool of worker threads. Workers start once large batches have kept the
+ * calling thread busy for a while (see POOL_AFTER_SIGNATURES), take work once they run, and stop with
+ * {@link VerifyPool.stop}; the calling thread verifies a share of each batch itself meanwhile. Where there are no worker threads (browsers), with a size of 0, for small
  * batches, or once a worker failed, every signature is verified on the calling thread through
  * `@araliya/identity`'s `verifyBatch`. The verdicts are the same either way.
  */
@@ -154,6 +160,8 @@ export class VerifyPool {
   #disabled = false
   #nextId = 0
   #header: Uint8Array | undefined
+  /** Signatures of large batches verified on the calling thread (see POOL_AFTER_SIGNATURES). */
+  #verifiedHere = 0
   /** Signatures per millisecond on the calling thread and on one worker, as measured lately. */
   readonly #hereRate = new Rate()
   readonly #workerRate = new Rate()
@@ -176,8 +184,16 @@ export class VerifyPool {
   async verify(jobs: readonly SignatureJob[], signal?: AbortSignal): Promise<boolean[]> {
     const verdicts = new Array<boolean>(jobs.length)
     // A worker takes a few tens of milliseconds to boot, longer than a batch takes here: batches are
-    // verified here until the workers are up (the first large batch starts them).
-    const workers = jobs.length >= MIN_POOL_BATCH ? this.#start()?.filter((w) => w.online) : undefined
+    // verified here until the workers are up.
+    let workers: PoolWorker[] | undefined
+    if (jobs.length >= MIN_POOL_BATCH) {
+      workers = this.#workers?.filter((w) => w.online)
+      if (workers === undefined || workers.length === 0) {
+        this.#verifiedHere += jobs.length
+        // Booting starts now; the workers take batches from the first one after they run.
+        if (this.#verifiedHere >= POOL_AFTER_SIGNATURES) this.#start()
+      }
+    }
     if (workers === undefined || workers.length === 0) {
       await this.#verifyHere(jobs, 0, jobs.length, verdicts, signal)
       return verdicts
