@@ -125,6 +125,7 @@ class Reader {
 
   #text(start: number, n: number): string {
     const bytes = this.#bytes
+    if (n <= SHORT_TEXT) return shortText(bytes, start, n) ?? this.#utf8(start, n)
     if (n <= 64) {
       let ascii = true
       for (let i = start; i < start + n; i++) {
@@ -136,8 +137,12 @@ class Reader {
       if (ascii)
         return String.fromCharCode.apply(null, bytes.subarray(start, start + n) as unknown as number[])
     }
+    return this.#utf8(start, n)
+  }
+
+  #utf8(start: number, n: number): string {
     try {
-      return utf8.decode(bytes.subarray(start, start + n))
+      return utf8.decode(this.#bytes.subarray(start, start + n))
     } catch {
       throw new CborReadError('text is not valid UTF-8')
     }
@@ -177,6 +182,40 @@ class Reader {
     if (!Number.isFinite(value)) throw new CborReadError('NaN and Infinity are not allowed')
     return value
   }
+}
+
+/** Texts up to this many bytes go through {@link shortText}. */
+const SHORT_TEXT = 24
+/** A direct-mapped cache of short ASCII texts, by a hash of their bytes. */
+const SHORT_TEXTS: Array<string | undefined> = new Array(4096)
+
+/**
+ * A short ASCII text, taken from a small cache when the same bytes were read before (paths, field names and
+ * keys repeat from commit to commit): no new string per op, and one string object per name, whose hash
+ * the engine keeps for the map look-ups that follow. `undefined` when the bytes are not all ASCII.
+ */
+function shortText(bytes: Uint8Array, start: number, n: number): string | undefined {
+  let hash = n
+  for (let i = start; i < start + n; i++) {
+    const b = bytes[i] as number
+    if (b >= 0x80) return undefined
+    hash = (Math.imul(hash, 31) + b) | 0
+  }
+  const slot = (hash ^ (hash >>> 12)) & 4095
+  const cached = SHORT_TEXTS[slot]
+  if (cached !== undefined && cached.length === n) {
+    let same = true
+    for (let i = 0; i < n; i++) {
+      if (cached.charCodeAt(i) !== bytes[start + i]) {
+        same = false
+        break
+      }
+    }
+    if (same) return cached
+  }
+  const text = String.fromCharCode.apply(null, bytes.subarray(start, start + n) as unknown as number[])
+  SHORT_TEXTS[slot] = text
+  return text
 }
 
 function halfToNumber(half: number): number {
