@@ -1,4 +1,5 @@
-import { type CanonicalValue, decodeCanonical, equalBytes } from '@araliya/identity'
+import { type CanonicalValue, decodeCanonical, encodeCanonical, equalBytes } from '@araliya/identity'
+import { readCbor } from '../src/cbor-read.js'
 import { InvalidInputError } from '@araliya/interface'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -142,6 +143,21 @@ describe('the commit body reader', () => {
         }
       ),
       { numRuns: 3000, seed: 12 }
+    )
+  })
+})
+
+describe('short texts read through the text cache', () => {
+  it('always read back as the very text written, also when many share cache slots', () => {
+    // 20k random short texts over a small alphabet: thousands of them meet in the 4096 slots.
+    const text = fc.string({ unit: fc.constantFrom('a', 'b', 'c', '/', '1', 'é', '\u0000'), maxLength: 30 })
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 200 }), (texts) => {
+        const bytes = encodeCanonical(texts)
+        expect(readCbor(bytes, 4)).toEqual(texts)
+        expect(readCbor(bytes, 4)).toEqual(decodeCanonical(bytes))
+      }),
+      { numRuns: 100, seed: 8 }
     )
   })
 })
