@@ -62,7 +62,9 @@ export async function ingest(
   // Pass 1 decodes and settles what needs no signature (replays, foreign spaces, clock skew), in order,
   // up to the first envelope that does not decode. Nothing is applied or reported yet.
   const steps: Step[] = []
-  const jobs: Commit[] = []
+  // Signatures go to the verify pool as they are decoded: a worker starts on its share meanwhile.
+  const run = ctx.verifier.begin(envelopes.length, options?.signal)
+  let jobs = 0
   let undecodable: { index: number; error: Error } | undefined
   const pacer = new YieldPacer(INGEST_YIELD_EVERY_COMMITS, INGEST_YIELD_EVERY_MS)
   for (let index = 0; index < envelopes.length; index++) {
@@ -106,11 +108,11 @@ export async function ingest(
       })
       continue
     }
-    steps.push({ index, commit, job: jobs.length })
-    jobs.push(commit)
+    steps.push({ index, commit, job: jobs++ })
+    run.add(commit)
   }
   // Pass 2 verifies every remaining signature at once (on the worker pool when the batch is large).
-  const verdicts = ctx.started() && jobs.length > 0 ? await ctx.verifier.verify(jobs, options?.signal) : []
+  const verdicts = await run.finish()
   if (!ctx.started())
     throw ctx.durability.fatal ?? new StoreClosedError('the graph was stopped during ingest')
   // Pass 3 reports in envelope order, exactly as a one-by-one check would: everything after the first

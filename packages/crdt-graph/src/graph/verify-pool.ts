@@ -22,6 +22,8 @@ export const MIN_POOL_BATCH = 48
  * never pays for it; a sustained stream does, once.
  */
 export const POOL_AFTER_SIGNATURES = 1024
+/** The smallest share worth sending to a worker. */
+const MIN_SHARE = 16
 /** The calling thread verifies in slices of this many signatures, yielding between slices when due. */
 const SLICE = 64
 const YIELD_EVERY_ITEMS = 512
@@ -92,6 +94,27 @@ parentPort.on('message', (job) => {
   parentPort.postMessage({ id: job.id, verdicts, busyMs: performance.now() - started }, [verdicts.buffer])
 })
 `
+
+/** A batch being collected for the pool (see {@link VerifyPool.begin}). */
+export interface VerifyRun {
+  /** Adds the next job. */
+  add(job: SignatureJob): void
+  /** Verifies what is left here, waits for the workers' shares; one verdict per job, in order. */
+  finish(): Promise<boolean[]>
+}
+
+interface RunState {
+  readonly jobs: SignatureJob[]
+  readonly verdicts: boolean[]
+  /** The shares sent, one per worker so far (in `workers` order). */
+  readonly sent: Promise<void>[]
+  readonly workers: readonly PoolWorker[]
+  /** Jobs per worker share. */
+  readonly share: number
+  /** The first job not sent to a worker. */
+  from: number
+  readonly signal: AbortSignal | undefined
+}
 
 /** A worker's answer to one batch: a verdict byte per item, and how long it was busy. */
 interface WorkerAnswer {
@@ -181,43 +204,64 @@ export class VerifyPool {
    * One verdict per job, in order (true: the signature is the author's over the body under the commit
    * context). Never throws for a bad signature; throws only when `signal` aborts.
    */
-  async verify(jobs: readonly SignatureJob[], signal?: AbortSignal): Promise<boolean[]> {
-    const verdicts = new Array<boolean>(jobs.length)
-    // A worker takes a few tens of milliseconds to boot, longer than a batch takes here: batches are
-    // verified here until the workers are up.
+  verify(jobs: readonly SignatureJob[], signal?: AbortSignal): Promise<boolean[]> {
+    const run = this.begin(jobs.length, signal)
+    for (const job of jobs) run.add(job)
+    return run.finish()
+  }
+
+  /**
+   * Starts a batch of about `expected` jobs that are added one by one ({@link VerifyRun.add}), so a
+   * worker's share goes out as soon as it is complete, while the caller still decodes the rest.
+   */
+  begin(expected: number, signal?: AbortSignal): VerifyRun {
     let workers: PoolWorker[] | undefined
-    if (jobs.length >= MIN_POOL_BATCH) {
+    if (expected >= MIN_POOL_BATCH) {
+      // A worker takes a few tens of milliseconds to boot, longer than a batch takes here: batches are
+      // verified here until the workers are up.
       workers = this.#workers?.filter((w) => w.online)
       if (workers === undefined || workers.length === 0) {
-        this.#verifiedHere += jobs.length
+        workers = undefined
+        this.#verifiedHere += expected
         // Booting starts now; the workers take batches from the first one after they run.
         if (this.#verifiedHere >= POOL_AFTER_SIGNATURES) this.#start()
       }
     }
-    if (workers === undefined || workers.length === 0) {
-      await this.#verifyHere(jobs, 0, jobs.length, verdicts, signal)
-      return verdicts
-    }
     // Shares in proportion to the measured speeds, so the calling thread and the workers finish together
     // (a worker's core may be busier than this one's, or the other way round); equal to begin with.
-    const here = this.#hereRate.value
-    const there = this.#workerRate.value
-    const mine =
-      here > 0 && there > 0
-        ? Math.round((jobs.length * here) / (here + workers.length * there))
-        : Math.round(jobs.length / (workers.length + 1))
-    const share = Math.ceil((jobs.length - mine) / workers.length)
-    const sent: Promise<void>[] = []
-    let at = 0
-    for (const worker of workers) {
-      const end = Math.min(jobs.length, at + share)
-      if (end > at) sent.push(this.#send(worker, jobs, at, end, verdicts, signal))
-      at = end
+    let share = 0
+    if (workers !== undefined) {
+      const here = this.#hereRate.value
+      const there = this.#workerRate.value
+      const mine =
+        here > 0 && there > 0
+          ? Math.round((expected * here) / (here + workers.length * there))
+          : Math.round(expected / (workers.length + 1))
+      share = Math.ceil((expected - mine) / workers.length)
+      // A share too small to be worth a message stays here.
+      if (share < MIN_SHARE) workers = undefined
     }
+    const run: RunState = { jobs: [], verdicts: [], sent: [], workers: workers ?? [], share, from: 0, signal }
+    return { add: (job) => this.#add(run, job), finish: () => this.#finish(run) }
+  }
+
+  #add(run: RunState, job: SignatureJob): void {
+    run.jobs.push(job)
+    const worker = run.workers[run.sent.length]
+    if (worker !== undefined && run.jobs.length - run.from >= run.share) {
+      run.sent.push(this.#send(worker, run.jobs, run.from, run.jobs.length, run.verdicts))
+      run.from = run.jobs.length
+    }
+  }
+
+  async #finish(run: RunState): Promise<boolean[]> {
+    const { jobs, verdicts, sent, signal } = run
+    verdicts.length = jobs.length
     try {
       const started = monotonicMs()
-      await this.#verifyHere(jobs, at, jobs.length, verdicts, signal)
-      if (jobs.length > at) this.#hereRate.add((jobs.length - at) / Math.max(monotonicMs() - started, 0.01))
+      await this.#verifyHere(jobs, run.from, jobs.length, verdicts, signal)
+      if (sent.length > 0 && jobs.length > run.from)
+        this.#hereRate.add((jobs.length - run.from) / Math.max(monotonicMs() - started, 0.01))
     } finally {
       // Even when aborted, the batches already sent are waited for (no answer arrives after return).
       await Promise.all(sent)
@@ -305,12 +349,13 @@ export class VerifyPool {
     jobs: readonly SignatureJob[],
     from: number,
     to: number,
-    verdicts: boolean[],
-    signal: AbortSignal | undefined
+    verdicts: boolean[]
   ): Promise<void> {
+    // Never rejects: whatever goes wrong, the share is verified here (abort or not, so the caller's
+    // finish() is the one place an abort surfaces).
     const packed = pack(jobs, from, to)
     if (packed === undefined) {
-      await this.#verifyHere(jobs, from, to, verdicts, signal)
+      await this.#verifyHere(jobs, from, to, verdicts, undefined)
       return
     }
     const id = this.#nextId++
@@ -324,7 +369,7 @@ export class VerifyPool {
       this.#workerRate.add((to - from) / Math.max(answer.busyMs, 0.01))
     } catch (err) {
       this.#log('signature worker gave no answer (%e); verifying its batch here', err)
-      await this.#verifyHere(jobs, from, to, verdicts, signal)
+      await this.#verifyHere(jobs, from, to, verdicts, undefined)
     }
   }
 
