@@ -11,20 +11,21 @@ import {
 /** True when the platform has `CompressionStream` (Node >= 18, current browsers). */
 /** The parts of node:zlib used here. */
 interface NodeZlib {
-  deflateRawSync(bytes: Uint8Array): Uint8Array
+  deflateRaw(bytes: Uint8Array, callback: (err: Error | null, result: Uint8Array) => void): void
   inflateRawSync(bytes: Uint8Array, options: { maxOutputLength: number }): Uint8Array
 }
 
 /**
- * node:zlib where the runtime has it (Node): its one-shot calls take a fraction of the time of the
- * streams below on messages of this size (no stream machinery, no trips to the thread pool). Browsers
- * use `CompressionStream`. Both speak raw DEFLATE, so either side reads what the other wrote.
+ * node:zlib where the runtime has it (Node), one-shot rather than through the streams below (no stream
+ * machinery): deflating runs on libuv's thread pool, so the event loop goes on meanwhile; inflating is
+ * synchronous, being ten times cheaper than deflating and its output bounded. Browsers use
+ * `CompressionStream`. Both speak raw DEFLATE, so either side reads what the other wrote.
  */
 const nodeZlib: NodeZlib | undefined = (() => {
   const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
     ?.getBuiltinModule
   const zlib = typeof getBuiltin === 'function' ? (getBuiltin('node:zlib') as Partial<NodeZlib>) : undefined
-  return typeof zlib?.deflateRawSync === 'function' && typeof zlib.inflateRawSync === 'function'
+  return typeof zlib?.deflateRaw === 'function' && typeof zlib.inflateRawSync === 'function'
     ? (zlib as NodeZlib)
     : undefined
 })()
@@ -76,7 +77,7 @@ export async function compressCommits(message: Uint8Array): Promise<Uint8Array> 
   if (message[1] !== TYPE_COMMITS || (nodeZlib === undefined && !canCompress())) return message
   const deflated =
     nodeZlib !== undefined
-      ? nodeZlib.deflateRawSync(message.subarray(2))
+      ? await deflateHere(nodeZlib, message.subarray(2))
       : await pipeThrough(
           message.subarray(2),
           new CompressionStream('deflate-raw') as unknown as TransformStream<Uint8Array, Uint8Array>,
@@ -132,6 +133,13 @@ function withHeader(inflated: Uint8Array): Uint8Array {
   out[1] = TYPE_COMMITS
   out.set(inflated, 2)
   return out
+}
+
+/** Deflates with node:zlib on its thread pool. */
+function deflateHere(zlib: NodeZlib, bytes: Uint8Array): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    zlib.deflateRaw(bytes, (err, result) => (err === null ? resolve(result) : reject(err)))
+  })
 }
 
 /** Inflates with node:zlib, refusing output over `limit` bytes the moment it passes it (a bomb). */
