@@ -1,5 +1,7 @@
 import { type CanonicalValue, decodeCanonical, encodeCanonical, equalBytes } from '@araliya/identity'
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
 import { readCbor } from '../src/cbor-read.js'
+import { sha256 } from '../src/hash.js'
 import { InvalidInputError } from '@araliya/interface'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -143,6 +145,17 @@ describe('the commit body reader', () => {
         }
       ),
       { numRuns: 3000, seed: 12 }
+    )
+  })
+})
+
+describe('sha256', () => {
+  it('gives the digest @noble/hashes gives, for any input', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => {
+        expect(sha256(bytes)).toEqual(nobleSha256(bytes))
+      }),
+      { numRuns: 300, seed: 11 }
     )
   })
 })
