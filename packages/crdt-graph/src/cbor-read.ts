@@ -14,7 +14,59 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
  * consumed. It does not check canonical form: the caller re-encodes and compares.
  */
 export function readCbor(bytes: Uint8Array, maxDepth: number): CanonicalValue {
-  const reader = new Reader(bytes, maxDepth)
+  return read(bytes, maxDepth, false)
+}
+
+/**
+ * One op of a commit body as {@link readCommitCbor} reads it: the op tuple `[path, field, dt, value?]`
+ * read straight into the object the decoder turns into the commit's op (no array in between). `hlc`
+ * holds `dt` until the decoder adds the commit's clock; `value` is filled in by the decoder. Its items
+ * are whatever CBOR held: the decoder checks them as it checks an op tuple.
+ */
+export interface ReadOp {
+  path: CanonicalValue
+  field: CanonicalValue
+  hlc: CanonicalValue
+  value: undefined
+  wire: CanonicalValue | undefined
+}
+
+/**
+ * {@link readCbor} for a commit body: the items of the top-level key `o` that are arrays of three or four
+ * items are read as {@link ReadOp} objects instead of arrays (anything else as usual, for the decoder to
+ * refuse). Same limits, same errors.
+ */
+export function readCommitCbor(bytes: Uint8Array, maxDepth: number): CanonicalValue {
+  return read(bytes, maxDepth, true)
+}
+
+/** True for what {@link readCommitCbor} reads an op tuple into. */
+export function isReadOp(value: unknown): value is ReadOp {
+  return value instanceof ReadOpRecord
+}
+
+/** The class behind {@link ReadOp} (one shape for every op, and a cheap `instanceof`). */
+class ReadOpRecord implements ReadOp {
+  path: CanonicalValue
+  field: CanonicalValue
+  hlc: CanonicalValue
+  value: undefined = undefined
+  wire: CanonicalValue | undefined
+  constructor(
+    path: CanonicalValue,
+    field: CanonicalValue,
+    dt: CanonicalValue,
+    wire: CanonicalValue | undefined
+  ) {
+    this.path = path
+    this.field = field
+    this.hlc = dt
+    this.wire = wire
+  }
+}
+
+function read(bytes: Uint8Array, maxDepth: number, commitOps: boolean): CanonicalValue {
+  const reader = new Reader(bytes, maxDepth, commitOps)
   const value = reader.item(0)
   if (reader.offset !== bytes.byteLength) throw new CborReadError('trailing bytes after the CBOR item')
   return value
@@ -25,11 +77,13 @@ class Reader {
   readonly #bytes: Uint8Array
   readonly #view: DataView
   readonly #maxDepth: number
+  readonly #commitOps: boolean
 
-  constructor(bytes: Uint8Array, maxDepth: number) {
+  constructor(bytes: Uint8Array, maxDepth: number, commitOps: boolean) {
     this.#bytes = bytes
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     this.#maxDepth = maxDepth
+    this.#commitOps = commitOps
   }
 
   #need(n: number): void {
@@ -112,7 +166,7 @@ class Reader {
           const key = this.item(this.#maxDepth)
           if (typeof key !== 'string') throw new CborReadError('map keys must be text')
           if (Object.hasOwn(out, key)) throw new CborReadError(`duplicate map key "${key}"`)
-          out[key] = this.item(depth + 1)
+          out[key] = key === 'o' && this.#commitOps ? this.#ops(depth + 1) : this.item(depth + 1)
         }
         return out
       }
@@ -121,6 +175,33 @@ class Reader {
       default:
         throw new CborReadError('tags are not allowed')
     }
+  }
+
+  /** The value of a commit body's `o`: as {@link Reader.item}, with op tuples read as ReadOps. */
+  #ops(depth: number): CanonicalValue {
+    this.#need(1)
+    const initial = this.#bytes[this.offset] as number
+    if (initial >> 5 !== 4 || depth >= this.#maxDepth) return this.item(depth)
+    this.offset++
+    const n = this.#length(initial & 0x1f)
+    const out: CanonicalValue[] = new Array(n)
+    for (let i = 0; i < n; i++) {
+      this.#need(1)
+      const head = this.#bytes[this.offset] as number
+      // An array of 3 or 4 items (lengths under 24 sit in the head byte) nested no deeper than allowed.
+      if ((head === 0x83 || head === 0x84) && depth + 1 < this.#maxDepth) {
+        this.offset++
+        const inner = depth + 2
+        const path = this.item(inner)
+        const field = this.item(inner)
+        const dt = this.item(inner)
+        const wire = head === 0x84 ? this.item(inner) : undefined
+        out[i] = new ReadOpRecord(path, field, dt, wire) as unknown as CanonicalValue
+      } else {
+        out[i] = this.item(depth + 1)
+      }
+    }
+    return out
   }
 
   #text(start: number, n: number): string {

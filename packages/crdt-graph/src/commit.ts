@@ -1,7 +1,7 @@
 import { type CanonicalValue, encodeCanonical } from '@araliya/identity'
 import { isByteString, isPlainMap, isSafeUint, TooLargeError, unknownKey } from '@araliya/interface'
 import { CborWriter } from './cbor.js'
-import { readCbor } from './cbor-read.js'
+import { isReadOp, readCommitCbor } from './cbor-read.js'
 import { CommitFormatError } from './errors.js'
 import { compareBytes, sha256, toHex } from './hash.js'
 import { DEFAULT_MODEL_LIMITS, type GraphValue, isSpace, type ModelLimits } from './model.js'
@@ -254,7 +254,7 @@ export function decodeCommit(envelope: Uint8Array, limits: CommitLimits = DEFAUL
   return decodeCommitUsing(envelope, limits, parseBody)
 }
 
-const parseBody = (body: Uint8Array): CanonicalValue => readCbor(body, 4)
+const parseBody = (body: Uint8Array): CanonicalValue => readCommitCbor(body, 4)
 
 /**
  * @internal Decodes a commit read back from this replica's own store: every shape rule is still checked,
@@ -406,6 +406,19 @@ function byteList(value: CanonicalValue | undefined, key: string, limits: Commit
 }
 
 function decodeOp(raw: CanonicalValue, base: number, limits: CommitLimits): CommitOp {
+  if (isReadOp(raw)) {
+    // Read straight into this object (see readCommitCbor): check it as a tuple, then complete it.
+    const { path, field, hlc: dt, wire } = raw
+    if (typeof path !== 'string' || path.length === 0 || path.length > limits.maxPathLength)
+      throw new CommitFormatError('bad op path')
+    if (typeof field !== 'string' || field.length === 0 || field.length > limits.maxFieldLength)
+      throw new CommitFormatError('bad op field')
+    if (!isSafeUint(dt)) throw new CommitFormatError('bad op clock delta')
+    const op = raw as unknown as { hlc: number; value: GraphValue | undefined }
+    op.hlc = base + dt
+    if (wire !== undefined) op.value = fromWire(wire, limits)
+    return raw as unknown as CommitOp
+  }
   if (!Array.isArray(raw) || (raw.length !== 3 && raw.length !== 4)) {
     throw new CommitFormatError('an op is [path, field, dt] or [path, field, dt, value]')
   }
