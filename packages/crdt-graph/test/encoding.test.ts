@@ -149,6 +149,34 @@ describe('the commit body reader', () => {
   })
 })
 
+describe('op tuples read straight into ops', () => {
+  it('decode deletes, links, bytes and every value kind as the generic reader does; odd tuples are refused', async () => {
+    const me = await testIdentity(93)
+    const ops: OpTuple[] = [
+      ['p', 'gone', 0],
+      ['p', 'link', 1, [`${me.address}/q`]],
+      ['p', 'bytes', 2, new Uint8Array([1, 2, 3])],
+      ['p/deep', 'n', 3, -5.5],
+      ['p', 't', 4, 'text'],
+      ['p', 'b', 5, true],
+      ['p', 'z', 6, null]
+    ]
+    const body = { space: me.address, author: me.address, seq: 1, prev: null, clock: 1_000_000, dep: 0, ops }
+    const envelope = makeEnvelope(new Uint8Array(64), encodeCommitBody(body))
+    const reference = (bytes: Uint8Array) => decodeCanonical(bytes, { maxBytes: 1024 * 1024, maxDepth: 4 })
+    const fused = decodeCommit(envelope)
+    const generic = decodeCommitUsing(envelope, DEFAULT_COMMIT_LIMITS, reference)
+    expect(fused.ops.map((op) => ({ ...op }))).toEqual(generic.ops.map((op) => ({ ...op })))
+    expect(fused.ops[1]?.value).toEqual({ '#': `${me.address}/q` })
+    // An op of two or five items, or one whose length is not in its head byte, is refused either way.
+    for (const odd of [[['p', 'f']], [['p', 'f', 1, 2, 3]]] as unknown as OpTuple[][]) {
+      const bad = makeEnvelope(new Uint8Array(64), encodeCommitBodyReference({ ...body, ops: odd }))
+      expect(() => decodeCommit(bad)).toThrow(CommitFormatError)
+      expect(() => decodeCommitUsing(bad, DEFAULT_COMMIT_LIMITS, reference)).toThrow(CommitFormatError)
+    }
+  })
+})
+
 describe('sha256', () => {
   it('gives the digest @noble/hashes gives, for any input', () => {
     fc.assert(
