@@ -172,9 +172,10 @@ function workerConstructor(): WorkerConstructor | undefined {
 /**
  * Verifies commit signatures on a pool of worker threads. Workers start once large batches have kept the
  * calling thread busy for a while (see POOL_AFTER_SIGNATURES), take work once they run, and stop with
- * {@link VerifyPool.stop}; the calling thread verifies a share of each batch itself meanwhile. Where there are no worker threads (browsers), with a size of 0, for small
- * batches, or once a worker failed, every signature is verified on the calling thread through
- * `@araliya/identity`'s `verifyBatch`. The verdicts are the same either way.
+ * {@link VerifyPool.stop}; the calling thread verifies a share of each batch itself meanwhile. Where
+ * there are no worker threads (browsers), with a size of 0, for small batches, or once a worker failed,
+ * every signature is verified on the calling thread through `@araliya/identity`'s `verifyBatch`. The
+ * verdicts are the same either way.
  */
 export class VerifyPool {
   readonly #size: number
