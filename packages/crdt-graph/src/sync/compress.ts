@@ -11,7 +11,11 @@ import {
 /** True when the platform has `CompressionStream` (Node >= 18, current browsers). */
 /** The parts of node:zlib used here. */
 interface NodeZlib {
-  deflateRaw(bytes: Uint8Array, callback: (err: Error | null, result: Uint8Array) => void): void
+  deflateRaw(
+    bytes: Uint8Array,
+    options: { level: number },
+    callback: (err: Error | null, result: Uint8Array) => void
+  ): void
   inflateRawSync(bytes: Uint8Array, options: { maxOutputLength: number }): Uint8Array
 }
 
@@ -135,10 +139,18 @@ function withHeader(inflated: Uint8Array): Uint8Array {
   return out
 }
 
+/**
+ * zlib's level for sync messages. Levels 1-3 use zlib's fast match finder: on commit batches level 2 is
+ * about five times quicker than the default 6 for about 8% more bytes (still about half the raw size).
+ */
+const DEFLATE_LEVEL = 2
+
 /** Deflates with node:zlib on its thread pool. */
 function deflateHere(zlib: NodeZlib, bytes: Uint8Array): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    zlib.deflateRaw(bytes, (err, result) => (err === null ? resolve(result) : reject(err)))
+    zlib.deflateRaw(bytes, { level: DEFLATE_LEVEL }, (err, result) =>
+      err === null ? resolve(result) : reject(err)
+    )
   })
 }
 
