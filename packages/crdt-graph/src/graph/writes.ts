@@ -51,6 +51,7 @@ interface Plan {
 }
 
 const NO_IDS: readonly Uint8Array[] = []
+const NO_BYTES: readonly Uint8Array[] = Object.freeze([])
 
 /**
  * The local write path: plans a commit (judged by the very rules every replica applies on ingest, so a
@@ -91,7 +92,7 @@ export class LocalWriter {
       return done.then(() => [receipt])
     }
     const receipts: CommitReceipt[] = []
-    const durable: Promise<void>[] = []
+    const durable: Promise<CommitReceipt>[] = []
     // Authority is checked for every group before anything is signed, so a refused write changes nothing.
     const planned = [...groups].map(([space, ops]) => this.plan(space, ops, [], []))
     for (const plan of planned) {
@@ -123,8 +124,7 @@ export class LocalWriter {
         `a commit holds at most ${limits.maxOpsPerCommit} fields; split the write`
       )
     }
-    const { receipt, done } = this.commitLocal(this.plan(owner, ops, [], []))
-    return done.then(() => receipt)
+    return this.commitLocal(this.plan(owner, ops, [], [])).done
   }
 
   /** A transaction collecting writes for {@link LocalWriter.commitGroups}. */
@@ -182,14 +182,15 @@ export class LocalWriter {
     return plan
   }
 
-  commitLocal(plan: Plan): { receipt: CommitReceipt; done: Promise<void> } {
+  commitLocal(plan: Plan): { receipt: CommitReceipt; done: Promise<CommitReceipt> } {
     const chain = this.#ownChain(plan.space)
     // Local writes extend the tip (highest position, lowest id), the same one on every replica.
     const parent = chain.tip
     const seq = (parent?.seq ?? 0) + 1
     const prev = parent?.id ?? null
-    const encodedGrants = plan.grants.map(encodeGrant)
-    const encodedRevocations = plan.revocations.map(encodeRevocation)
+    const encodedGrants = plan.grants.length === 0 ? NO_BYTES : plan.grants.map(encodeGrant)
+    const encodedRevocations =
+      plan.revocations.length === 0 ? NO_BYTES : plan.revocations.map(encodeRevocation)
     const seen = plan.declared.length === 0 ? NO_IDS : plan.declared.map((node) => node.id).sort(compareBytes)
     const { body, frame } = encodeCommitFrame({
       space: plan.space,
@@ -238,6 +239,8 @@ export class LocalWriter {
       seenOf(plan.declared)
     )
     const events = this.#events
+    const receipt = new Receipt(id, plan.space, plan.author, seq, plan.ops.length)
+    // Resolves with the receipt, so a one-commit write hands it back without another promise.
     const done = this.#durability
       .append(() =>
         signing.then((signature) => {
@@ -252,11 +255,9 @@ export class LocalWriter {
       .then(() => {
         if (events.listenerCount('commit:accepted') > 0)
           events.safeDispatchEvent('commit:accepted', { detail: { commit, origin: LOCAL_ORIGIN } })
+        return receipt
       })
-    return {
-      receipt: new Receipt(id, plan.space, plan.author, seq, plan.ops.length),
-      done
-    }
+    return { receipt, done }
   }
 
   #ownChain(space: string): ChainTree {
