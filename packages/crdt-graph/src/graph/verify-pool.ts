@@ -2,7 +2,7 @@ import { publicKeyFromAddress, signedBytes, verifyBatch } from '@araliya/identit
 import { throwIfAborted } from '@araliya/interface'
 import type { Logger } from '@libp2p/logger'
 import { COMMIT_CONTEXT } from '../commit.js'
-import { monotonicMs, YieldPacer } from '../yield.js'
+import { YieldPacer } from '../yield.js'
 
 /** One commit signature to check: the author's address, the signed body and the 64-byte signature. */
 export interface SignatureJob {
@@ -22,6 +22,10 @@ export const MIN_POOL_BATCH = 48
  * never pays for it; a sustained stream does, once.
  */
 export const POOL_AFTER_SIGNATURES = 1024
+/** How far the calling thread's fraction of a pooled batch moves per batch, and its bounds. */
+const MINE_STEP = 0.02
+const MINE_MIN = 0.05
+const MINE_MAX = 0.9
 /** The smallest share worth sending to a worker. */
 const MIN_SHARE = 16
 /** The calling thread verifies in slices of this many signatures, yielding between slices when due. */
@@ -64,7 +68,6 @@ function publicKey(raw) {
   return key
 }
 parentPort.on('message', (job) => {
-  const started = performance.now()
   const packed = Buffer.from(job.buffer)
   const verdicts = new Uint8Array(job.count)
   let at = 0
@@ -91,7 +94,9 @@ parentPort.on('message', (job) => {
     }
     verdicts[i] = ok ? 1 : 0
   }
-  parentPort.postMessage({ id: job.id, verdicts, busyMs: performance.now() - started }, [verdicts.buffer])
+  parentPort.postMessage({ id: job.id, verdicts, doneAt: performance.timeOrigin + performance.now() }, [
+    verdicts.buffer
+  ])
 })
 `
 
@@ -107,7 +112,7 @@ interface RunState {
   readonly jobs: SignatureJob[]
   readonly verdicts: boolean[]
   /** The shares sent, one per worker so far (in `workers` order). */
-  readonly sent: Promise<void>[]
+  readonly sent: Promise<number>[]
   readonly workers: readonly PoolWorker[]
   /** Jobs per worker share. */
   readonly share: number
@@ -116,11 +121,11 @@ interface RunState {
   readonly signal: AbortSignal | undefined
 }
 
-/** A worker's answer to one batch: a verdict byte per item, and how long it was busy. */
+/** A worker's answer to one batch: a verdict byte per item, and when it was done (see absoluteMs). */
 interface WorkerAnswer {
   readonly id: number
   readonly verdicts: Uint8Array
-  readonly busyMs: number
+  readonly doneAt: number
 }
 
 /** The parts of node:worker_threads' `Worker` the pool uses. */
@@ -186,9 +191,8 @@ export class VerifyPool {
   #header: Uint8Array | undefined
   /** Signatures of large batches verified on the calling thread (see POOL_AFTER_SIGNATURES). */
   #verifiedHere = 0
-  /** Signatures per millisecond on the calling thread and on one worker, as measured lately. */
-  readonly #hereRate = new Rate()
-  readonly #workerRate = new Rate()
+  /** The fraction of a pooled batch the calling thread verifies itself (set by the first one). */
+  #mine: number | undefined
 
   /** @param size how many worker threads at most (0: verify on the calling thread only). */
   constructor(size: number, log: Logger) {
@@ -228,16 +232,12 @@ export class VerifyPool {
         if (this.#verifiedHere >= POOL_AFTER_SIGNATURES) this.#start()
       }
     }
-    // Shares in proportion to the measured speeds, so the calling thread and the workers finish together
-    // (a worker's core may be busier than this one's, or the other way round); equal to begin with.
+    // The calling thread keeps the fraction of the batch that lets it and the workers finish together:
+    // it also decodes the batch and hands it out, and any core may be busier than another (see #finish).
     let share = 0
     if (workers !== undefined) {
-      const here = this.#hereRate.value
-      const there = this.#workerRate.value
-      const mine =
-        here > 0 && there > 0
-          ? Math.round((expected * here) / (here + workers.length * there))
-          : Math.round(expected / (workers.length + 1))
+      this.#mine ??= 1 / (workers.length + 1)
+      const mine = Math.round(expected * this.#mine)
       share = Math.ceil((expected - mine) / workers.length)
       // A share too small to be worth a message stays here.
       if (share < MIN_SHARE) workers = undefined
@@ -259,13 +259,16 @@ export class VerifyPool {
     const { jobs, verdicts, sent, signal } = run
     verdicts.length = jobs.length
     try {
-      const started = monotonicMs()
       await this.#verifyHere(jobs, run.from, jobs.length, verdicts, signal)
-      if (sent.length > 0 && jobs.length > run.from)
-        this.#hereRate.add((jobs.length - run.from) / Math.max(monotonicMs() - started, 0.01))
     } finally {
       // Even when aborted, the batches already sent are waited for (no answer arrives after return).
-      await Promise.all(sent)
+      const hereDone = absoluteMs()
+      const thereDone = await Promise.all(sent)
+      if (sent.length > 0 && this.#mine !== undefined) {
+        // A worker done before this thread: take less next time; this thread done first: take more.
+        const step = Math.max(...thereDone) < hereDone ? -MINE_STEP : MINE_STEP
+        this.#mine = Math.min(MINE_MAX, Math.max(MINE_MIN, this.#mine + step))
+      }
     }
     throwIfAborted(signal)
     return verdicts
@@ -351,13 +354,13 @@ export class VerifyPool {
     from: number,
     to: number,
     verdicts: boolean[]
-  ): Promise<void> {
+  ): Promise<number> {
     // Never rejects: whatever goes wrong, the share is verified here (abort or not, so the caller's
     // finish() is the one place an abort surfaces).
     const packed = pack(jobs, from, to)
     if (packed === undefined) {
       await this.#verifyHere(jobs, from, to, verdicts, undefined)
-      return
+      return absoluteMs()
     }
     const id = this.#nextId++
     try {
@@ -367,10 +370,11 @@ export class VerifyPool {
         entry.worker.postMessage({ id, buffer: packed, count: to - from }, [packed])
       })
       for (let i = from; i < to; i++) verdicts[i] = answer.verdicts[i - from] === 1
-      this.#workerRate.add((to - from) / Math.max(answer.busyMs, 0.01))
+      return answer.doneAt
     } catch (err) {
       this.#log('signature worker gave no answer (%e); verifying its batch here', err)
       await this.#verifyHere(jobs, from, to, verdicts, undefined)
+      return absoluteMs()
     }
   }
 
@@ -438,13 +442,7 @@ function pack(jobs: readonly SignatureJob[], from: number, to: number): ArrayBuf
   return buffer
 }
 
-/** An exponentially weighted moving average of a rate (0 until the first sample). */
-class Rate {
-  #value = 0
-  get value(): number {
-    return this.#value
-  }
-  add(sample: number): void {
-    this.#value = this.#value === 0 ? sample : this.#value * 0.7 + sample * 0.3
-  }
+/** Milliseconds on a clock every thread of the process shares (`performance` counts from each thread's start). */
+function absoluteMs(): number {
+  return performance.timeOrigin + performance.now()
 }
