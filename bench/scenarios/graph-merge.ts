@@ -175,7 +175,7 @@ report(
       peer: 'yjs',
       peerValue: Number(median(timed.peer).toFixed(2)),
       better: 'lower',
-      target: 3
+      target: 0.4
     },
     {
       metric: 'delta bytes exchanged (both directions)',

@@ -1,7 +1,7 @@
 import { type CanonicalValue, encodeCanonical } from '@araliya/identity'
 import { isByteString, isPlainMap, isSafeUint, TooLargeError, unknownKey } from '@araliya/interface'
 import { CborWriter } from './cbor.js'
-import { readCbor } from './cbor-read.js'
+import { isReadOp, readCommitCbor } from './cbor-read.js'
 import { CommitFormatError } from './errors.js'
 import { compareBytes, sha256, toHex } from './hash.js'
 import { DEFAULT_MODEL_LIMITS, type GraphValue, isSpace, type ModelLimits } from './model.js'
@@ -125,6 +125,14 @@ export interface CommitBodyInit {
   revocations?: readonly Uint8Array[]
 }
 
+/**
+ * A body to encode from decoded ops (the local write path): each op is written as the tuple
+ * `[path, field, hlc - clock, wire?]`, with no tuple arrays built in between.
+ */
+export interface LocalCommitBodyInit extends Omit<CommitBodyInit, 'ops'> {
+  ops: readonly CommitOp[]
+}
+
 /** Encodes the unsigned body of a commit (canonical CBOR). */
 export function encodeCommitBody(init: CommitBodyInit): Uint8Array {
   return writeCommitBody(init, 0).finish()
@@ -134,7 +142,10 @@ export function encodeCommitBody(init: CommitBodyInit): Uint8Array {
  * Encodes a body with 64 free bytes in front: `frame` becomes the envelope once the signature is copied
  * into its first 64 bytes (saves a copy on the hot path). `body` is a view into `frame`.
  */
-export function encodeCommitFrame(init: CommitBodyInit): { body: Uint8Array; frame: Uint8Array } {
+export function encodeCommitFrame(init: CommitBodyInit | LocalCommitBodyInit): {
+  body: Uint8Array
+  frame: Uint8Array
+} {
   const frame = writeCommitBody(init, SIGNATURE_BYTES).frame()
   return { body: frame.subarray(SIGNATURE_BYTES), frame }
 }
@@ -142,7 +153,7 @@ export function encodeCommitFrame(init: CommitBodyInit): { body: Uint8Array; fra
 // One scratch writer: encoding is synchronous, so it is never used by two encodes at once.
 const scratch = new CborWriter(4096)
 
-function writeCommitBody(init: CommitBodyInit, reserve: number): CborWriter {
+function writeCommitBody(init: CommitBodyInit | LocalCommitBodyInit, reserve: number): CborWriter {
   const grants = init.grants !== undefined && init.grants.length > 0 ? init.grants : undefined
   const revocations =
     init.revocations !== undefined && init.revocations.length > 0 ? init.revocations : undefined
@@ -172,11 +183,20 @@ function writeCommitBody(init: CommitBodyInit, reserve: number): CborWriter {
   w.string('o')
   w.head(4, init.ops.length)
   for (const op of init.ops) {
-    w.head(4, op.length)
-    w.string(op[0])
-    w.string(op[1])
-    w.number(op[2])
-    if (op.length === 4) w.value(op[3] as CanonicalValue)
+    if (Array.isArray(op)) {
+      w.head(4, op.length)
+      w.string(op[0])
+      w.string(op[1])
+      w.number(op[2])
+      if (op.length === 4) w.value(op[3] as CanonicalValue)
+    } else {
+      const { path, field, hlc, wire } = op as CommitOp
+      w.head(4, wire === undefined ? 3 : 4)
+      w.string(path)
+      w.string(field)
+      w.number(hlc - init.clock)
+      if (wire !== undefined) w.value(wire as CanonicalValue)
+    }
   }
   w.string('p')
   if (init.prev === null) w.simple(null)
@@ -234,7 +254,7 @@ export function decodeCommit(envelope: Uint8Array, limits: CommitLimits = DEFAUL
   return decodeCommitUsing(envelope, limits, parseBody)
 }
 
-const parseBody = (body: Uint8Array): CanonicalValue => readCbor(body, 4)
+const parseBody = (body: Uint8Array): CanonicalValue => readCommitCbor(body, 4)
 
 /**
  * @internal Decodes a commit read back from this replica's own store: every shape rule is still checked,
@@ -386,6 +406,19 @@ function byteList(value: CanonicalValue | undefined, key: string, limits: Commit
 }
 
 function decodeOp(raw: CanonicalValue, base: number, limits: CommitLimits): CommitOp {
+  if (isReadOp(raw)) {
+    // Read straight into this object (see readCommitCbor): check it as a tuple, then complete it.
+    const { path, field, hlc: dt, wire } = raw
+    if (typeof path !== 'string' || path.length === 0 || path.length > limits.maxPathLength)
+      throw new CommitFormatError('bad op path')
+    if (typeof field !== 'string' || field.length === 0 || field.length > limits.maxFieldLength)
+      throw new CommitFormatError('bad op field')
+    if (!isSafeUint(dt)) throw new CommitFormatError('bad op clock delta')
+    const op = raw as unknown as { hlc: number; value: GraphValue | undefined }
+    op.hlc = base + dt
+    if (wire !== undefined) op.value = fromWire(wire, limits)
+    return raw as unknown as CommitOp
+  }
   if (!Array.isArray(raw) || (raw.length !== 3 && raw.length !== 4)) {
     throw new CommitFormatError('an op is [path, field, dt] or [path, field, dt, value]')
   }

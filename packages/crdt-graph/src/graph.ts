@@ -1,6 +1,4 @@
 import {
-  type Ed25519Backend,
-  ed25519Backend,
   type Grant,
   type GrantScope,
   type Identity,
@@ -47,6 +45,7 @@ import type {
   TraverseOptions
 } from './graph/types.js'
 import { decodeAuthority, type Prepared, verifyCommitAsync } from './graph/verify.js'
+import { defaultVerifyWorkers, VerifyPool } from './graph/verify-pool.js'
 import { LocalWriter } from './graph/writes.js'
 import type { GraphValue, Soul } from './model.js'
 import { MemoryGraphStore } from './store/memory.js'
@@ -86,7 +85,7 @@ export class Graph {
   readonly #liveFields = (soul: Soul): string[] => this.#fields.liveFields(soul)
   #status: 'stopped' | 'starting' | 'started' | 'failed' = 'stopped'
   #starting: Promise<void> | undefined
-  #backend: Ed25519Backend | undefined
+  readonly #verifier: VerifyPool
 
   constructor(init: GraphInit) {
     if (init?.identity === undefined)
@@ -130,6 +129,7 @@ export class Graph {
       this.#durability,
       this.#emitter
     )
+    this.#verifier = new VerifyPool(init.verifyWorkers ?? defaultVerifyWorkers(), this.#log)
     this.#ingestContext = {
       replica: this.#replica,
       clock: this.#clock,
@@ -137,7 +137,7 @@ export class Graph {
       maxSkewUnits: this.#maxSkewUnits,
       durability: this.#durability,
       events: this.#emitter,
-      backend: () => this.#backend,
+      verifier: this.#verifier,
       started: () => this.#status === 'started'
     }
   }
@@ -183,7 +183,6 @@ export class Graph {
 
   async #start(options?: AbortOptions): Promise<void> {
     this.#status = 'starting'
-    this.#backend ??= await ed25519Backend()
     await this.#store.open(options)
     const state = await this.#store.readState(options)
     if (state !== undefined) this.#clock.observe(state.clock)
@@ -221,6 +220,7 @@ export class Graph {
       })
     }
     await this.#durability.settle()
+    await this.#verifier.stop()
     this.#starting = undefined
     if (this.#status !== 'stopped') {
       this.#status = 'stopped'

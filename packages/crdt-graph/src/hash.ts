@@ -14,19 +14,32 @@ function pickHasher(): Hasher {
     const crypto = getBuiltin('node:crypto') as
       | {
           createHash?: (name: string) => { update(b: Uint8Array): { digest(): Uint8Array } }
-          hash?: (name: string, data: Uint8Array, encoding: 'buffer') => Uint8Array
+          hash?: (name: string, data: Uint8Array, encoding: 'buffer' | 'latin1') => Uint8Array | string
         }
       | undefined
     const oneShot = crypto?.hash
     if (typeof oneShot === 'function') {
       try {
-        // crypto.hash (Node >= 20.12) skips the Hash object; check it gives bytes before trusting it.
-        const probe = oneShot('sha256', new Uint8Array(0), 'buffer')
-        if (probe instanceof Uint8Array && probe.byteLength === 32) {
-          return (bytes) => {
-            const digest = oneShot('sha256', bytes, 'buffer')
-            return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength)
-          }
+        // crypto.hash (Node >= 20.12) skips the Hash object. Asked for 'latin1' it answers a 32-character
+        // string, one character per byte, which is quicker to turn into bytes here than its 'buffer'
+        // answer (not an encoding name, so it takes Node's slow encoding look-up on every call). Check
+        // both agree before trusting it.
+        const probeInput = Uint8Array.of(1, 2, 3)
+        const bytesOf = (text: string): Uint8Array => {
+          const out = new Uint8Array(32)
+          for (let i = 0; i < 32; i++) out[i] = text.charCodeAt(i)
+          return out
+        }
+        const viaBuffer = oneShot('sha256', probeInput, 'buffer')
+        const viaText = oneShot('sha256', probeInput, 'latin1')
+        if (
+          viaBuffer instanceof Uint8Array &&
+          viaBuffer.byteLength === 32 &&
+          typeof viaText === 'string' &&
+          viaText.length === 32 &&
+          bytesOf(viaText).every((byte, i) => byte === viaBuffer[i])
+        ) {
+          return (bytes) => bytesOf(oneShot('sha256', bytes, 'latin1') as string)
         }
       } catch {
         // fall through to createHash

@@ -54,4 +54,38 @@ describeInBrowser('@araliya/crdt-graph', join(import.meta.dirname, 'browser', 'p
     expect(node.get(`${first.address}/notes/1`)?.title).toBe('from the browser')
     await node.stop()
   })
+
+  it('ingests a large batch in the browser (no worker threads: verified on the page), refusing a forgery as Node does', async () => {
+    const author = await testIdentity(81)
+    const source = createGraph({ identity: author, store: memoryStore() })
+    await source.start()
+    for (let i = 0; i < 120; i++) await source.put(`${author.address}/n${i % 9}`, { v: i })
+    const honest = await source.readChain(author.address, author.address, 1, 120)
+    await source.stop()
+    const forged = honest.map((e) => Array.from(e))
+    const target = forged[90] as number[]
+    target[5] = (target[5] as number) ^ 1
+    const ingest = async (batch: number[][]) => {
+      const me = await araliya.identity.generateIdentity()
+      const graph = araliya.createGraph({ identity: me, store: araliya.memoryStore(), verifyWorkers: 2 })
+      await graph.start()
+      const result = await graph.ingest(batch.map((e) => Uint8Array.from(e)))
+      await graph.stop()
+      return {
+        accepted: result.accepted,
+        dropped: result.dropped,
+        rejected: result.rejected.map((r) => (r.error as { code?: string }).code)
+      }
+    }
+    expect(await tab().page.evaluate(ingest, forged)).toEqual({
+      accepted: 90,
+      dropped: 29,
+      rejected: ['ERR_GRAPH_SIGNATURE']
+    })
+    const node = createGraph({ identity: await testIdentity(82), store: memoryStore() })
+    await node.start()
+    const inNode = await node.ingest(forged.map((e) => Uint8Array.from(e)))
+    await node.stop()
+    expect({ accepted: inNode.accepted, dropped: inNode.dropped }).toEqual({ accepted: 90, dropped: 29 })
+  })
 })

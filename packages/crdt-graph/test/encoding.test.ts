@@ -1,4 +1,7 @@
-import { type CanonicalValue, decodeCanonical, equalBytes } from '@araliya/identity'
+import { type CanonicalValue, decodeCanonical, encodeCanonical, equalBytes } from '@araliya/identity'
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
+import { readCbor } from '../src/cbor-read.js'
+import { sha256 } from '../src/hash.js'
 import { InvalidInputError } from '@araliya/interface'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -8,6 +11,7 @@ import {
   decodeCommitUsing,
   encodeCommitBody,
   encodeCommitBodyReference,
+  encodeCommitFrame,
   makeEnvelope,
   type OpTuple,
   type WireValue
@@ -57,6 +61,20 @@ describe('canonical encoding of commit bodies', () => {
           const fast = encodeCommitBody(body)
           const reference = encodeCommitBodyReference(body)
           expect(equalBytes(fast, reference)).toBe(true)
+          // The local write path encodes from decoded ops (stamp = clock + delta) to the same bytes
+          // (real stamps are safe integers; the generated clock and deltas need not add up to one).
+          if (!body.ops.every((op) => Number.isSafeInteger(body.clock + op[2]))) return
+          const fromOps = encodeCommitFrame({
+            ...body,
+            ops: body.ops.map(([path, field, delta, value]) => ({
+              path,
+              field,
+              hlc: body.clock + delta,
+              value: undefined,
+              wire: value
+            }))
+          })
+          expect(equalBytes(fromOps.body, reference)).toBe(true)
         }
       ),
       { numRuns: 400, seed: 11 }
@@ -127,6 +145,60 @@ describe('the commit body reader', () => {
         }
       ),
       { numRuns: 3000, seed: 12 }
+    )
+  })
+})
+
+describe('op tuples read straight into ops', () => {
+  it('decode deletes, links, bytes and every value kind as the generic reader does; odd tuples are refused', async () => {
+    const me = await testIdentity(93)
+    const ops: OpTuple[] = [
+      ['p', 'gone', 0],
+      ['p', 'link', 1, [`${me.address}/q`]],
+      ['p', 'bytes', 2, new Uint8Array([1, 2, 3])],
+      ['p/deep', 'n', 3, -5.5],
+      ['p', 't', 4, 'text'],
+      ['p', 'b', 5, true],
+      ['p', 'z', 6, null]
+    ]
+    const body = { space: me.address, author: me.address, seq: 1, prev: null, clock: 1_000_000, dep: 0, ops }
+    const envelope = makeEnvelope(new Uint8Array(64), encodeCommitBody(body))
+    const reference = (bytes: Uint8Array) => decodeCanonical(bytes, { maxBytes: 1024 * 1024, maxDepth: 4 })
+    const fused = decodeCommit(envelope)
+    const generic = decodeCommitUsing(envelope, DEFAULT_COMMIT_LIMITS, reference)
+    expect(fused.ops.map((op) => ({ ...op }))).toEqual(generic.ops.map((op) => ({ ...op })))
+    expect(fused.ops[1]?.value).toEqual({ '#': `${me.address}/q` })
+    // An op of two or five items, or one whose length is not in its head byte, is refused either way.
+    for (const odd of [[['p', 'f']], [['p', 'f', 1, 2, 3]]] as unknown as OpTuple[][]) {
+      const bad = makeEnvelope(new Uint8Array(64), encodeCommitBodyReference({ ...body, ops: odd }))
+      expect(() => decodeCommit(bad)).toThrow(CommitFormatError)
+      expect(() => decodeCommitUsing(bad, DEFAULT_COMMIT_LIMITS, reference)).toThrow(CommitFormatError)
+    }
+  })
+})
+
+describe('sha256', () => {
+  it('gives the digest @noble/hashes gives, for any input', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => {
+        expect(sha256(bytes)).toEqual(nobleSha256(bytes))
+      }),
+      { numRuns: 300, seed: 11 }
+    )
+  })
+})
+
+describe('short texts read through the text cache', () => {
+  it('always read back as the very text written, also when many share cache slots', () => {
+    // 20k random short texts over a small alphabet: thousands of them meet in the 4096 slots.
+    const text = fc.string({ unit: fc.constantFrom('a', 'b', 'c', '/', '1', 'é', '\u0000'), maxLength: 30 })
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 200 }), (texts) => {
+        const bytes = encodeCanonical(texts)
+        expect(readCbor(bytes, 4)).toEqual(texts)
+        expect(readCbor(bytes, 4)).toEqual(decodeCanonical(bytes))
+      }),
+      { numRuns: 100, seed: 8 }
     )
   })
 })

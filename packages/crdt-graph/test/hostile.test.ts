@@ -100,6 +100,37 @@ describe('hostile bytes', () => {
     await graph.stop()
   })
 
+  it('compressed messages interoperate with the platform streams browsers use, both ways', async () => {
+    const stream = async (bytes: Uint8Array, transform: TransformStream<Uint8Array, Uint8Array>) => {
+      const chunks: Uint8Array[] = []
+      const writer = transform.writable.getWriter()
+      void writer.write(bytes)
+      void writer.close()
+      const reader = transform.readable.getReader()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        chunks.push(value)
+      }
+      return Uint8Array.from(chunks.flatMap((chunk) => [...chunk]))
+    }
+    const message = Uint8Array.from([1, 2, ...Array.from({ length: 5000 }, (_, i) => (i * 7) % 13)])
+    const packed = await compressCommits(message)
+    expect(packed[1]).toBe(3)
+    // Node's one-shot deflate, read by DecompressionStream (what a browser peer runs)…
+    const inflated = await stream(
+      packed.subarray(2),
+      new DecompressionStream('deflate-raw') as unknown as TransformStream<Uint8Array, Uint8Array>
+    )
+    expect(inflated).toEqual(message.subarray(2))
+    // …and CompressionStream's output (a browser peer's), read here.
+    const fromBrowser = await stream(
+      message.subarray(2),
+      new CompressionStream('deflate-raw') as unknown as TransformStream<Uint8Array, Uint8Array>
+    )
+    expect(await inflateSyncMessage(Uint8Array.from([1, 3, ...fromBrowser]))).toEqual(message)
+  })
+
   it('bounds nesting and op counts', async () => {
     const me = await testIdentity(60)
     let nested: unknown = 'x'

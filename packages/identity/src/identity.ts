@@ -6,7 +6,7 @@ import { bytesToHex } from '@noble/hashes/utils.js'
 import { type AbortOptions, throwIfAborted } from '@araliya/interface'
 import { LRUCache } from 'lru-cache'
 import { InvalidAddressError, InvalidKeyError, MAX_ADDRESS_LENGTH } from './errors.js'
-import { ed25519Backend, loadedBackend, signedBytes } from './signing.js'
+import { ed25519Backend, loadedBackend, signedBytes, signedBytesScratch, syncBackend } from './signing.js'
 import type { RawSigner } from './platform/types.js'
 import { deriveFromSeed, openSealed } from './seal.js'
 
@@ -56,7 +56,8 @@ export class Identity implements PublicIdentity {
    */
   async sign(context: string, message: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
     throwIfAborted(options?.signal)
-    return this.#signer(signedBytes(context, message))
+    // A reused buffer: every backend's signer reads its message before returning (see RawSigner).
+    return this.#signer(signedBytesScratch(context, message))
   }
 
   /** Verifies a signature made by this identity. Same as `verify(this.address, …)`. */
@@ -291,21 +292,84 @@ export async function verify(
 ): Promise<boolean> {
   const bytes = signedBytes(context, message)
   if (!(signature instanceof Uint8Array) || !(message instanceof Uint8Array)) return false
-  let publicKey: Uint8Array
-  if (typeof signer === 'string') {
-    try {
-      publicKey = publicKeyFromAddress(signer)
-    } catch (err) {
-      if (InvalidAddressError.isInstance(err)) return false
-      throw err
-    }
-  } else if (signer instanceof Uint8Array) {
-    publicKey = signer
-  } else {
-    return false
-  }
+  const publicKey = signerKey(signer)
+  if (publicKey === undefined) return false
   const backend = loadedBackend() ?? (await ed25519Backend())
   return backend.verify(publicKey, bytes, signature)
+}
+
+/**
+ * {@link verify} answered synchronously, with the same domain separation and the same verdicts: `false`
+ * (never a throw) for a wrong, malformed or wrong-length signature, an unparseable address or bad key
+ * bytes. It uses node:crypto in Node; elsewhere @noble/ed25519, which is correct everywhere but slower
+ * than the WebCrypto that {@link verify} uses in browsers, so prefer {@link verify} or
+ * {@link verifyBatch} there when you can wait.
+ *
+ * @example
+ * ```ts
+ * const ok = verifySync(me.address, 'myapp/greeting/v1', message, signature) // true
+ * ```
+ *
+ * @throws {InvalidContextError} only for a malformed context string (a programming error).
+ */
+export function verifySync(
+  signer: string | Uint8Array,
+  context: string,
+  message: Uint8Array,
+  signature: Uint8Array
+): boolean {
+  if (!(message instanceof Uint8Array)) {
+    signedBytes(context, new Uint8Array(0)) // a malformed context is still reported
+    return false
+  }
+  // Built in a reused buffer: the verify below is done with it before anything else can run.
+  const bytes = signedBytesScratch(context, message)
+  if (!(signature instanceof Uint8Array)) return false
+  const publicKey = signerKey(signer)
+  if (publicKey === undefined) return false
+  return syncBackend().verify(publicKey, bytes, signature)
+}
+
+/** One signature for {@link verifyBatch}: the arguments of {@link verify}. */
+export interface SignatureCheck {
+  /** The signer's address or raw 32-byte public key. */
+  readonly signer: string | Uint8Array
+  /** The domain-separation context the signature was made under. */
+  readonly context: string
+  /** The signed message (without the context: that is added as for {@link verify}). */
+  readonly message: Uint8Array
+  /** The 64-byte ed25519 signature. */
+  readonly signature: Uint8Array
+}
+
+/**
+ * Verifies many signatures at once: one verdict per check, in order, each exactly what {@link verify}
+ * answers for it. Where verification is synchronous (node:crypto) the whole batch is checked in one go,
+ * with no promise per signature; in browsers the checks go to WebCrypto together.
+ *
+ * @throws {InvalidContextError} only for a malformed context string (a programming error).
+ */
+export async function verifyBatch(checks: readonly SignatureCheck[]): Promise<boolean[]> {
+  const backend = loadedBackend() ?? (await ed25519Backend())
+  if (backend === syncBackend()) {
+    return checks.map((check) => verifySync(check.signer, check.context, check.message, check.signature))
+  }
+  return Promise.all(
+    checks.map((check) => verify(check.signer, check.context, check.message, check.signature))
+  )
+}
+
+/** The public key behind an address or raw key, or `undefined` when it is not one. */
+function signerKey(signer: string | Uint8Array): Uint8Array | undefined {
+  if (typeof signer === 'string') {
+    try {
+      return publicKeyFromAddress(signer)
+    } catch (err) {
+      if (InvalidAddressError.isInstance(err)) return undefined
+      throw err
+    }
+  }
+  return signer instanceof Uint8Array ? signer : undefined
 }
 
 function describeLength(value: unknown): string {

@@ -89,8 +89,11 @@ export {
   type PublicIdentity,
   publicIdentity,
   publicKeyFromAddress,
+  type SignatureCheck,
   shortIdOf,
-  verify
+  verify,
+  verifyBatch,
+  verifySync
 } from './identity.js'
 export {
   exportIdentity,

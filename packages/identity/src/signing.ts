@@ -1,7 +1,7 @@
 import { platform } from '#platform'
 import { LRUCache } from 'lru-cache'
 import { InvalidContextError } from './errors.js'
-import type { Ed25519Backend } from './platform/types.js'
+import type { Ed25519Backend, SyncEd25519Backend } from './platform/types.js'
 
 const textEncoder = new TextEncoder()
 const DOMAIN = textEncoder.encode('araliya-sig-v1')
@@ -46,6 +46,21 @@ export function signedBytes(context: string, message: Uint8Array): Uint8Array {
   return out
 }
 
+let scratch = new Uint8Array(2048)
+
+/**
+ * {@link signedBytes} built in a buffer reused from call to call: the result is valid only until the next
+ * call, so it is for synchronous verification, which is done with it before anything else runs.
+ */
+export function signedBytesScratch(context: string, message: Uint8Array): Uint8Array {
+  const header = contextHeader(context)
+  const size = header.byteLength + message.byteLength
+  if (size > scratch.byteLength) scratch = new Uint8Array(Math.max(size, scratch.byteLength * 2))
+  scratch.set(header)
+  scratch.set(message, header.byteLength)
+  return scratch.subarray(0, size)
+}
+
 let backend: Ed25519Backend | undefined
 let backendPromise: Promise<Ed25519Backend> | undefined
 
@@ -60,6 +75,11 @@ export function ed25519Backend(): Promise<Ed25519Backend> {
     return b
   })
   return backendPromise
+}
+
+/** The synchronous backend (node:crypto in Node, @noble/ed25519 elsewhere). */
+export function syncBackend(): SyncEd25519Backend {
+  return platform.ed25519Sync()
 }
 
 /** The backend if it has been loaded already (a fast path that skips a promise hop). */

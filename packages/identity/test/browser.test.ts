@@ -80,4 +80,29 @@ describeInBrowser('@araliya/identity', join(import.meta.dirname, 'browser', 'pag
     })
     expect(outcome).toEqual({ same: true, wrongCode: KeystorePassphraseError.code })
   })
+
+  it('verifySync (noble) and verifyBatch (WebCrypto) give the verdicts verify gives, in the browser', async () => {
+    const id = await generateIdentity()
+    const message = new TextEncoder().encode('from node')
+    const signature = await id.sign('araliya/browser-test/v1', message)
+    const verdicts = await tab().page.evaluate(
+      async ({ address, signature }) => {
+        const message = new TextEncoder().encode('from node')
+        const sig = Uint8Array.from(signature)
+        const bad = Uint8Array.from(signature)
+        bad[0] = (bad[0] as number) ^ 1
+        const checks = [
+          { signer: address, context: 'araliya/browser-test/v1', message, signature: sig },
+          { signer: address, context: 'araliya/other/v1', message, signature: sig },
+          { signer: address, context: 'araliya/browser-test/v1', message, signature: bad }
+        ]
+        return {
+          sync: checks.map((c) => araliya.verifySync(c.signer, c.context, c.message, c.signature)),
+          batch: await araliya.verifyBatch(checks)
+        }
+      },
+      { address: id.address, signature: Array.from(signature) }
+    )
+    expect(verdicts).toEqual({ sync: [true, false, false], batch: [true, false, false] })
+  })
 })

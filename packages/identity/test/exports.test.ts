@@ -46,6 +46,7 @@ it('exports exactly the reviewed public surface', () => {
       "Revocation (type)",
       "SEAL_OVERHEAD (value)",
       "SealError (value)",
+      "SignatureCheck (type)",
       "addressFromPublicKey (value)",
       "checksumEthAddress (value)",
       "completeEthLink (value)",
@@ -82,9 +83,11 @@ it('exports exactly the reviewed public surface', () => {
       "shortIdOf (value)",
       "signedBytes (value)",
       "verify (value)",
+      "verifyBatch (value)",
       "verifyEthLink (value)",
       "verifyGrant (value)",
       "verifyRevocation (value)",
+      "verifySync (value)",
     ]
   `)
 })

@@ -40,7 +40,7 @@ async function run(index: number): Promise<string[]> {
 
 it('the README has the examples this test runs, and each compiles', async () => {
   const blocks = await readmeBlocks(readme)
-  expect(blocks).toHaveLength(3)
+  expect(blocks).toHaveLength(4)
   const tsconfigPath = fileURLToPath(new URL('../tsconfig.json', import.meta.url))
   expect(await readmeTypeErrors(blocks, { ...init, tsconfigPath })).toEqual([])
 })
@@ -64,6 +64,10 @@ it('the error-handling example runs as written', async () => {
   ])
 })
 
+it('the verifySync / verifyBatch example runs as written', async () => {
+  expect(await run(2)).toEqual(['true', 'false', 'true,false'])
+})
+
 it('the sealed-box example runs as written', async () => {
-  expect(await run(2)).toEqual(['32'])
+  expect(await run(3)).toEqual(['32'])
 })

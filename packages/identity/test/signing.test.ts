@@ -13,7 +13,9 @@ import {
   InvalidKeyError,
   publicKeyFromAddress,
   signedBytes,
-  verify
+  verify,
+  verifyBatch,
+  verifySync
 } from '../src/index.js'
 import { nobleEd25519 } from '../src/platform/noble.js'
 
@@ -117,6 +119,90 @@ describe('sign and verify', () => {
         expect(await verify(key, 't/v1', msg, s)).toBe(false)
       })
     )
+  })
+})
+
+describe('verifySync and verifyBatch', () => {
+  it('answer exactly what verify answers, for valid, tampered, cross-context and foreign signatures', async () => {
+    const id = await generateIdentity()
+    const other = await generateIdentity()
+    await fc.assert(
+      fc.asyncProperty(context, message, fc.nat(), async (ctx, msg, at) => {
+        const sig = await id.sign(ctx, msg)
+        const badSig = Uint8Array.from(sig)
+        badSig[at % 64] = (badSig[at % 64] as number) ^ 1
+        const checks = [
+          { signer: id.address, context: ctx, message: msg, signature: sig },
+          { signer: id.publicKey, context: ctx, message: msg, signature: sig },
+          { signer: id.address, context: `${ctx}x`, message: msg, signature: sig },
+          { signer: other.address, context: ctx, message: msg, signature: sig },
+          { signer: id.address, context: ctx, message: msg, signature: badSig },
+          { signer: id.address, context: ctx, message: Uint8Array.of(...msg, 0), signature: sig }
+        ]
+        const expected = [true, true, false, false, false, false]
+        for (const [i, c] of checks.entries()) {
+          expect(verifySync(c.signer, c.context, c.message, c.signature)).toBe(expected[i])
+          expect(await verify(c.signer, c.context, c.message, c.signature)).toBe(expected[i])
+        }
+        expect(await verifyBatch(checks)).toEqual(expected)
+      }),
+      { numRuns: 40 }
+    )
+  })
+
+  it('keep the domain separation: a signature over signedBytes is not a signature over the bare message', async () => {
+    const id = await generateIdentity()
+    const msg = new Uint8Array([1, 2, 3])
+    const sig = await id.sign('a/v1', msg)
+    // A signature made under context "a/v1" over (header + message) does not verify for a message that
+    // already contains that header under another context.
+    expect(verifySync(id.address, 'b/v1', signedBytes('a/v1', msg), sig)).toBe(false)
+    expect(verifySync(id.address, 'a/v1', msg, sig)).toBe(true)
+  })
+
+  it('return false, never throw, for garbage signatures and keys; throw only for a malformed context', async () => {
+    const id = await generateIdentity()
+    const msg = new Uint8Array([1, 2, 3])
+    const sig = await id.sign('t/v1', msg)
+    const cases: Array<[unknown, unknown, unknown]> = [
+      [id.address, msg, new Uint8Array(0)],
+      [id.address, msg, sig.subarray(0, 63)],
+      [id.address, msg, undefined],
+      [id.address, 'not bytes', sig],
+      [new Uint8Array(31), msg, sig],
+      [new Uint8Array(32).fill(0xff), msg, sig],
+      ['not-an-address', msg, sig],
+      [42, msg, sig]
+    ]
+    for (const [signer, m, signature] of cases) {
+      expect(verifySync(signer as string, 't/v1', m as Uint8Array, signature as Uint8Array)).toBe(false)
+    }
+    expect(
+      await verifyBatch(
+        cases.map(([signer, m, signature]) => ({
+          signer: signer as string,
+          context: 't/v1',
+          message: m as Uint8Array,
+          signature: signature as Uint8Array
+        }))
+      )
+    ).toEqual(cases.map(() => false))
+    for (const bad of ['', 'has space', 'x'.repeat(256)]) {
+      expect(() => verifySync(id.address, bad, msg, sig)).toThrowError(InvalidContextError)
+      expect(() => verifySync(id.address, bad, 'not bytes' as never, sig)).toThrowError(InvalidContextError)
+      await expect(
+        verifyBatch([{ signer: id.address, context: bad, message: msg, signature: sig }])
+      ).rejects.toThrowError(InvalidContextError)
+    }
+  })
+
+  it('verify messages longer than any earlier one (the reused buffer grows)', async () => {
+    const id = await generateIdentity()
+    for (const size of [0, 10, 5000, 100, 70_000]) {
+      const msg = new Uint8Array(size).fill(size & 0xff)
+      const sig = await id.sign('grow/v1', msg)
+      expect(verifySync(id.address, 'grow/v1', msg, sig)).toBe(true)
+    }
   })
 })
 

@@ -9,6 +9,8 @@ import type { Prepared } from './verify.js'
 /** What the authority rules look at in a commit (a decoded commit, or a local one before it is signed). */
 export type Judged = Pick<CommitBody, 'space' | 'author' | 'seq' | 'dep' | 'clock' | 'ops'>
 
+const NO_GRANTS: readonly GrantRecord[] = []
+
 interface GrantRecord {
   readonly grant: Grant
   readonly id: string
@@ -106,10 +108,20 @@ export class Authority {
       parent === undefined || parent === null || owner === undefined
         ? seen.nodes
         : mergeSeen(owner, parent.seen, seen.nodes)
+    // The grants usable at a (right, millisecond) are the same for every op that shares them (the ops of
+    // a commit mostly do): only the path is checked per op.
+    let usableRight: GrantRight | undefined
+    let usableAt = Number.NaN
+    let usable: readonly GrantRecord[] = []
     for (const op of commit.ops) {
       const right: GrantRight = op.wire === undefined ? 'delete' : 'write'
       const atMs = hlcMs(op.hlc)
-      if (!this.allowed(space, author, op.path, right, atMs, counted)) {
+      if (right !== usableRight || atMs !== usableAt) {
+        usable = this.#usable(space, author, right, atMs, counted)
+        usableRight = right
+        usableAt = atMs
+      }
+      if (!usable.some((record) => scopeCoversPath(record.grant.scope, op.path))) {
         // Without the predecessor, a forked owner chain may hold a grant on another branch that its
         // predecessor saw: only the full check can refuse then.
         if (parent === undefined && owner !== undefined && owner.forkSeq > 0) return undefined
@@ -167,19 +179,37 @@ export class Authority {
     seen: readonly ChainNode[]
   ): boolean {
     if (author === space) return true
+    return this.#usable(space, author, right, atMs, seen).some((record) =>
+      scopeCoversPath(record.grant.scope, path)
+    )
+  }
+
+  /**
+   * The grants of `author` in `space` that give `right` at `atMs` from causal position `seen` (in the
+   * prefix, in force, not revoked in the prefix), whatever the path; see {@link Authority.allowed}.
+   */
+  #usable(
+    space: string,
+    author: string,
+    right: GrantRight,
+    atMs: number,
+    seen: readonly ChainNode[]
+  ): readonly GrantRecord[] {
     const authority = this.#spaces.get(space)
     const grants = authority?.bySubject.get(author)
-    if (authority === undefined || grants === undefined) return false
+    if (authority === undefined || grants === undefined) return NO_GRANTS
     const owner = authority.owner
+    let usable: GrantRecord[] | undefined
     for (const record of grants) {
       if (!seenCovers(owner, seen, record.at)) continue
       const grant = record.grant
       if (atMs < grant.notBefore || atMs >= grant.expiresAt) continue
-      if (!grant.scope.rights.includes(right) || !scopeCoversPath(grant.scope, path)) continue
+      if (!grant.scope.rights.includes(right)) continue
       const revocations = authority.revocations.get(record.id)
       if (revocations?.some((at) => seenCovers(owner, seen, at)) === true) continue
-      return true
+      usable ??= []
+      usable.push(record)
     }
-    return false
+    return usable ?? NO_GRANTS
   }
 }

@@ -35,17 +35,32 @@ export class Durability {
    * was issued; resolves once they are durable. A failure fails the graph.
    */
   append(prepare: () => readonly StoredCommit[] | Promise<readonly StoredCommit[]>): Promise<void> {
-    const issued = this.#queue.add(async () => {
-      const commits = await prepare()
-      // Wrapped, so the queue moves on once the append is issued rather than when it completes.
-      return { stored: this.#store.append(commits, { clock: this.#clock() }) }
+    // No named closures here: this runs once per local write (and a named arrow costs a property define
+    // per call under transpilers that keep function names).
+    const issued = this.#queue.add(() => {
+      const commits = prepare()
+      return commits instanceof Promise ? commits.then((c) => this.#issue(c)) : this.#issue(commits)
     })
-    return issued
-      .then(({ stored }) => stored)
-      .catch((err: unknown) => {
-        this.fail(err)
-        throw err
-      })
+    // One promise settled by hand rather than a chain of then/catch.
+    return new Promise<void>((resolve, reject) => {
+      issued.then(
+        ({ stored }) => {
+          stored.then(resolve, (err: unknown) => {
+            this.fail(err)
+            reject(err)
+          })
+        },
+        (err: unknown) => {
+          this.fail(err)
+          reject(err)
+        }
+      )
+    })
+  }
+
+  /** Issues one append; wrapped, so the queue moves on once it is issued rather than when it completes. */
+  #issue(commits: readonly StoredCommit[]): { stored: Promise<void> } {
+    return { stored: this.#store.append(commits, { clock: this.#clock() }) }
   }
 
   /** Keeps `promise` (an ingest) in the set `settle()` waits for. */

@@ -1,4 +1,3 @@
-import type { Ed25519Backend } from '@araliya/identity'
 import { HLC_UNITS_PER_MS, type HybridClock, type Origin, throwIfAborted } from '@araliya/interface'
 import type { TypedEventEmitter } from 'main-event'
 import { type Commit, type CommitLimits, decodeCommit, toHex } from '../commit.js'
@@ -7,12 +6,22 @@ import { YieldPacer } from '../yield.js'
 import { type Durability, toStored } from './durability.js'
 import type { Replica } from './replica.js'
 import type { GraphEvents, IngestOptions, IngestResult } from './types.js'
-import { type Prepared, verifyCommit } from './verify.js'
+import { type Prepared, prepareVerified } from './verify.js'
+import type { VerifyPool } from './verify-pool.js'
 
 /** `ingest` yields to the event loop after this many commits… */
 const INGEST_YIELD_EVERY_COMMITS = 512
 /** …or this many milliseconds of checking, whichever comes first. */
 const INGEST_YIELD_EVERY_MS = 20
+
+/** What pass 1 of {@link ingest} settled about one envelope. */
+type Step =
+  | typeof IGNORED
+  | typeof DUPLICATE
+  | { readonly index: number; readonly commit: Commit; readonly error: Error; readonly job?: undefined }
+  | { readonly index: number; readonly commit: Commit; readonly job: number; readonly error?: undefined }
+const IGNORED = 'ignored'
+const DUPLICATE = 'duplicate'
 
 /** What {@link ingest} works with: the parts of a started graph. */
 export interface IngestContext {
@@ -22,8 +31,8 @@ export interface IngestContext {
   readonly maxSkewUnits: number
   readonly durability: Durability
   readonly events: TypedEventEmitter<GraphEvents>
-  /** The signature backend, once the graph started. */
-  backend(): Ed25519Backend | undefined
+  /** Where signatures are verified (worker threads, or this thread). */
+  readonly verifier: VerifyPool
   /** True while the graph is started. */
   started(): boolean
 }
@@ -50,12 +59,18 @@ export async function ingest(
     dropped: 0
   }
   const spaces = options?.spaces
-  const checked: Prepared[] = []
+  // Pass 1 decodes and settles what needs no signature (replays, foreign spaces, clock skew), in order,
+  // up to the first envelope that does not decode. Nothing is applied or reported yet.
+  const steps: Step[] = []
+  // Signatures go to the verify pool as they are decoded: a worker starts on its share meanwhile.
+  const run = ctx.verifier.begin(envelopes.length, options?.signal)
+  let jobs = 0
+  let undecodable: { index: number; error: Error } | undefined
   const pacer = new YieldPacer(INGEST_YIELD_EVERY_COMMITS, INGEST_YIELD_EVERY_MS)
   for (let index = 0; index < envelopes.length; index++) {
     if (index > 0 && pacer.due()) {
-      // Nothing is applied yet, so other work (and other ingests) may run here; the second pass
-      // below checks again what became known meanwhile.
+      // Nothing is applied yet, so other work (and other ingests) may run here; the last pass below
+      // checks again what became known meanwhile.
       await pacer.yield()
       if (!ctx.started()) break
     }
@@ -65,45 +80,67 @@ export async function ingest(
     try {
       commit = decodeCommit(envelope, limits)
     } catch (err) {
-      replica.reject(result, undefined, err as Error, origin)
-      result.dropped = envelopes.length - index - 1
+      undecodable = { index, error: err as Error }
       break
     }
     if (spaces !== undefined && !spaces.has(commit.space)) {
-      result.ignored++
+      steps.push(IGNORED)
       continue
     }
     // Only an exact replay is settled before the signature is checked: a different commit at a known
     // position proves nothing until its signature verifies (else anyone could frame an honest key).
     if (replica.has(commit)) {
-      result.duplicates++
+      steps.push(DUPLICATE)
       continue
     }
     const ahead = commit.maxHlc - (clock.nowMs() * HLC_UNITS_PER_MS + maxSkewUnits)
     if (ahead > 0) {
       const aheadMs = Math.ceil(ahead / HLC_UNITS_PER_MS) + maxSkewUnits / HLC_UNITS_PER_MS
-      replica.reject(
-        result,
-        commit.id,
-        new ClockSkewError(
+      steps.push({
+        index,
+        commit,
+        error: new ClockSkewError(
           `commit ${toHex(commit.id).slice(0, 16)} by ${commit.author} is stamped ${aheadMs} ms ahead of local time, ` +
             `over maxClockSkewMs (${maxSkewUnits / HLC_UNITS_PER_MS}); it is dropped, not parked: check both clocks, ` +
             'the peer will offer it again on a later sync',
           aheadMs
-        ),
-        origin
-      )
+        )
+      })
       continue
     }
-    try {
-      // Commits without grants verify synchronously where the platform allows (no promise per commit).
-      const prepared = verifyCommit(commit, ctx.backend())
-      checked.push(prepared instanceof Promise ? await prepared : prepared)
-    } catch (err) {
-      replica.reject(result, commit.id, err as Error, origin)
-      result.dropped = envelopes.length - index - 1
-      break
+    steps.push({ index, commit, job: jobs++ })
+    run.add(commit)
+  }
+  // Pass 2 verifies every remaining signature at once (on the worker pool when the batch is large).
+  const verdicts = await run.finish()
+  if (!ctx.started())
+    throw ctx.durability.fatal ?? new StoreClosedError('the graph was stopped during ingest')
+  // Pass 3 reports in envelope order, exactly as a one-by-one check would: everything after the first
+  // bad signature (or undecodable envelope) is dropped unreported.
+  const checked: Prepared[] = []
+  let stopped = false
+  for (const step of steps) {
+    if (step === IGNORED) {
+      result.ignored++
+    } else if (step === DUPLICATE) {
+      result.duplicates++
+    } else if (step.error !== undefined) {
+      replica.reject(result, step.commit.id, step.error, origin)
+    } else {
+      try {
+        const prepared = prepareVerified(step.commit, verdicts[step.job] === true)
+        checked.push(prepared instanceof Promise ? await prepared : prepared)
+      } catch (err) {
+        replica.reject(result, step.commit.id, err as Error, origin)
+        result.dropped = envelopes.length - step.index - 1
+        stopped = true
+        break
+      }
     }
+  }
+  if (!stopped && undecodable !== undefined) {
+    replica.reject(result, undefined, undecodable.error, origin)
+    result.dropped = envelopes.length - undecodable.index - 1
   }
   if (!ctx.started())
     throw ctx.durability.fatal ?? new StoreClosedError('the graph was stopped during ingest')

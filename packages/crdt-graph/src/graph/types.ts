@@ -33,6 +33,15 @@ export interface GraphInit {
   /** Re-verify every signature when loading from the store (slower; for untrusted disks). Default false. */
   verifyOnLoad?: boolean
   /**
+   * How many worker threads verify the signatures of large ingested batches, next to the calling thread
+   * (which verifies a share too). Workers start once about a thousand signatures of large batches were
+   * verified on the calling thread (a short sync never pays for booting a thread), and stop with
+   * `stop()`; batches under 48 commits, browsers (no worker threads) and `0` verify on the calling
+   * thread only. Every signature is verified before anything is applied either way. Default: one less
+   * than the available cores, at most 2 (so 1 on a 2-core machine, 0 on one core).
+   */
+  verifyWorkers?: number
+  /**
    * Where the graph logs (`araliya:graph`, `araliya:graph:sync`, …). Default `defaultLogger()` from
    * `@libp2p/logger`, enabled with `DEBUG=araliya:graph*`. A libp2p node passes `components.logger`.
    */

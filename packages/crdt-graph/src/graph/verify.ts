@@ -1,11 +1,8 @@
 import {
   decodeGrant,
   decodeRevocation,
-  type Ed25519Backend,
   type Grant,
-  publicKeyFromAddress,
   type Revocation,
-  signedBytes,
   verify,
   verifyGrant,
   verifyRevocation
@@ -23,45 +20,20 @@ export interface Prepared {
 
 const EMPTY_GRANTS: readonly Grant[] = []
 const EMPTY_REVOCATIONS: readonly Revocation[] = []
-/** The fixed prefix `signedBytes(COMMIT_CONTEXT, body)` puts in front of a body (see @araliya/identity). */
-const COMMIT_SIGNING_HEADER = signedBytes(COMMIT_CONTEXT, new Uint8Array(0))
-let signingScratch = new Uint8Array(4096)
 
 /**
- * `signedBytes(COMMIT_CONTEXT, body)` built in a reused buffer (no allocation per verified commit). The
- * result is only valid until the next call; the synchronous verify that uses it finishes before that.
+ * The rest of a commit's check once its own signature has a verdict (see `VerifyPool`): a bad signature
+ * throws; otherwise the grants and revocations it carries are decoded and, if there are any, verified
+ * (asynchronously; a commit without them is ready at once).
  */
-function commitSignedBytes(body: Uint8Array): Uint8Array {
-  const size = COMMIT_SIGNING_HEADER.byteLength + body.byteLength
-  if (size > signingScratch.byteLength)
-    signingScratch = new Uint8Array(Math.max(size, signingScratch.byteLength * 2))
-  signingScratch.set(COMMIT_SIGNING_HEADER)
-  signingScratch.set(body, COMMIT_SIGNING_HEADER.byteLength)
-  return signingScratch.subarray(0, size)
-}
-
-/**
- * Checks a decoded commit's signature and the grants and revocations it carries. Commits without grants
- * verify synchronously where the platform allows (`node:crypto`: no promise per commit).
- */
-export function verifyCommit(
-  commit: Commit,
-  backend: Ed25519Backend | undefined
-): Prepared | Promise<Prepared> {
-  // Only node:crypto verifies synchronously; the others go through identity's (async) verify.
-  if (backend === undefined || backend.name !== 'node:crypto') return verifyCommitAsync(commit)
-  const ok = backend.verify(
-    publicKeyFromAddress(commit.author),
-    commitSignedBytes(commit.body),
-    commit.signature
-  )
-  if (ok !== true) throw badSignature(commit)
+export function prepareVerified(commit: Commit, signatureValid: boolean): Prepared | Promise<Prepared> {
+  if (!signatureValid) throw badSignature(commit)
   const prepared = decodeAuthority(commit)
   if (prepared.grants.length === 0 && prepared.revocations.length === 0) return prepared
   return verifyAuthority(prepared)
 }
 
-/** {@link verifyCommit} through identity's asynchronous `verify` (every backend). */
+/** Checks a commit's signature and the grants and revocations it carries, one commit at a time. */
 export async function verifyCommitAsync(commit: Commit): Promise<Prepared> {
   if (!(await verify(commit.author, COMMIT_CONTEXT, commit.body, commit.signature))) {
     throw badSignature(commit)

@@ -10,7 +10,6 @@ import {
   commitId,
   encodeCommitFrame,
   MAX_SEEN_COMMITS,
-  type OpTuple,
   SIGNATURE_BYTES,
   toWire
 } from '../commit.js'
@@ -22,11 +21,17 @@ import { type Durability, toStored } from './durability.js'
 import type { Replica } from './replica.js'
 import type { CommitReceipt, GraphEvents, Transaction } from './types.js'
 
-/** One local write before it is signed. */
-export interface LocalOp {
-  readonly path: string
-  readonly field: string
-  readonly value: GraphValue | undefined
+/**
+ * One local write before it is signed. It already has the shape of a decoded op ({@link CommitOp}): the
+ * plan stamps `hlc` and the same object becomes the commit's op, so a write allocates one object per field.
+ */
+export interface LocalOp extends CommitOp {
+  hlc: number
+}
+
+/** A local write of `value` (`undefined`: a delete) to a field, not stamped yet. */
+function localOp(path: string, field: string, value: GraphValue | undefined): LocalOp {
+  return { path, field, hlc: 0, value, wire: value === undefined ? undefined : toWire(value) }
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
@@ -40,13 +45,13 @@ interface Plan {
   readonly declared: readonly ChainNode[]
   /** The base stamp. */
   readonly clock: number
-  readonly tuples: OpTuple[]
   readonly ops: CommitOp[]
   readonly grants: Grant[]
   readonly revocations: Revocation[]
 }
 
 const NO_IDS: readonly Uint8Array[] = []
+const NO_BYTES: readonly Uint8Array[] = Object.freeze([])
 
 /**
  * The local write path: plans a commit (judged by the very rules every replica applies on ingest, so a
@@ -87,7 +92,7 @@ export class LocalWriter {
       return done.then(() => [receipt])
     }
     const receipts: CommitReceipt[] = []
-    const durable: Promise<void>[] = []
+    const durable: Promise<CommitReceipt>[] = []
     // Authority is checked for every group before anything is signed, so a refused write changes nothing.
     const planned = [...groups].map(([space, ops]) => this.plan(space, ops, [], []))
     for (const plan of planned) {
@@ -111,7 +116,7 @@ export class LocalWriter {
       const value = fields[field] as GraphValue
       checkField(field, limits)
       checkValue(value, limits)
-      ops.push({ path, field, value })
+      ops.push(localOp(path, field, value))
     }
     if (ops.length === 0) throw new InvalidGraphInputError('put() needs at least one field')
     if (ops.length > limits.maxOpsPerCommit) {
@@ -119,8 +124,7 @@ export class LocalWriter {
         `a commit holds at most ${limits.maxOpsPerCommit} fields; split the write`
       )
     }
-    const { receipt, done } = this.commitLocal(this.plan(owner, ops, [], []))
-    return done.then(() => receipt)
+    return this.commitLocal(this.plan(owner, ops, [], [])).done
   }
 
   /** A transaction collecting writes for {@link LocalWriter.commitGroups}. */
@@ -151,16 +155,16 @@ export class LocalWriter {
     // The clock has observed all of them, so the stamps below are above theirs.
     const declared = owner?.heads(MAX_SEEN_COMMITS) ?? NO_NODES
     const dep = declared[0]?.seq ?? 0
+    // One tick, then consecutive stamps: what ticking once per op gives within one millisecond, without
+    // reading the wall clock per op.
     const base = this.#clock.tick()
-    const tuples: OpTuple[] = new Array(ops.length)
     const decoded: CommitOp[] = new Array(ops.length)
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as LocalOp
-      const hlc = i === 0 ? base : this.#clock.tick()
-      const wire = op.value === undefined ? undefined : toWire(op.value)
-      tuples[i] = wire === undefined ? [op.path, op.field, hlc - base] : [op.path, op.field, hlc - base, wire]
-      decoded[i] = { path: op.path, field: op.field, hlc, value: op.value, wire }
+      op.hlc = base + i
+      decoded[i] = op
     }
+    if (ops.length > 1) this.#clock.observe(base + ops.length - 1)
     const plan: Plan = {
       space,
       author,
@@ -168,7 +172,6 @@ export class LocalWriter {
       dep,
       declared,
       clock: base,
-      tuples,
       ops: decoded,
       grants,
       revocations
@@ -179,14 +182,15 @@ export class LocalWriter {
     return plan
   }
 
-  commitLocal(plan: Plan): { receipt: CommitReceipt; done: Promise<void> } {
+  commitLocal(plan: Plan): { receipt: CommitReceipt; done: Promise<CommitReceipt> } {
     const chain = this.#ownChain(plan.space)
     // Local writes extend the tip (highest position, lowest id), the same one on every replica.
     const parent = chain.tip
     const seq = (parent?.seq ?? 0) + 1
     const prev = parent?.id ?? null
-    const encodedGrants = plan.grants.map(encodeGrant)
-    const encodedRevocations = plan.revocations.map(encodeRevocation)
+    const encodedGrants = plan.grants.length === 0 ? NO_BYTES : plan.grants.map(encodeGrant)
+    const encodedRevocations =
+      plan.revocations.length === 0 ? NO_BYTES : plan.revocations.map(encodeRevocation)
     const seen = plan.declared.length === 0 ? NO_IDS : plan.declared.map((node) => node.id).sort(compareBytes)
     const { body, frame } = encodeCommitFrame({
       space: plan.space,
@@ -196,7 +200,7 @@ export class LocalWriter {
       clock: plan.clock,
       dep: plan.dep,
       seen,
-      ops: plan.tuples,
+      ops: plan.ops,
       grants: encodedGrants,
       revocations: encodedRevocations
     })
@@ -235,24 +239,25 @@ export class LocalWriter {
       seenOf(plan.declared)
     )
     const events = this.#events
+    const receipt = new Receipt(id, plan.space, plan.author, seq, plan.ops.length)
+    // Resolves with the receipt, so a one-commit write hands it back without another promise.
     const done = this.#durability
-      .append(async () => {
-        const signature = await signing
-        if (signature.byteLength !== SIGNATURE_BYTES)
-          throw new GraphError('the signer returned a malformed signature')
-        frame.set(signature)
-        commit.signature = frame.subarray(0, SIGNATURE_BYTES)
-        commit.envelope = frame
-        return [toStored(commit)]
-      })
+      .append(() =>
+        signing.then((signature) => {
+          if (signature.byteLength !== SIGNATURE_BYTES)
+            throw new GraphError('the signer returned a malformed signature')
+          frame.set(signature)
+          commit.signature = frame.subarray(0, SIGNATURE_BYTES)
+          commit.envelope = frame
+          return [toStored(commit)]
+        })
+      )
       .then(() => {
         if (events.listenerCount('commit:accepted') > 0)
           events.safeDispatchEvent('commit:accepted', { detail: { commit, origin: LOCAL_ORIGIN } })
+        return receipt
       })
-    return {
-      receipt: new Receipt(id, plan.space, plan.author, seq, plan.ops.length),
-      done
-    }
+    return { receipt, done }
   }
 
   #ownChain(space: string): ChainTree {
@@ -334,7 +339,7 @@ export class TransactionBuilder implements Transaction {
         `a transaction may write at most ${this.#limits.maxOpsPerCommit} fields per space; split it`
       )
     }
-    ops.push({ path, field, value })
+    ops.push(localOp(path, field, value))
   }
 
   put(soul: Soul, fields: Readonly<Record<string, GraphValue>>): Transaction {

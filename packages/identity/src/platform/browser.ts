@@ -1,7 +1,7 @@
 import { scryptAsync } from '@noble/hashes/scrypt.js'
 import { LRUCache } from 'lru-cache'
 import { nobleEd25519 } from './noble.js'
-import type { Ed25519Backend, KeyStorage, Platform } from './types.js'
+import type { Ed25519Backend, KeyStorage, Platform, SyncEd25519Backend } from './types.js'
 
 const PKCS8_PREFIX = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20
@@ -139,12 +139,17 @@ function done(tx: IDBTransaction): Promise<void> {
 }
 
 let backend: Promise<Ed25519Backend> | undefined
+let syncBackend: SyncEd25519Backend | undefined
 
 /** The browser platform: WebCrypto ed25519 where present (noble otherwise), IndexedDB key storage. */
 export const platform: Platform = {
   ed25519() {
-    backend ??= webCryptoEd25519().then((web) => web ?? nobleEd25519())
+    backend ??= webCryptoEd25519().then((web) => web ?? this.ed25519Sync())
     return backend
+  },
+  ed25519Sync() {
+    syncBackend ??= nobleEd25519()
+    return syncBackend
   },
   scrypt(password, salt, N, r, p) {
     return scryptAsync(password, salt, { N, r, p, dkLen: 32, maxmem: 2 ** 30 })

@@ -1,6 +1,6 @@
 import * as ed from '@noble/ed25519'
 import { sha512 } from '@noble/hashes/sha2.js'
-import type { Ed25519Backend } from './types.js'
+import type { SyncEd25519Backend } from './types.js'
 
 let configured = false
 
@@ -8,7 +8,7 @@ let configured = false
  * The portable ed25519 backend (@noble/ed25519, synchronous with @noble/hashes' SHA-512). Verification
  * uses RFC 8032 strict rules (`zip215: false`) so its verdicts match node:crypto and WebCrypto.
  */
-export function nobleEd25519(): Ed25519Backend {
+export function nobleEd25519(): SyncEd25519Backend {
   if (!configured) {
     ed.hashes.sha512 = sha512
     configured = true

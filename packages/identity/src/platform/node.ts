@@ -4,7 +4,7 @@ import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:f
 import { dirname, join } from 'node:path'
 import { KeystorePermissionError } from '../errors.js'
 import { LRUCache } from 'lru-cache'
-import type { Ed25519Backend, KeyStorage, Platform } from './types.js'
+import type { KeyStorage, Platform, SyncEd25519Backend } from './types.js'
 
 // DER prefixes that wrap a raw ed25519 seed (PKCS#8) or public key (SPKI).
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -12,7 +12,7 @@ const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 const KEY_CACHE_LIMIT = 4096
 
 /** ed25519 through node:crypto (OpenSSL), with public KeyObjects cached by key bytes. */
-export function nodeEd25519(): Ed25519Backend {
+export function nodeEd25519(): SyncEd25519Backend {
   // `false` marks bytes that are not a public key (an LRU cache holds no null).
   const publicKeys = new LRUCache<string, KeyObject | false>({ max: KEY_CACHE_LIMIT })
   const publicKeyObject = (publicKey: Uint8Array): KeyObject | false => {
@@ -152,10 +152,16 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** The Node platform: node:crypto ed25519 and key files on disk. */
+let backend: SyncEd25519Backend | undefined
+
+/** The Node platform: node:crypto ed25519 (one backend, so one key cache) and key files on disk. */
 export const platform: Platform = {
   async ed25519() {
-    return nodeEd25519()
+    return this.ed25519Sync()
+  },
+  ed25519Sync() {
+    backend ??= nodeEd25519()
+    return backend
   },
   scrypt(password, salt, N, r, p) {
     return new Promise((resolve, reject) => {

@@ -1,6 +1,9 @@
 import type { AbortOptions } from '@araliya/interface'
 
-/** Signs raw bytes with one private key. */
+/**
+ * Signs raw bytes with one private key. It reads `message` before it returns (a signer that works
+ * asynchronously copies it first), so the caller may reuse the buffer at once.
+ */
 export type RawSigner = (message: Uint8Array) => Uint8Array | Promise<Uint8Array>
 
 /** An ed25519 implementation: node:crypto, WebCrypto, or @noble/ed25519. */
@@ -14,6 +17,11 @@ export interface Ed25519Backend {
    * key or signature is simply `false`.
    */
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean | Promise<boolean>
+}
+
+/** An ed25519 implementation whose `verify` answers synchronously (node:crypto, @noble/ed25519). */
+export interface SyncEd25519Backend extends Ed25519Backend {
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean
 }
 
 /**
@@ -38,6 +46,11 @@ export interface KeyStorage {
 export interface Platform {
   /** The fastest ed25519 backend available here. */
   ed25519(): Promise<Ed25519Backend>
+  /**
+   * The fastest ed25519 backend that verifies synchronously: node:crypto in Node (the same instance as
+   * `ed25519()`), @noble/ed25519 in browsers (WebCrypto has no synchronous verify).
+   */
+  ed25519Sync(): SyncEd25519Backend
   /** scrypt with a 32-byte output (native where the platform has it). */
   scrypt(password: Uint8Array, salt: Uint8Array, N: number, r: number, p: number): Promise<Uint8Array>
   /** Key storage in a directory (Node) or a named database (browsers). */
