@@ -1,8 +1,8 @@
-import { generateKeyPairFromSeed, publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { generateKeyPairFromSeed, privateKeyFromRaw, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { Ed25519PeerId, Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { sha256 } from '@noble/hashes/sha2.js'
-import { bytesToHex } from '@noble/hashes/utils.js'
+import { bytesToHex, concatBytes } from '@noble/hashes/utils.js'
 import { type AbortOptions, throwIfAborted } from '@araliya/interface'
 import { LRUCache } from 'lru-cache'
 import { InvalidAddressError, InvalidKeyError, MAX_ADDRESS_LENGTH } from './errors.js'
@@ -118,11 +118,16 @@ export async function identityFromSeed(seed: Uint8Array): Promise<Identity> {
   if (!(seed instanceof Uint8Array) || seed.byteLength !== 32) {
     throw new InvalidKeyError(`an ed25519 seed is 32 bytes; got ${describeLength(seed)}`)
   }
-  // privateKeyFromRaw(seed) would silently make a secp256k1 key; generateKeyPairFromSeed is explicit.
-  const [privateKey, backend] = await Promise.all([
-    generateKeyPairFromSeed('Ed25519', seed),
-    ed25519Backend()
-  ])
+  const backend = await ed25519Backend()
+  // Where the platform derives the public key natively (node:crypto), the libp2p key is built from
+  // seed ‖ public key (64 bytes: always Ed25519), skipping @libp2p/crypto's derivation through
+  // @noble/curves, whose first use builds tables (~50 ms of a node's start). Elsewhere
+  // generateKeyPairFromSeed derives it (privateKeyFromRaw(seed) alone would make a secp256k1 key).
+  const publicKey = backend.publicKey?.(seed)
+  const privateKey =
+    publicKey === undefined
+      ? await generateKeyPairFromSeed('Ed25519', seed)
+      : (privateKeyFromRaw(concatBytes(seed, publicKey)) as Ed25519PrivateKey)
   return new Identity(seed, privateKey, await backend.createSigner(seed))
 }
 

@@ -246,6 +246,8 @@ describe('libp2p PeerId equality', () => {
         const id = await identityFromSeed(s)
         const libp2pKey = await generateKeyPairFromSeed('Ed25519', s)
         expect(peerIdFromPrivateKey(libp2pKey).toString()).toBe(id.address)
+        expect(id.privateKey.type).toBe('Ed25519')
+        expect(id.privateKey.raw).toEqual(libp2pKey.raw)
         expect(id.peerId.toString()).toBe(id.address)
         expect(peerIdFromString(id.address).publicKey?.raw).toEqual(id.publicKey)
         expect(await ed.getPublicKeyAsync(s)).toEqual(id.publicKey)

@@ -30,6 +30,11 @@ export function nodeEd25519(): SyncEd25519Backend {
   }
   return {
     name: 'node:crypto',
+    publicKey(seed) {
+      const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+      const spki = createPublicKey(key).export({ format: 'der', type: 'spki' })
+      return Uint8Array.from(spki.subarray(spki.byteLength - 32))
+    },
     async createSigner(seed) {
       const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
       return (message) => {

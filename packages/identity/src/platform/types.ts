@@ -13,6 +13,11 @@ export interface Ed25519Backend {
   /** Prepares a signer for a 32-byte seed (cache any key objects it needs). */
   createSigner(seed: Uint8Array): Promise<RawSigner>
   /**
+   * The 32-byte public key of a seed, where the platform derives it natively (node:crypto); absent
+   * where it does not, and @libp2p/crypto derives it.
+   */
+  publicKey?(seed: Uint8Array): Uint8Array
+  /**
    * Verifies a raw ed25519 signature (RFC 8032, cofactorless). Never throws for bad input: a malformed
    * key or signature is simply `false`.
    */
