@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { identityFromSeed } from '@araliya/identity'
+import { type AckingWriter, startAckingWriter } from '@araliya/test-support/child'
 import { describe, expect, it } from 'vitest'
 import { createGraph, StoreLockedError } from '../src/index.js'
 import { levelStore } from '../src/store/level.js'
@@ -12,62 +12,8 @@ import { seeded } from './helpers.js'
 const here = dirname(fileURLToPath(import.meta.url))
 const writer = join(here, 'fixtures', 'crash-writer.ts')
 
-interface Child {
-  process: ChildProcess
-  acks: number[]
-  ready: Promise<void>
-  waitForAcks(count: number): Promise<void>
-  exited: Promise<void>
-}
-
-function startWriter(dir: string): Child {
-  const child = spawn(process.execPath, ['--conditions=@araliya/source', '--import', 'tsx', writer, dir], {
-    cwd: join(here, '..'),
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const acks: number[] = []
-  let buffer = ''
-  let resolveReady!: () => void
-  const ready = new Promise<void>((resolve) => {
-    resolveReady = resolve
-  })
-  const waiters: Array<{ count: number; resolve: () => void }> = []
-  let stderr = ''
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString()
-    let newline = buffer.indexOf('\n')
-    while (newline >= 0) {
-      const line = buffer.slice(0, newline)
-      buffer = buffer.slice(newline + 1)
-      if (line.startsWith('ready')) resolveReady()
-      if (line.startsWith('ack ')) acks.push(Number(line.slice(4)))
-      newline = buffer.indexOf('\n')
-    }
-    for (const waiter of [...waiters]) {
-      if (acks.length >= waiter.count) {
-        waiters.splice(waiters.indexOf(waiter), 1)
-        waiter.resolve()
-      }
-    }
-  })
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
-  exited.then(() => {
-    if (stderr.length > 0 && !stderr.includes('SIGKILL')) process.stderr.write(stderr)
-  })
-  return {
-    process: child,
-    acks,
-    ready: Promise.race([
-      ready,
-      exited.then(() => Promise.reject(new Error(`writer exited early: ${stderr}`)))
-    ]),
-    waitForAcks: (count) =>
-      acks.length >= count ? Promise.resolve() : new Promise((resolve) => waiters.push({ count, resolve })),
-    exited
-  }
+function startWriter(dir: string): AckingWriter<number> {
+  return startAckingWriter(writer, [dir], { cwd: join(here, '..'), parseAck: Number })
 }
 
 describe('crash and storage', () => {

@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { StoreLockedError } from '@araliya/crdt-graph'
 import { identityFromSeed } from '@araliya/identity'
+import { type AckingWriter, startAckingWriter } from '@araliya/test-support/child'
 import { describe, expect, it } from 'vitest'
 import { createMemory } from '../src/index.js'
 
@@ -17,60 +17,14 @@ interface Ack {
   readonly n: number
 }
 
-interface Child {
-  process: ChildProcess
-  acks: Ack[]
-  ready: Promise<void>
-  waitForAcks(count: number): Promise<void>
-  exited: Promise<void>
-}
-
-function startWriter(dir: string): Child {
-  const child = spawn(process.execPath, ['--conditions=@araliya/source', '--import', 'tsx', writer, dir], {
+function startWriter(dir: string): AckingWriter<Ack> {
+  return startAckingWriter(writer, [dir], {
     cwd: join(here, '..'),
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const acks: Ack[] = []
-  let buffer = ''
-  let stderr = ''
-  let resolveReady!: () => void
-  const ready = new Promise<void>((resolve) => {
-    resolveReady = resolve
-  })
-  const waiters: Array<{ count: number; resolve: () => void }> = []
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString()
-    let newline = buffer.indexOf('\n')
-    while (newline >= 0) {
-      const line = buffer.slice(0, newline)
-      buffer = buffer.slice(newline + 1)
-      if (line === 'ready') resolveReady()
-      const [tag, id, n] = line.split(' ')
-      if (tag === 'ack' && id !== undefined) acks.push({ id, n: Number(n) })
-      newline = buffer.indexOf('\n')
-    }
-    for (const waiter of [...waiters]) {
-      if (acks.length >= waiter.count) {
-        waiters.splice(waiters.indexOf(waiter), 1)
-        waiter.resolve()
-      }
+    parseAck: (rest) => {
+      const [id, n] = rest.split(' ')
+      return { id: id as string, n: Number(n) }
     }
   })
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
-  return {
-    process: child,
-    acks,
-    ready: Promise.race([
-      ready,
-      exited.then(() => Promise.reject(new Error(`the writer exited early: ${stderr}`)))
-    ]),
-    waitForAcks: (count) =>
-      acks.length >= count ? Promise.resolve() : new Promise((resolve) => waiters.push({ count, resolve })),
-    exited
-  }
 }
 
 describe('durability', () => {
