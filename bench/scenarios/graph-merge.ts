@@ -1,9 +1,10 @@
 // graph-merge: 2 replicas x 10k concurrent offline edits on 1k keys, then sync (version vectors, deltas),
 // verify convergence; side by side with Yjs state-vector merge of an equal workload. Times the merge
 // (exchange + apply + verify), not the edits; counts every byte exchanged in both directions.
-import { createGraph, createSyncPeer, type Graph, memoryStore } from '@araliya/crdt-graph'
+import { createGraph, type Graph, memoryStore } from '@araliya/crdt-graph'
 import { identityFromSeed } from '@araliya/identity'
 import * as Y from 'yjs'
+import { syncBackToBack } from '../lib/sync.ts'
 import { alternate, FULL, median, now, report } from '../lib/report.ts'
 import { seededRandom } from '@araliya/test-support/random'
 
@@ -69,32 +70,12 @@ let oursConverged = 0
 async function ours(seed: number): Promise<number> {
   gc()
   const { a, b } = await prepareOurs(seed)
-  let bytes = 0
   const start = now()
-  const peerA = createSyncPeer(a, {
-    peer: 'b',
-    send: (message) => {
-      bytes += message.byteLength
-      return peerB.receive(message)
-    }
-  })
-  const peerB = createSyncPeer(b, {
-    peer: 'a',
-    send: (message) => {
-      bytes += message.byteLength
-      return peerA.receive(message)
-    }
-  })
-  await peerA.start()
-  await peerB.start()
-  await peerA.idle()
-  await peerB.idle()
+  const bytes = await syncBackToBack(a, b)
   const converged = state(a) === state(b)
   const ms = now() - start
   if (converged) oursConverged++
   lastOursBytes = bytes
-  peerA.stop()
-  peerB.stop()
   await a.stop()
   await b.stop()
   return ms

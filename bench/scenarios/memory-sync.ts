@@ -6,11 +6,12 @@
 // the same content is checked right after, outside the timed part, on both sides. Counts every byte
 // exchanged in both directions. Writes are issued 100 at a time (group commit); MEMORY_SYNC_BATCH=1
 // awaits each write alone (one commit per write). `--full` writes 50k per device.
-import { createSyncPeer, memoryStore } from '@araliya/crdt-graph'
+import { memoryStore } from '@araliya/crdt-graph'
 import { identityFromSeed } from '@araliya/identity'
 import { createMemory, type Memory, type SessionHandle } from '@araliya/memory'
 import { seededRandom } from '@araliya/test-support/random'
 import * as Y from 'yjs'
+import { syncBackToBack } from '../lib/sync.ts'
 import { alternate, FULL, median, now, report } from '../lib/report.ts'
 
 const WRITES = FULL ? 50_000 : 10_000
@@ -111,26 +112,8 @@ async function ours(round: number): Promise<number> {
   const [a, b] = await prepareOurs(round)
   commits = a.graph.chainLength(a.owner, a.owner)
   gc()
-  let bytes = 0
   const start = now()
-  const peerA = createSyncPeer(a.graph, {
-    peer: 'phone',
-    send: (message) => {
-      bytes += message.byteLength
-      return peerB.receive(message)
-    }
-  })
-  const peerB = createSyncPeer(b.graph, {
-    peer: 'laptop',
-    send: (message) => {
-      bytes += message.byteLength
-      return peerA.receive(message)
-    }
-  })
-  await peerA.start()
-  await peerB.start()
-  await peerA.idle()
-  await peerB.idle()
+  const bytes = await syncBackToBack(a.graph, b.graph)
   // the memories' catalogs follow the graph as it applies commits: once both peers are idle, both
   // devices answer from the merged memory (checked below, outside the timed part, as for Yjs)
   const ms = now() - start
@@ -138,8 +121,6 @@ async function ours(round: number): Promise<number> {
   if (converged) oursConverged++
   oursMemories = a.list().length
   oursBytes = bytes
-  peerA.stop()
-  peerB.stop()
   await a.stop()
   await b.stop()
   return ms
