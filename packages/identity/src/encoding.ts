@@ -21,6 +21,12 @@ export interface DecodeLimits {
   maxBytes?: number
   /** Deepest nesting of arrays/maps accepted. Default 32. */
   maxDepth?: number
+  /**
+   * Refuse input that does not re-encode to the very same bytes. Default true. Only bytes whose form
+   * carries no meaning of their own (never signed or hashed, e.g. a record inside authenticated
+   * ciphertext) may skip it, to save the re-encoding; every other check still applies.
+   */
+  requireCanonical?: boolean
 }
 
 /** Default largest input {@link decodeCanonical} accepts (1 MiB). */
@@ -87,6 +93,7 @@ export function decodeCanonical(bytes: Uint8Array, limits: DecodeLimits = {}): C
     throw new EncodingError(`invalid CBOR: ${(err as Error).message}`, { cause: err })
   }
   checkDepth(value, limits.maxDepth ?? DEFAULT_MAX_DECODE_DEPTH)
+  if (limits.requireCanonical === false) return value
   const again = encode(value, ENCODE_OPTIONS)
   if (!equalBytes(again, bytes)) throw new EncodingError('CBOR input is valid but not in canonical form')
   return value

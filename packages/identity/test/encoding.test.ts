@@ -47,6 +47,25 @@ describe('canonical CBOR', () => {
     )
   })
 
+  it('requireCanonical: false skips only the re-encoding check', () => {
+    const relaxed = { requireCanonical: false } as const
+    // keys out of canonical order: refused by default, read when the form carries no meaning
+    const unordered = Uint8Array.from([0xa2, 0x61, 0x62, 0x01, 0x61, 0x61, 0x02])
+    expect(() => decodeCanonical(unordered)).toThrowError(EncodingError)
+    expect(decodeCanonical(unordered, relaxed)).toEqual({ b: 1, a: 2 })
+    // every other check still applies
+    expect(() => decodeCanonical(Uint8Array.from([0x9f, 0x01, 0xff]), relaxed)).toThrowError(EncodingError)
+    expect(() =>
+      decodeCanonical(Uint8Array.from([0xa2, 0x61, 0x61, 0x01, 0x61, 0x61, 0x02]), relaxed)
+    ).toThrowError(EncodingError)
+    expect(() => decodeCanonical(new Uint8Array(101), { ...relaxed, maxBytes: 100 })).toThrowError(
+      TooLargeError
+    )
+    expect(() =>
+      decodeCanonical(Uint8Array.from([0x81, 0x81, 0x01]), { ...relaxed, maxDepth: 1 })
+    ).toThrowError(EncodingError)
+  })
+
   it('checks size before parsing and bounds nesting', () => {
     expect(() => decodeCanonical(new Uint8Array(101), { maxBytes: 100 })).toThrowError(TooLargeError)
     const deep = new Uint8Array(200).fill(0x81)

@@ -1,6 +1,5 @@
-import { type CanonicalValue, encodeCanonical } from '@araliya/identity'
+import { type CanonicalValue, decodeCanonical, encodeCanonical } from '@araliya/identity'
 import { isByteString, isPlainMap, isSafeUint, isText } from '@araliya/interface'
-import { decode } from 'cborg'
 import { MemoryDecryptError } from './errors.js'
 import { base64url, fromBase64url, VERSION_BYTES } from './keys.js'
 import { MEMORY_KINDS, type MemoryItem, type MemoryKind, type MetaValue } from './model.js'
@@ -32,33 +31,11 @@ const RECORD_KEYS = new Set(['v', 'k', 'ver', 'sup', 'del', 'dev', 'src', 'meta'
 const MAX_SUPERSEDES = 64
 
 /**
- * Strict CBOR decoding, as identity's `decodeCanonical` does it, minus its re-encoding check: a record
- * sits inside authenticated ciphertext, never signed or hashed on its own, so its byte form carries no
- * meaning, and re-encoding every synced record to compare it cost a fifth of a sync.
+ * Records sit inside authenticated ciphertext, never signed or hashed on their own, so their byte form
+ * carries no meaning: they are decoded strictly but without the re-encoding check (re-encoding every
+ * synced record to compare it cost a fifth of a sync).
  */
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-  useMaps: false
-} as const
-const MAX_DEPTH = 8
-
-function checkDepth(root: CanonicalValue, maxDepth: number): void {
-  const stack: Array<[CanonicalValue, number]> = [[root, 0]]
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop() as [CanonicalValue, number]
-    if (value === null || typeof value !== 'object' || value instanceof Uint8Array) continue
-    if (depth >= maxDepth) throw new RangeError(`nesting deeper than ${maxDepth}`)
-    for (const child of Array.isArray(value) ? value : Object.values(value)) {
-      stack.push([child as CanonicalValue, depth + 1])
-    }
-  }
-}
+const DECODE_LIMITS = { maxBytes: MAX_RECORD_BYTES, maxDepth: 8, requireCanonical: false } as const
 
 /**
  * Encodes a record. Version ids travel as their 8 bytes, and an empty supersedes list not at all; a
@@ -106,9 +83,7 @@ function stripUndefined(value: unknown): unknown {
 export function decodeRecord(soul: string, bytes: Uint8Array, nonceVersion?: Uint8Array): StoredRecord {
   let value: CanonicalValue
   try {
-    if (bytes.byteLength > MAX_RECORD_BYTES) throw new RangeError(`${bytes.byteLength} bytes`)
-    value = decode(bytes, DECODE_OPTIONS) as CanonicalValue
-    checkDepth(value, MAX_DEPTH)
+    value = decodeCanonical(bytes, DECODE_LIMITS)
   } catch (cause) {
     throw new MemoryDecryptError(`${soul}: the stored record is not valid CBOR`, { cause })
   }
