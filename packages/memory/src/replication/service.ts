@@ -7,6 +7,7 @@ import {
   type Logger,
   type PeerId,
   type Startable,
+  type Stream,
   serviceCapabilities
 } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -844,6 +845,23 @@ export class MemoryReplication
     return [...found.values()]
   }
 
+  /**
+   * Opens a replication stream to a peer, trying once more when opening fails before anything was sent
+   * (a stream can fail to open while the connection is busy with other protocols); nothing is retried
+   * once a message is on its way, so an order is never delivered twice.
+   */
+  async #open(target: PeerId, signal: AbortSignal): Promise<Stream> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const connection = await this.#components.connectionManager.openConnection(target, { signal })
+        return await connection.newStream(MEMORY_REPLICATION_PROTOCOL, { signal })
+      } catch (err) {
+        if (signal.aborted || attempt >= 2) throw err
+        this.#log('opening a replication stream to %p failed, trying once more - %e', target, err)
+      }
+    }
+  }
+
   async #ask(
     peer: string,
     message: Parameters<typeof encodeMessage>[0],
@@ -851,8 +869,7 @@ export class MemoryReplication
     peerId?: PeerId
   ): Promise<ReplicationReply> {
     const target = peerId ?? publicIdentity(peer).peerId
-    const connection = await this.#components.connectionManager.openConnection(target, { signal })
-    const stream = await connection.newStream(MEMORY_REPLICATION_PROTOCOL, { signal })
+    const stream = await this.#open(target, signal)
     try {
       const lp = lpStream(stream, { maxDataLength: MAX_REPLICATION_MESSAGE_BYTES })
       await lp.write(encodeMessage(message), { signal })
